@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Runs every suite against one build directory and prints one closing line
+# "tests: N passed, N failed"; exits non-zero when anything failed.
+set -uo pipefail
+build=${1:?usage: run-tests.sh BUILD_DIR}
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=$(cd "$build" && pwd)
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$root/tests/lsan.supp:print_suppressions=0}
+passed=0 failed=0 status=0
+log=$(mktemp -d)
+
+echo "== unit tests (ctest, $build)"
+(cd "$build" && ctest --output-on-failure -j "$(nproc)" --timeout 300) | tee "$log/ctest.txt"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+line=$(grep -E 'tests passed, [0-9]+ tests failed out of [0-9]+' "$log/ctest.txt" | tail -1)
+if [ -n "$line" ]; then
+  total=$(sed -E 's/.* out of ([0-9]+).*/\1/' <<<"$line")
+  nf=$(sed -E 's/.*passed, ([0-9]+) tests failed.*/\1/' <<<"$line")
+  passed=$((passed + total - nf)); failed=$((failed + nf))
+else
+  status=1
+fi
+
+echo "== end-to-end tests (node --test)"
+export TOLLGATE_BIN="$build/tollgate"
+(cd "$root/tests/e2e" && node --test --test-concurrency=2 --test-timeout=120000 --test-reporter=spec ./*.test.mjs) 2>&1 | tee "$log/e2e.txt"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+ep=$(grep -E '^. pass [0-9]+' "$log/e2e.txt" | tail -1 | grep -oE '[0-9]+$')
+ef=$(grep -E '^. fail [0-9]+' "$log/e2e.txt" | tail -1 | grep -oE '[0-9]+$')
+[ -n "$ep" ] || status=1
+passed=$((passed + ${ep:-0})); failed=$((failed + ${ef:-0}))
+
+rm -rf "$log"
+[ "$failed" -eq 0 ] || status=1
+echo "tests: $passed passed, $failed failed"
+exit $status

@@ -1,0 +1,47 @@
+/* cli/cli.c - one table of commands; each command lives in cmd_<name>.c */
+#include "cli/cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+};
+
+/* Commands whose module has not landed yet are simply absent from the table. */
+static const struct command commands[] = {
+    {"serve", tg_cmd_serve, "run the gateway"},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: tollgate <command> [options]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\n'tollgate <command> --help' describes a command. Version " TG_VERSION ".\n");
+}
+
+int tg_cli_main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("tollgate " TG_VERSION "\n");
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "tollgate: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

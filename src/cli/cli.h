@@ -1,0 +1,19 @@
+/* cli/cli.h - the command table and the entry point of every subcommand */
+#ifndef TG_CLI_CLI_H
+#define TG_CLI_CLI_H
+
+/** Dispatches argv[1] to its subcommand; returns the process exit code. */
+int tg_cli_main(int argc, char **argv);
+
+/* One function per subcommand, argv starting at the subcommand name. Exit codes:
+ * 0 ok, 1 failure (message on stderr), 2 usage error. */
+int tg_cmd_serve(int argc, char **argv);
+int tg_cmd_pricing(int argc, char **argv);
+int tg_cmd_keys(int argc, char **argv);
+int tg_cmd_budgets(int argc, char **argv);
+int tg_cmd_report(int argc, char **argv);
+int tg_cmd_export(int argc, char **argv);
+int tg_cmd_audit(int argc, char **argv);
+int tg_cmd_reconcile(int argc, char **argv);
+
+#endif

@@ -1,0 +1,23 @@
+/* core/clock.h - wall and monotonic time, ISO 8601 formatting, UTC calendar helpers */
+#ifndef TG_CORE_CLOCK_H
+#define TG_CORE_CLOCK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/** Wall clock in milliseconds since the Unix epoch (UTC). Any thread. */
+int64_t tg_now_ms(void);
+/** Monotonic clock in nanoseconds. Any thread. */
+int64_t tg_mono_ns(void);
+
+/** Formats epoch ms as "2026-05-29T06:14:12.345Z" into out (at least 25 bytes). */
+void tg_iso8601_ms(int64_t epoch_ms, char out[25]);
+/** Parses "YYYY-MM-DD" or an ISO 8601 UTC timestamp ("...T..Z", fractional
+ *  seconds optional) to epoch ms. Returns 0 or TG_ERR_INVALID. */
+int tg_parse_time(const char *s, int64_t *epoch_ms);
+/** Days since 1970-01-01 for a proleptic Gregorian civil date (any year). */
+int64_t tg_days_from_civil(int y, unsigned m, unsigned d);
+/** Inverse of tg_days_from_civil. */
+void tg_civil_from_days(int64_t z, int *y, unsigned *m, unsigned *d);
+
+#endif

@@ -1,0 +1,47 @@
+/* core/uuid.c - UUIDv7 and random ids from getrandom(2) */
+#include "core/uuid.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/random.h>
+
+void tg_random_bytes(void *p, unsigned n)
+{
+    unsigned char *q = p;
+    while (n > 0) {
+        ssize_t r = getrandom(q, n, 0);
+        if (r <= 0)
+            abort(); /* the kernel CSPRNG does not fail on Linux >= 3.17 once seeded */
+        q += r;
+        n -= (unsigned)r;
+    }
+}
+
+void tg_random_hex(char *out, unsigned n)
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char b[64];
+    if (n > sizeof b)
+        n = sizeof b;
+    tg_random_bytes(b, n);
+    for (unsigned i = 0; i < n; i++) {
+        out[2 * i] = hex[b[i] >> 4];
+        out[2 * i + 1] = hex[b[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+void tg_uuid7(int64_t epoch_ms, char out[37])
+{
+    unsigned char b[16];
+    tg_random_bytes(b + 6, 10);
+    uint64_t t = (uint64_t)epoch_ms;
+    for (int i = 0; i < 6; i++)
+        b[i] = (unsigned char)(t >> (40 - 8 * i));
+    b[6] = (unsigned char)(0x70 | (b[6] & 0x0f));
+    b[8] = (unsigned char)(0x80 | (b[8] & 0x3f));
+    snprintf(out, 37,
+             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
+             b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
+             b[15]);
+}

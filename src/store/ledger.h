@@ -1,0 +1,36 @@
+/* store/ledger.h - the durable ledger: a queue drained by one writer thread into the store
+ * (SQLite, WAL). Workers never block on it. */
+#ifndef TG_STORE_LEDGER_H
+#define TG_STORE_LEDGER_H
+
+#include "core/err.h"
+#include "core/record.h"
+
+struct tg_ledger;
+
+/** Called on the writer thread once the record passed to tg_ledger_finish is committed
+ *  (or failed to commit: ok = 0). Must only hand off to the caller's thread (post to its
+ *  loop); it must not block. */
+typedef void (*tg_ledger_done_cb)(void *ud, int ok);
+
+/** Opens (creating if needed) the SQLite ledger at path, applies migrations, starts the
+ *  writer thread. Returns 0 or an error with eb filled. Main thread. */
+int tg_ledger_open(const char *path, struct tg_ledger **out, struct tg_errbuf *eb);
+
+/** Queues an `incomplete` row for a call that is starting (copy taken). Never blocks
+ *  beyond a mutex; any thread. If the call later finishes, the finish row replaces it;
+ *  if the process dies first, the row stays `incomplete`. */
+void tg_ledger_begin(struct tg_ledger *l, const struct tg_call_record *rec);
+
+/** Queues the final row for a call (copy taken); done(ud, ok) runs on the writer thread
+ *  after the transaction holding it commits. done may be NULL. Any thread. */
+void tg_ledger_finish(struct tg_ledger *l, const struct tg_call_record *rec,
+                      tg_ledger_done_cb done, void *ud);
+
+/** Number of records queued and not yet committed. Any thread. */
+long tg_ledger_queue_depth(struct tg_ledger *l);
+
+/** Commits everything queued, stops the writer thread, closes the store. NULL ok. */
+void tg_ledger_close(struct tg_ledger *l);
+
+#endif
