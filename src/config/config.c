@@ -1,0 +1,382 @@
+/* config/config.c - YAML -> struct tg_config through one declarative table of keys
+ *
+ * Every scalar key is a row of `keys` (dotted path, type, offset, bounds); maps of
+ * named entries (upstreams) have a small handler. Unknown keys are errors, with the
+ * line, so a typo never silently falls back to a default. */
+#include "config/config.h"
+
+#include "core/alloc.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+enum key_type { K_INT, K_STR, K_LISTEN };
+
+struct key {
+    const char *path;
+    enum key_type type;
+    size_t offset;
+    size_t size; /* K_STR: capacity */
+    int64_t min, max;
+};
+
+#define INT_KEY(p, f, lo, hi) {p, K_INT, offsetof(struct tg_config, f), 0, lo, hi}
+#define STR_KEY(p, f) {p, K_STR, offsetof(struct tg_config, f), sizeof(((struct tg_config *)0)->f), 0, 0}
+
+static const struct key keys[] = {
+    {"listen", K_LISTEN, 0, 0, 0, 0},
+    INT_KEY("workers", workers, 0, 256),
+    STR_KEY("ledger", ledger_path),
+    STR_KEY("log_level", log_level),
+    INT_KEY("limits.max_body_bytes", max_body_bytes, 1024, INT64_C(1) << 34),
+    INT_KEY("limits.max_header_bytes", max_header_bytes, 1024, 1 << 24),
+    INT_KEY("limits.stream_buffer_bytes", stream_buffer_bytes, 4096, 1 << 30),
+    INT_KEY("timeouts.connect_ms", connect_timeout_ms, 1, 3600000),
+    INT_KEY("timeouts.first_byte_ms", first_byte_timeout_ms, 1, 86400000),
+    INT_KEY("timeouts.idle_stream_ms", idle_stream_timeout_ms, 1, 86400000),
+    INT_KEY("timeouts.total_ms", total_timeout_ms, 1, 86400000),
+    INT_KEY("timeouts.client_idle_ms", client_idle_timeout_ms, 1, 86400000),
+    INT_KEY("timeouts.shutdown_grace_ms", shutdown_grace_ms, 0, 3600000),
+};
+
+void tg_config_defaults(struct tg_config *c)
+{
+    memset(c, 0, sizeof *c);
+    snprintf(c->listen_host, sizeof c->listen_host, "127.0.0.1");
+    c->listen_port = 8080;
+    c->workers = 0;
+    snprintf(c->ledger_path, sizeof c->ledger_path, "./tollgate.db");
+    snprintf(c->log_level, sizeof c->log_level, "info");
+    c->max_body_bytes = 10 << 20;
+    c->max_header_bytes = 64 << 10;
+    c->stream_buffer_bytes = 256 << 10;
+    c->connect_timeout_ms = 10000;
+    c->first_byte_timeout_ms = 600000; /* reasoning models think for minutes before byte 1 */
+    c->idle_stream_timeout_ms = 300000;
+    c->total_timeout_ms = 1800000;
+    c->client_idle_timeout_ms = 60000;
+    c->shutdown_grace_ms = 30000;
+    struct tg_errbuf eb;
+    tg_config_set_upstream(c, "openai=https://api.openai.com", &eb);
+    tg_config_set_upstream(c, "anthropic=https://api.anthropic.com", &eb);
+}
+
+const struct tg_upstream_conf *tg_config_upstream(const struct tg_config *c, const char *name,
+                                                  unsigned long name_len)
+{
+    for (int i = 0; i < c->n_upstreams; i++)
+        if (strlen(c->upstreams[i].name) == name_len &&
+            memcmp(c->upstreams[i].name, name, name_len) == 0)
+            return &c->upstreams[i];
+    return NULL;
+}
+
+static int valid_name(const char *s, size_t n)
+{
+    if (n == 0 || n >= 32)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' || ch == '_'))
+            return 0;
+    }
+    return 1;
+}
+
+static int valid_base_url(const char *u)
+{
+    return strncmp(u, "http://", 7) == 0 || strncmp(u, "https://", 8) == 0;
+}
+
+/* Finds or adds the upstream called name. */
+static struct tg_upstream_conf *upstream_slot(struct tg_config *c, const char *name, size_t n)
+{
+    for (int i = 0; i < c->n_upstreams; i++)
+        if (strlen(c->upstreams[i].name) == n && memcmp(c->upstreams[i].name, name, n) == 0)
+            return &c->upstreams[i];
+    if (c->n_upstreams == TG_MAX_UPSTREAMS)
+        return NULL;
+    struct tg_upstream_conf *u = &c->upstreams[c->n_upstreams++];
+    memset(u, 0, sizeof *u);
+    memcpy(u->name, name, n);
+    u->name[n] = '\0';
+    snprintf(u->type, sizeof u->type, "%s", strcmp(u->name, "anthropic") == 0 ? "anthropic" : "openai");
+    snprintf(u->api_key_env, sizeof u->api_key_env, "%s",
+             strcmp(u->name, "anthropic") == 0 ? "ANTHROPIC_API_KEY"
+             : strcmp(u->name, "openai") == 0  ? "OPENAI_API_KEY"
+                                               : "");
+    return u;
+}
+
+static void set_base_url(struct tg_upstream_conf *u, const char *url)
+{
+    snprintf(u->base_url, sizeof u->base_url, "%s", url);
+    size_t n = strlen(u->base_url);
+    while (n > 0 && u->base_url[n - 1] == '/')
+        u->base_url[--n] = '\0';
+}
+
+int tg_config_set_upstream(struct tg_config *c, const char *spec, struct tg_errbuf *eb)
+{
+    const char *eq = strchr(spec, '=');
+    if (eq == NULL || !valid_name(spec, (size_t)(eq - spec)))
+        return tg_errf(eb, TG_ERR_INVALID,
+                       "--upstream '%s': expected NAME=BASE_URL with NAME of [a-z0-9_-]", spec);
+    if (!valid_base_url(eq + 1) || strlen(eq + 1) >= sizeof c->upstreams[0].base_url)
+        return tg_errf(eb, TG_ERR_INVALID, "--upstream '%s': base URL must start with http:// or https://",
+                       spec);
+    struct tg_upstream_conf *u = upstream_slot(c, spec, (size_t)(eq - spec));
+    if (u == NULL)
+        return tg_errf(eb, TG_ERR_LIMIT, "--upstream '%s': at most %d upstreams", spec, TG_MAX_UPSTREAMS);
+    set_base_url(u, eq + 1);
+    return 0;
+}
+
+int tg_config_set_listen(struct tg_config *c, const char *hostport, struct tg_errbuf *eb)
+{
+    const char *colon = strrchr(hostport, ':');
+    char *end = NULL;
+    if (colon == NULL || colon == hostport || (size_t)(colon - hostport) >= sizeof c->listen_host)
+        return tg_errf(eb, TG_ERR_INVALID, "listen '%s': expected HOST:PORT", hostport);
+    errno = 0;
+    long port = strtol(colon + 1, &end, 10);
+    if (errno != 0 || end == colon + 1 || *end != '\0' || port < 0 || port > 65535)
+        return tg_errf(eb, TG_ERR_INVALID, "listen '%s': port must be 0..65535", hostport);
+    const char *h = hostport;
+    size_t hn = (size_t)(colon - hostport);
+    if (hn >= 2 && h[0] == '[' && h[hn - 1] == ']') { /* [::1]:8080 */
+        h++;
+        hn -= 2;
+    }
+    memcpy(c->listen_host, h, hn);
+    c->listen_host[hn] = '\0';
+    c->listen_port = (int)port;
+    return 0;
+}
+
+/* --- YAML walking ------------------------------------------------------------------- */
+
+struct loader {
+    struct tg_config *c;
+    yaml_document_t *doc;
+    const char *name;
+    struct tg_errbuf *eb;
+};
+
+static int node_err(struct loader *L, yaml_node_t *n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int node_err(struct loader *L, yaml_node_t *n, const char *fmt, ...)
+{
+    char msg[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return tg_errf(L->eb, TG_ERR_INVALID, "%s:%lu: %s", L->name,
+                   (unsigned long)n->start_mark.line + 1, msg);
+}
+
+static const char *scalar(yaml_node_t *n)
+{
+    return n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
+}
+
+static int set_key(struct loader *L, const struct key *k, const char *path, yaml_node_t *v)
+{
+    const char *s = scalar(v);
+    if (s == NULL)
+        return node_err(L, v, "key '%s' must be a scalar value", path);
+    char *base = (char *)L->c;
+    switch (k->type) {
+    case K_INT: {
+        char *end = NULL;
+        errno = 0;
+        long long x = strtoll(s, &end, 10);
+        if (errno != 0 || end == s || *end != '\0')
+            return node_err(L, v, "key '%s': '%s' is not an integer", path, s);
+        if (x < k->min || x > k->max) {
+            char range[96];
+            snprintf(range, sizeof range, "%s: %lld out of range %lld..%lld", s, x,
+                     (long long)k->min, (long long)k->max);
+            return node_err(L, v, "key '%s': %s", path, range);
+        }
+        if (k->offset == offsetof(struct tg_config, workers) ||
+            k->offset == offsetof(struct tg_config, listen_port))
+            *(int *)(base + k->offset) = (int)x;
+        else
+            *(int64_t *)(base + k->offset) = x;
+        return 0;
+    }
+    case K_STR:
+        if (strlen(s) >= k->size)
+            return node_err(L, v, "key '%s': value too long", path);
+        memcpy(base + k->offset, s, strlen(s) + 1);
+        return 0;
+    case K_LISTEN: {
+        struct tg_errbuf eb2;
+        if (tg_config_set_listen(L->c, s, &eb2) != 0)
+            return node_err(L, v, "key '%s': %s", path, eb2.msg);
+        return 0;
+    }
+    }
+    return 0;
+}
+
+static int load_upstreams(struct loader *L, yaml_node_t *map)
+{
+    if (map->type != YAML_MAPPING_NODE)
+        return node_err(L, map, "key '%s' must be a map of NAME: {type, base_url}", "upstreams");
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+        yaml_node_t *kn = yaml_document_get_node(L->doc, p->key);
+        yaml_node_t *vn = yaml_document_get_node(L->doc, p->value);
+        const char *name = scalar(kn);
+        if (name == NULL || !valid_name(name, strlen(name)))
+            return node_err(L, kn, "upstreams: name '%s' must be [a-z0-9_-]{1,31}", name ? name : "?");
+        if (vn->type != YAML_MAPPING_NODE)
+            return node_err(L, vn, "upstreams.%s must be a map with base_url and type", name);
+        struct tg_upstream_conf *u = upstream_slot(L->c, name, strlen(name));
+        if (u == NULL)
+            return node_err(L, kn, "upstreams: more than 16 upstreams at '%s'", name);
+        for (yaml_node_pair_t *q = vn->data.mapping.pairs.start; q < vn->data.mapping.pairs.top; q++) {
+            yaml_node_t *fk = yaml_document_get_node(L->doc, q->key);
+            yaml_node_t *fv = yaml_document_get_node(L->doc, q->value);
+            const char *f = scalar(fk), *val = scalar(fv);
+            if (f == NULL || val == NULL)
+                return node_err(L, fk, "upstreams.%s: expected scalar fields", name);
+            if (strcmp(f, "base_url") == 0) {
+                if (!valid_base_url(val) || strlen(val) >= sizeof u->base_url)
+                    return node_err(L, fv, "upstreams.%s.base_url: '%s' must start with http:// or https://", name, val);
+                set_base_url(u, val);
+            } else if (strcmp(f, "type") == 0) {
+                if (strcmp(val, "openai") != 0 && strcmp(val, "anthropic") != 0)
+                    return node_err(L, fv, "upstreams.%s.type: '%s' is not openai or anthropic", name, val);
+                snprintf(u->type, sizeof u->type, "%s", val);
+            } else if (strcmp(f, "api_key_env") == 0) {
+                if (strlen(val) >= sizeof u->api_key_env)
+                    return node_err(L, fv, "upstreams.%s.api_key_env: too long", name);
+                snprintf(u->api_key_env, sizeof u->api_key_env, "%s", val);
+            } else {
+                char path[128];
+                snprintf(path, sizeof path, "upstreams.%s.%s", name, f);
+                return node_err(L, fk, "unknown key '%s'", path);
+            }
+        }
+        if (u->base_url[0] == '\0')
+            return node_err(L, vn, "upstreams.%s: base_url is required", name);
+    }
+    return 0;
+}
+
+static int walk(struct loader *L, yaml_node_t *map, const char *prefix)
+{
+    if (map->type != YAML_MAPPING_NODE)
+        return node_err(L, map, "%s must be a map", prefix[0] ? prefix : "the document");
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+        yaml_node_t *kn = yaml_document_get_node(L->doc, p->key);
+        yaml_node_t *vn = yaml_document_get_node(L->doc, p->value);
+        const char *k = scalar(kn);
+        if (k == NULL)
+            return node_err(L, kn, "keys must be scalars%s", "");
+        char path[256];
+        snprintf(path, sizeof path, "%s%s%s", prefix, prefix[0] ? "." : "", k);
+        if (prefix[0] == '\0' && strcmp(k, "upstreams") == 0) {
+            int rc = load_upstreams(L, vn);
+            if (rc != 0)
+                return rc;
+            continue;
+        }
+        const struct key *found = NULL;
+        int is_section = 0;
+        size_t pl = strlen(path);
+        for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+            if (strcmp(keys[i].path, path) == 0)
+                found = &keys[i];
+            else if (strncmp(keys[i].path, path, pl) == 0 && keys[i].path[pl] == '.')
+                is_section = 1;
+        }
+        int rc = 0;
+        if (found != NULL)
+            rc = set_key(L, found, path, vn);
+        else if (is_section)
+            rc = walk(L, vn, path);
+        else
+            rc = node_err(L, kn, "unknown key '%s'", path);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+int tg_config_load_string(struct tg_config *c, const char *name, const char *yaml, unsigned long len,
+                          struct tg_errbuf *eb)
+{
+    yaml_parser_t parser;
+    yaml_document_t doc;
+    int rc = 0, have_doc = 0;
+    yaml_parser_initialize(&parser);
+    yaml_parser_set_input_string(&parser, (const unsigned char *)yaml, len);
+    if (!yaml_parser_load(&parser, &doc)) {
+        rc = tg_errf(eb, TG_ERR_INVALID, "%s:%lu: %s", name,
+                     (unsigned long)parser.problem_mark.line + 1,
+                     parser.problem ? parser.problem : "invalid YAML");
+        goto out;
+    }
+    have_doc = 1;
+    yaml_node_t *root = yaml_document_get_root_node(&doc);
+    if (root == NULL) /* empty file: all defaults */
+        goto out;
+    struct loader L = {c, &doc, name, eb};
+    rc = walk(&L, root, "");
+out:
+    if (have_doc)
+        yaml_document_delete(&doc);
+    yaml_parser_delete(&parser);
+    return rc;
+}
+
+int tg_config_load_file(struct tg_config *c, const char *path, struct tg_errbuf *eb)
+{
+    FILE *f = fopen(path, "rb");
+    char *text = NULL;
+    int rc = 0;
+    if (f == NULL)
+        return tg_errf(eb, TG_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    size_t cap = 4096, len = 0;
+    text = tg_malloc(cap);
+    for (;;) {
+        size_t n = fread(text + len, 1, cap - len, f);
+        len += n;
+        if (n == 0)
+            break;
+        if (len == cap) {
+            cap *= 2;
+            text = tg_realloc(text, cap);
+        }
+    }
+    if (ferror(f)) {
+        rc = tg_errf(eb, TG_ERR_IO, "%s: read error", path);
+        goto out;
+    }
+    rc = tg_config_load_string(c, path, text, len, eb);
+    if (rc == 0)
+        snprintf(c->source, sizeof c->source, "%s", path);
+out:
+    free(text);
+    fclose(f);
+    return rc;
+}
+
+int tg_config_finish(struct tg_config *c, struct tg_errbuf *eb)
+{
+    if (tg_config_upstream(c, "openai", 6) == NULL || tg_config_upstream(c, "anthropic", 9) == NULL)
+        return tg_errf(eb, TG_ERR_INVALID, "config: upstreams 'openai' and 'anthropic' must exist");
+    if (c->ledger_path[0] == '\0')
+        return tg_errf(eb, TG_ERR_INVALID, "config: ledger path is empty");
+    return 0;
+}

@@ -1,0 +1,71 @@
+/* config/config.h - the gateway's configuration: YAML file, then command-line overrides */
+#ifndef TG_CONFIG_CONFIG_H
+#define TG_CONFIG_CONFIG_H
+
+#include "core/err.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define TG_MAX_UPSTREAMS 16
+
+/* One provider endpoint. Routes /v1/... go to the upstream named "openai" or
+ * "anthropic" by API family; /NAME/v1/... goes to upstream NAME. */
+struct tg_upstream_conf {
+    char name[32];
+    char type[16];      /* openai | anthropic: the API family (wire format) */
+    char base_url[512]; /* scheme://host[:port][/prefix], no trailing slash */
+    char api_key_env[64]; /* env var holding the provider key used when the caller sends none */
+};
+
+/* Immutable after tg_config_finish; shared read-only by every worker. */
+struct tg_config {
+    char source[1024]; /* config file path, "" when none */
+    char listen_host[64];
+    int listen_port;
+    char port_file[1024]; /* write the bound port here once listening ("" = no) */
+    int workers;          /* 0 = one per core */
+    char ledger_path[1024];
+    struct tg_upstream_conf upstreams[TG_MAX_UPSTREAMS];
+    int n_upstreams;
+    /* limits */
+    int64_t max_body_bytes;
+    int64_t max_header_bytes;
+    int64_t stream_buffer_bytes; /* per stream: pause the upstream beyond this */
+    /* timeouts, milliseconds */
+    int64_t connect_timeout_ms;
+    int64_t first_byte_timeout_ms; /* request sent -> first response byte */
+    int64_t idle_stream_timeout_ms; /* gap between two upstream body reads */
+    int64_t total_timeout_ms;
+    int64_t client_idle_timeout_ms; /* keep-alive idle on the listener */
+    int64_t shutdown_grace_ms;      /* SIGTERM: wait this long for in-flight calls */
+    char log_level[8];
+};
+
+/** Fills c with the defaults (127.0.0.1:8080, ./tollgate.db, api.openai.com,
+ *  api.anthropic.com, 10 MiB bodies, ...). */
+void tg_config_defaults(struct tg_config *c);
+
+/** Loads the YAML file at path over c. Errors name the file, line and key:
+ *  "tollgate.yaml:7: unknown key 'timeouts.conect_ms'". */
+int tg_config_load_file(struct tg_config *c, const char *path, struct tg_errbuf *eb);
+
+/** Same, from a string (name is used in messages). */
+int tg_config_load_string(struct tg_config *c, const char *name, const char *yaml, unsigned long len,
+                          struct tg_errbuf *eb);
+
+/** Adds or replaces an upstream from "NAME=BASE_URL" (type: NAME when it is openai or
+ *  anthropic, else openai, the compatible API most servers speak). */
+int tg_config_set_upstream(struct tg_config *c, const char *spec, struct tg_errbuf *eb);
+
+/** Parses "HOST:PORT" into listen_host/listen_port. */
+int tg_config_set_listen(struct tg_config *c, const char *hostport, struct tg_errbuf *eb);
+
+/** Validates cross-field rules after all sources are applied. */
+int tg_config_finish(struct tg_config *c, struct tg_errbuf *eb);
+
+/** The upstream called name, or NULL. */
+const struct tg_upstream_conf *tg_config_upstream(const struct tg_config *c, const char *name,
+                                                  unsigned long name_len);
+
+#endif

@@ -1,0 +1,799 @@
+/* server/proxy.c - the request lifecycle: route, inspect, forward, relay, record, respond
+ *
+ * DESIGN. One `struct call` per client request, heap-allocated and reference counted:
+ *   - the h2o request holds one reference, dropped by the request pool's dispose hook
+ *     (response fully sent, or the client went away);
+ *   - a running curl transfer holds one, dropped when it ends or is cancelled (so a
+ *     client hang-up inside a curl callback never frees the call under that callback);
+ *   - a queued ledger row holds one, dropped on the worker thread when the writer thread
+ *     reports the commit.
+ * States: FORWARDING (curl transfer running) -> FINISHED (the record is complete and
+ * queued to the ledger) -> COMMITTED (the row is durable; the response may complete).
+ * The last bytes of every response — the whole body of a non-streaming response, the
+ * end of a stream, a gateway error — are sent only after COMMITTED, so a client that
+ * received a complete response always has its row (DESIGN.md, Durability). Stream
+ * events are relayed as they arrive, one complete SSE event at a time, so the injected
+ * usage-only chunk can be dropped; when the client reads slower than the provider
+ * writes, the curl transfer is paused beyond stream_buffer_bytes (backpressure).
+ * Only one h2o_send may be outstanding: `inflight` holds its bytes until proceed().
+ * A client hang-up cancels the upstream transfer in the dispose hook.
+ * Everything here runs on the worker thread that accepted the connection, except
+ * on_ledger_commit, which runs on the ledger writer thread and only posts a message. */
+#include "core/alloc.h"
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/uuid.h"
+#include "providers/provider.h"
+#include "server/routes.h"
+#include "server/worker.h"
+#include "upstream/sse.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_RESPONSE_BYTES (64u << 20) /* non-streaming upstream bodies */
+#define MAX_SSE_EVENT (16u << 20)
+
+enum call_state { CALL_NEW, CALL_FORWARDING, CALL_FINISHED, CALL_COMMITTED };
+
+struct call {
+    h2o_generator_t gen; /* first: h2o hands it back to proceed/stop */
+    h2o_multithread_message_t msg;
+    struct tg_transfer xfer;
+    h2o_req_t *req; /* NULL once the client is gone */
+    struct tg_worker *w;
+    int refs;
+    enum call_state state;
+    struct tg_route route;
+    struct tg_request_info info;
+    struct tg_call_record rec;
+    int64_t start_ns;
+    /* upstream */
+    CURL *easy;
+    bool attached;
+    bool in_curl_cb;
+    struct curl_slist *hdrs;
+    struct tg_buf upbody;
+    struct tg_buf resp_hdrs; /* "name\0value\0" pairs of the final response */
+    long status;
+    char content_type[128];
+    bool got_first_byte;
+    bool request_sent; /* bytes reached the provider: it may bill even without an answer */
+    h2o_timeout_entry_t timer;
+    /* response */
+    bool is_sse;
+    struct tg_sse_parser sse;
+    struct tg_stream_state sst;
+    struct tg_buf partial; /* bytes of the SSE event not yet complete */
+    uint64_t partial_start;
+    int64_t data_events;
+    struct tg_buf body; /* non-stream: whole body; stream: bytes ready to send */
+    struct tg_buf inflight;
+    bool started, sending, paused, final_ready, final_is_error, final_sent;
+    int resp_status; /* what the client gets */
+};
+
+static void call_release(struct call *c);
+static void finish_call(struct call *c);
+static void flush_stream(struct call *c);
+
+/* --- small helpers -------------------------------------------------------------------- */
+
+static bool iov_eq(h2o_iovec_t v, const char *s)
+{
+    size_t n = strlen(s);
+    return v.len == n && memcmp(v.base, s, n) == 0;
+}
+
+static bool iov_prefix(h2o_iovec_t v, const char *s)
+{
+    size_t n = strlen(s);
+    return v.len >= n && memcmp(v.base, s, n) == 0;
+}
+
+static void add_hdr(h2o_req_t *req, const char *name, const char *value, size_t vlen)
+{
+    h2o_iovec_t v = h2o_strdup(&req->pool, value, vlen);
+    h2o_add_header_by_str(&req->pool, &req->res.headers, name, strlen(name), 1, NULL, v.base, v.len);
+}
+
+/* Headers a proxy must not forward (RFC 9110 §7.6.1 hop-by-hop) or that curl sets. */
+static bool is_hop_header(h2o_iovec_t n)
+{
+    static const char *const hop[] = {"connection", "keep-alive", "proxy-connection", "te",
+                                      "trailer", "transfer-encoding", "upgrade", "host",
+                                      "content-length", "expect", "accept-encoding",
+                                      "proxy-authorization"};
+    for (size_t i = 0; i < sizeof hop / sizeof hop[0]; i++)
+        if (iov_eq(n, hop[i]))
+            return true;
+    return false;
+}
+
+/* Internal attribution must not leak to a third party (DESIGN.md, privacy by default). */
+static bool is_internal_header(h2o_iovec_t n)
+{
+    static const char *const internal[] = {"x-request-id", "x-tenant-id", "x-team",
+                                           "x-cost-center", "x-feature-id", "x-workflow-id",
+                                           "x-actor-id", "x-actor-type", "x-environment",
+                                           "x-service", "x-conversation-id", "baggage"};
+    if (iov_prefix(n, "x-tollgate-"))
+        return true;
+    for (size_t i = 0; i < sizeof internal / sizeof internal[0]; i++)
+        if (iov_eq(n, internal[i]))
+            return true;
+    return false;
+}
+
+/* Upstream response headers not passed back to the client. */
+static bool is_dropped_response_header(const char *n)
+{
+    static const char *const drop[] = {"content-length", "transfer-encoding", "connection",
+                                       "keep-alive", "date", "server", "content-encoding"};
+    for (size_t i = 0; i < sizeof drop / sizeof drop[0]; i++)
+        if (strcasecmp(n, drop[i]) == 0)
+            return true;
+    return strncasecmp(n, "x-tollgate-", 11) == 0;
+}
+
+/* --- lifetime ------------------------------------------------------------------------- */
+
+static void timer_stop(struct call *c)
+{
+    if (h2o_timeout_is_linked(&c->timer))
+        h2o_timeout_unlink(&c->timer);
+}
+
+static void note_request_sent(struct call *c)
+{
+    long sent = 0;
+    curl_easy_getinfo(c->easy, CURLINFO_REQUEST_SIZE, &sent);
+    if (sent > 0)
+        c->request_sent = true;
+}
+
+/* Cancels a running transfer and drops its reference; c may be freed on return only
+ * when the caller holds no other reference. */
+static void detach_upstream(struct call *c)
+{
+    timer_stop(c);
+    if (c->attached) {
+        note_request_sent(c);
+        tg_curlloop_cancel(c->w->curl, c->easy);
+        c->attached = false;
+        call_release(c);
+    }
+}
+
+static void call_release(struct call *c)
+{
+    if (--c->refs > 0)
+        return;
+    detach_upstream(c);
+    if (c->easy != NULL)
+        tg_curlloop_easy_put(c->w->curl, c->easy);
+    curl_slist_free_all(c->hdrs);
+    tg_buf_free(&c->upbody);
+    tg_buf_free(&c->resp_hdrs);
+    tg_buf_free(&c->partial);
+    tg_buf_free(&c->body);
+    tg_buf_free(&c->inflight);
+    tg_sse_free(&c->sse);
+    struct tg_worker *w = c->w;
+    free(c);
+    tg_worker_call_ended(w);
+}
+
+/* The request pool is being freed: the response was sent, or the client went away. */
+static void on_req_dispose(void *p)
+{
+    struct call *c = *(struct call **)p;
+    c->req = NULL;
+    if (c->state == CALL_FORWARDING) {
+        TG_SETS(c->rec.outcome, "client_aborted");
+        TG_SETS(c->rec.error_type, "client_closed");
+        if (!c->in_curl_cb) /* inside a curl callback the write callback aborts instead */
+            finish_call(c);
+    }
+    call_release(c);
+}
+
+static void on_generator_stop(h2o_generator_t *g, h2o_req_t *req)
+{
+    (void)g;
+    (void)req; /* the dispose hook does the work */
+}
+
+/* --- responding ----------------------------------------------------------------------- */
+
+static void set_common_headers(struct call *c)
+{
+    h2o_req_t *req = c->req;
+    add_hdr(req, "x-request-id", c->rec.request_id, strlen(c->rec.request_id));
+    add_hdr(req, "x-tollgate-call-id", c->rec.call_id, strlen(c->rec.call_id));
+    if (c->rec.usage.response_model[0] != '\0')
+        add_hdr(req, "x-tollgate-model", c->rec.usage.response_model,
+                strlen(c->rec.usage.response_model));
+}
+
+static void set_upstream_headers(struct call *c)
+{
+    const char *p = c->resp_hdrs.base, *end = p + c->resp_hdrs.len;
+    while (p != NULL && p < end) {
+        const char *name = p;
+        const char *val = name + strlen(name) + 1;
+        p = val + strlen(val) + 1;
+        if (!is_dropped_response_header(name))
+            add_hdr(c->req, name, val, strlen(val));
+    }
+}
+
+static void on_proceed(h2o_generator_t *g, h2o_req_t *req)
+{
+    struct call *c = (struct call *)g;
+    (void)req;
+    c->sending = false;
+    tg_buf_reset(&c->inflight);
+    if (c->final_sent)
+        return;
+    if (c->paused && c->attached) {
+        c->paused = false;
+        c->in_curl_cb = true;
+        curl_easy_pause(c->easy, CURLPAUSE_CONT); /* may call the write callback at once */
+        c->in_curl_cb = false;
+    }
+    flush_stream(c);
+}
+
+static void start_stream_response(struct call *c)
+{
+    h2o_req_t *req = c->req;
+    req->res.status = (int)c->status;
+    req->res.reason = "OK";
+    set_upstream_headers(c);
+    set_common_headers(c);
+    c->gen.proceed = on_proceed;
+    c->gen.stop = on_generator_stop;
+    h2o_start_response(req, &c->gen);
+    c->started = true;
+}
+
+/* Streaming: hand pending bytes to h2o (one send outstanding at a time). */
+static void flush_stream(struct call *c)
+{
+    if (c->req == NULL || c->sending || c->final_sent)
+        return;
+    if (c->body.len == 0 && !c->final_ready)
+        return;
+    if (!c->started)
+        start_stream_response(c);
+    struct tg_buf t = c->inflight;
+    c->inflight = c->body;
+    c->body = t;
+    tg_buf_reset(&c->body);
+    h2o_iovec_t v = h2o_iovec_init(c->inflight.base, c->inflight.len);
+    h2o_send_state_t st = H2O_SEND_STATE_IN_PROGRESS;
+    if (c->final_ready) {
+        st = c->final_is_error ? H2O_SEND_STATE_ERROR : H2O_SEND_STATE_FINAL;
+        c->final_sent = true;
+    }
+    c->sending = true;
+    h2o_send(c->req, &v, v.len ? 1 : 0, st);
+}
+
+static void send_buffered(struct call *c)
+{
+    h2o_req_t *req = c->req;
+    req->res.status = c->resp_status;
+    req->res.reason = c->resp_status == 200 ? "OK" : "Error";
+    set_upstream_headers(c);
+    if (c->content_type[0] == '\0' || c->resp_status != (int)c->status)
+        add_hdr(req, "content-type", "application/json", 16);
+    set_common_headers(c);
+    req->res.content_length = c->body.len;
+    c->gen.proceed = on_proceed;
+    c->gen.stop = on_generator_stop;
+    h2o_start_response(req, &c->gen);
+    c->started = true;
+    c->final_sent = true;
+    c->sending = true;
+    h2o_iovec_t v = h2o_iovec_init(c->body.base, c->body.len);
+    h2o_send(req, &v, v.len ? 1 : 0, H2O_SEND_STATE_FINAL);
+}
+
+/* Worker thread: the row is durable, the response may complete. */
+static void on_committed(struct call *c)
+{
+    c->state = CALL_COMMITTED;
+    if (c->req != NULL) {
+        if (c->is_sse) {
+            c->final_ready = true; /* the rest of the stream and its end (or an abort) */
+            flush_stream(c);
+        } else {
+            send_buffered(c);
+        }
+    }
+    call_release(c); /* the ledger's reference */
+}
+
+void tg_proxy_on_ledger_messages(h2o_multithread_receiver_t *rx, h2o_linklist_t *messages)
+{
+    (void)rx;
+    while (!h2o_linklist_is_empty(messages)) {
+        struct call *c = H2O_STRUCT_FROM_MEMBER(struct call, msg.link, messages->next);
+        h2o_linklist_unlink(&c->msg.link);
+        on_committed(c);
+    }
+}
+
+/* Ledger writer thread. */
+static void on_ledger_commit(void *ud, int ok)
+{
+    struct call *c = ud;
+    if (!ok)
+        tg_error("event=ledger_commit_failed call_id=%s", c->rec.call_id);
+    h2o_multithread_send_message(&c->w->ledger_rx, &c->msg);
+}
+
+/* --- finishing a call ----------------------------------------------------------------- */
+
+/* Spend is never dropped: when the provider's usage is missing, count what we can. */
+static void estimate_usage(struct call *c)
+{
+    struct tg_usage *u = &c->rec.usage;
+    if (u->input_tokens == 0 && c->route.op != TG_OP_MODELS) {
+        /* ~4 bytes of JSON request per token: an upper-side estimate for chat payloads */
+        u->input_tokens = (c->rec.request_bytes + 3) / 4;
+        c->rec.usage_estimated = true;
+    }
+    if (c->data_events > 0 && u->output_tokens < c->data_events) {
+        /* providers send about one token per content event */
+        u->output_tokens = c->data_events;
+        c->rec.usage_estimated = true;
+    }
+}
+
+/* Pulls the provider's error type out of an error body, in its own dialect. */
+static void upstream_error_type(struct call *c)
+{
+    cJSON *j = cJSON_ParseWithLength(c->body.base ? c->body.base : "", c->body.len);
+    const cJSON *e = j ? cJSON_GetObjectItemCaseSensitive(j, "error") : NULL;
+    const cJSON *code = e ? cJSON_GetObjectItemCaseSensitive(e, "code") : NULL;
+    const cJSON *type = e ? cJSON_GetObjectItemCaseSensitive(e, "type") : NULL;
+    if (c->route.provider->dialect == TG_DIALECT_OPENAI && cJSON_IsString(code))
+        TG_SETS(c->rec.error_type, code->valuestring);
+    else if (cJSON_IsString(type))
+        TG_SETS(c->rec.error_type, type->valuestring);
+    else
+        snprintf(c->rec.error_type, sizeof c->rec.error_type, "http_%ld", c->status);
+    cJSON_Delete(j);
+}
+
+/* Replaces the response with a gateway error in the caller's dialect. */
+static void set_gateway_error(struct call *c, int status, const char *type, const char *code,
+                              const char *message)
+{
+    char tg[256];
+    snprintf(tg, sizeof tg, "{\"call_id\":\"%s\",\"error\":\"%s\"}", c->rec.call_id, code);
+    tg_buf_reset(&c->body);
+    c->route.provider->format_error(&c->body, type, code, message, tg);
+    c->resp_status = status;
+    tg_buf_reset(&c->resp_hdrs);
+    c->content_type[0] = '\0';
+}
+
+/* The upstream part is over (or never started): complete the record and queue it. */
+static void finish_call(struct call *c)
+{
+    struct tg_call_record *r = &c->rec;
+    if (c->state == CALL_FINISHED || c->state == CALL_COMMITTED)
+        return;
+    detach_upstream(c);
+    c->state = CALL_FINISHED;
+    r->ended_at_ms = tg_now_ms();
+    if (r->attempt > 0)
+        r->upstream_ms = (tg_mono_ns() - c->start_ns) / 1000000;
+    if (c->is_sse && strcmp(r->outcome, "ok") == 0 && !c->sst.saw_terminal) {
+        TG_SETS(r->outcome, "upstream_error");
+        TG_SETS(r->error_type, "stream_truncated");
+        c->final_is_error = true;
+    }
+    if (c->is_sse && c->sst.saw_error && strcmp(r->outcome, "ok") == 0) {
+        TG_SETS(r->outcome, "upstream_error");
+        TG_SETS(r->error_type, c->sst.error_type[0] ? c->sst.error_type : "stream_error");
+    }
+    if (r->status_code == 0)
+        r->status_code = c->resp_status;
+    bool usage_complete = c->rec.usage.has_usage && (!c->is_sse || c->sst.saw_terminal);
+    bool provider_error = c->status != 0 && (c->status < 200 || c->status >= 300);
+    if (c->request_sent && !usage_complete && !provider_error && c->route.op != TG_OP_MODELS)
+        estimate_usage(c);
+    r->response_bytes = (int64_t)c->body.len;
+    c->refs++; /* held by the ledger until the commit message arrives */
+    tg_ledger_finish(c->w->srv->ledger, r, on_ledger_commit, c);
+}
+
+/* --- curl callbacks ------------------------------------------------------------------- */
+
+static void on_timer(h2o_timeout_entry_t *e)
+{
+    struct call *c = (struct call *)((char *)e - offsetof(struct call, timer));
+    TG_SETS(c->rec.outcome, "upstream_error");
+    TG_SETS(c->rec.error_type, "timeout");
+    if (c->is_sse && c->started) {
+        c->final_is_error = true;
+    } else {
+        c->is_sse = false;
+        set_gateway_error(c, 504, "timeout_error", "timeout",
+                          "the provider did not answer within the configured timeout");
+        c->rec.status_code = 504;
+    }
+    finish_call(c);
+}
+
+static void rearm_timer(struct call *c, h2o_timeout_t *which)
+{
+    timer_stop(c);
+    h2o_timeout_link(c->w->loop, which, &c->timer);
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *ud)
+{
+    struct call *c = ud;
+    size_t len = size * n;
+    if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) { /* a new response (1xx, then final) */
+        tg_buf_reset(&c->resp_hdrs);
+        return len;
+    }
+    const char *colon = memchr(p, ':', len);
+    if (colon == NULL)
+        return len;
+    size_t nl = (size_t)(colon - p);
+    const char *v = colon + 1, *end = p + len;
+    while (v < end && (*v == ' ' || *v == '\t'))
+        v++;
+    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
+        end--;
+    char name[128];
+    if (nl == 0 || nl >= sizeof name)
+        return len;
+    for (size_t i = 0; i < nl; i++)
+        name[i] = (char)((p[i] >= 'A' && p[i] <= 'Z') ? p[i] + 32 : p[i]);
+    name[nl] = '\0';
+    tg_buf_append(&c->resp_hdrs, name, nl + 1);
+    tg_buf_append(&c->resp_hdrs, v, (size_t)(end - v));
+    tg_buf_append(&c->resp_hdrs, "", 1);
+    if (strcmp(name, "x-request-id") == 0 || strcmp(name, "request-id") == 0 ||
+        strcmp(name, "x-amzn-requestid") == 0)
+        TG_SET(c->rec.provider_request_id, v, (unsigned long)(end - v));
+    if (strcmp(name, "content-type") == 0)
+        TG_SET(c->content_type, v, (unsigned long)(end - v));
+    return len;
+}
+
+static int on_sse_event(void *ud, const struct tg_sse_event *ev)
+{
+    struct call *c = ud;
+    enum tg_stream_action a = c->route.provider->stream_event(&c->sst, ev, &c->rec.usage);
+    size_t n = (size_t)(ev->raw_end - c->partial_start);
+    if (n > c->partial.len) /* cannot happen: events tile the bytes fed */
+        n = c->partial.len;
+    if (a == TG_STREAM_FORWARD)
+        tg_buf_append(&c->body, c->partial.base, n);
+    if (ev->data_len > 0 && a == TG_STREAM_FORWARD)
+        c->data_events++;
+    tg_buf_consume(&c->partial, n);
+    c->partial_start = ev->raw_end;
+    return 0;
+}
+
+static void first_byte(struct call *c)
+{
+    c->got_first_byte = true;
+    c->rec.ttft_ms = (tg_mono_ns() - c->start_ns) / 1000000;
+    curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &c->status);
+    c->rec.status_code = (int)c->status;
+    c->resp_status = (int)c->status;
+    c->is_sse = c->status >= 200 && c->status < 300 &&
+                strncasecmp(c->content_type, "text/event-stream", 17) == 0;
+    if (c->is_sse)
+        tg_sse_init(&c->sse, MAX_SSE_EVENT);
+}
+
+static size_t on_write(char *p, size_t size, size_t n, void *ud)
+{
+    struct call *c = ud;
+    size_t len = size * n;
+    if (c->req == NULL)
+        return 0; /* client gone: abort the transfer (CURLE_WRITE_ERROR) */
+    c->request_sent = true;
+    if (!c->got_first_byte)
+        first_byte(c);
+    rearm_timer(c, &c->w->idle_timeout);
+    if (!c->is_sse) {
+        if (c->body.len + len > MAX_RESPONSE_BYTES)
+            return 0;
+        tg_buf_append(&c->body, p, len);
+        return len;
+    }
+    if (c->body.len + c->partial.len > (size_t)c->w->srv->cfg->stream_buffer_bytes) {
+        c->paused = true; /* backpressure: resumed from on_proceed */
+        timer_stop(c);
+        return CURL_WRITEFUNC_PAUSE;
+    }
+    tg_buf_append(&c->partial, p, len);
+    int rc = tg_sse_feed(&c->sse, p, len, on_sse_event, c);
+    if (rc != 0)
+        return 0;
+    if (c->rec.usage.response_model[0] != '\0' || c->body.len > 0) {
+        c->in_curl_cb = true;
+        flush_stream(c);
+        c->in_curl_cb = false;
+    }
+    return c->req == NULL ? 0 : len;
+}
+
+static void on_upstream_done(struct tg_transfer *t, CURLcode rc)
+{
+    struct call *c = (struct call *)((char *)t - offsetof(struct call, xfer));
+    struct tg_call_record *r = &c->rec;
+    note_request_sent(c);
+    c->attached = false;
+    timer_stop(c);
+    if (c->state != CALL_FORWARDING) {
+        call_release(c);
+        return;
+    }
+    if (!c->got_first_byte && rc == CURLE_OK)
+        first_byte(c); /* an empty body */
+    if (c->req == NULL) {
+        TG_SETS(r->outcome, "client_aborted");
+        TG_SETS(r->error_type, "client_closed");
+    } else if (rc != CURLE_OK) {
+        const char *et = rc == CURLE_OPERATION_TIMEDOUT ? "timeout"
+                         : (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST)
+                             ? "connect_error"
+                             : rc == CURLE_WRITE_ERROR && c->body.len >= MAX_RESPONSE_BYTES
+                                 ? "response_too_large"
+                                 : "upstream_io_error";
+        TG_SETS(r->outcome, "upstream_error");
+        TG_SETS(r->error_type, c->is_sse && c->got_first_byte ? "stream_truncated" : et);
+        if (c->is_sse && c->started) {
+            c->final_is_error = true;
+        } else {
+            bool is_timeout = rc == CURLE_OPERATION_TIMEDOUT;
+            c->is_sse = false;
+            char msg[300];
+            snprintf(msg, sizeof msg, "upstream %s: %s", c->route.upstream->name,
+                     curl_easy_strerror(rc));
+            set_gateway_error(c, is_timeout ? 504 : 502, is_timeout ? "timeout_error" : "api_error",
+                              et, msg);
+            r->status_code = c->resp_status;
+        }
+    } else if (c->status < 200 || c->status >= 300) {
+        TG_SETS(r->outcome, "upstream_error");
+        upstream_error_type(c);
+    } else if (!c->is_sse) {
+        int prc = c->route.provider->parse_response(c->route.op, c->body.base ? c->body.base : "",
+                                                    c->body.len, &r->usage);
+        if (prc != 0) {
+            TG_SETS(r->outcome, "upstream_error");
+            TG_SETS(r->error_type, "malformed_response");
+            set_gateway_error(c, 502, "api_error", "malformed_response",
+                              "the provider returned a response that is not valid JSON");
+            r->status_code = 502;
+            r->usage_estimated = true;
+            estimate_usage(c);
+        }
+    } else if (tg_sse_has_partial(&c->sse)) {
+        c->sst.saw_terminal = false; /* bytes after the last complete event: cut mid-event */
+    }
+    finish_call(c);
+    call_release(c); /* the transfer's reference */
+}
+
+/* --- starting a call ------------------------------------------------------------------ */
+
+static const char *hdr_value(h2o_req_t *req, const char *name, size_t *len)
+{
+    ssize_t i = h2o_find_header_by_str(&req->headers, name, strlen(name), -1);
+    if (i < 0)
+        return NULL;
+    *len = req->headers.entries[i].value.len;
+    return req->headers.entries[i].value.base;
+}
+
+static struct call *call_new(struct tg_worker *w, h2o_req_t *req)
+{
+    struct call *c = tg_calloc(1, sizeof *c);
+    c->w = w;
+    c->req = req;
+    c->refs = 1;
+    c->start_ns = tg_mono_ns();
+    c->timer.cb = on_timer;
+    w->active_calls++;
+    struct call **slot = h2o_mem_alloc_shared(&req->pool, sizeof *slot, on_req_dispose);
+    *slot = c;
+    struct tg_call_record *r = &c->rec;
+    r->started_at_ms = tg_now_ms();
+    r->ttft_ms = -1;
+    r->upstream_ms = -1;
+    tg_uuid7(r->started_at_ms, r->call_id);
+    size_t n = 0;
+    const char *rid = hdr_value(req, "x-request-id", &n);
+    if (rid != NULL && n > 0)
+        TG_SET(r->request_id, rid, n);
+    else
+        tg_uuid7(r->started_at_ms, r->request_id);
+    TG_SETS(r->outcome, "ok");
+    r->request_bytes = (int64_t)req->entity.len;
+    return c;
+}
+
+/* A call the gateway answers itself (never forwarded): record and respond. */
+static void refuse(struct call *c, int status, const char *type, const char *code, const char *msg)
+{
+    TG_SETS(c->rec.outcome, "refused");
+    TG_SETS(c->rec.error_type, code);
+    set_gateway_error(c, status, type, code, msg);
+    c->rec.status_code = status;
+    finish_call(c);
+}
+
+static void add_upstream_header(struct call *c, const char *name, size_t nl, const char *v, size_t vl)
+{
+    char line[8192];
+    if (nl + vl + 3 > sizeof line)
+        return;
+    memcpy(line, name, nl);
+    line[nl] = ':';
+    line[nl + 1] = ' ';
+    memcpy(line + nl + 2, v, vl);
+    line[nl + 2 + vl] = '\0';
+    c->hdrs = curl_slist_append(c->hdrs, line);
+}
+
+static void build_upstream_headers(struct call *c, h2o_req_t *req)
+{
+    bool has_auth = false;
+    for (size_t i = 0; i < req->headers.size; i++) {
+        const h2o_header_t *h = &req->headers.entries[i];
+        if (is_hop_header(*h->name) || is_internal_header(*h->name))
+            continue;
+        if (iov_eq(*h->name, "authorization") || iov_eq(*h->name, "x-api-key"))
+            has_auth = true;
+        add_upstream_header(c, h->name->base, h->name->len, h->value.base, h->value.len);
+    }
+    c->hdrs = curl_slist_append(c->hdrs, "Expect:"); /* no 100-continue round trip */
+    if (!has_auth && c->route.upstream->api_key_env[0] != '\0') {
+        const char *key = getenv(c->route.upstream->api_key_env);
+        if (key != NULL && key[0] != '\0') {
+            char line[1024];
+            if (c->route.provider->dialect == TG_DIALECT_ANTHROPIC)
+                snprintf(line, sizeof line, "x-api-key: %s", key);
+            else
+                snprintf(line, sizeof line, "Authorization: Bearer %s", key);
+            c->hdrs = curl_slist_append(c->hdrs, line);
+        }
+    }
+}
+
+static void forward(struct call *c, h2o_req_t *req)
+{
+    const struct tg_config *cfg = c->w->srv->cfg;
+    char url[2048];
+    size_t qlen = 0;
+    const char *q = NULL;
+    if (req->query_at != SIZE_MAX) {
+        q = req->path.base + req->query_at;
+        qlen = req->path.len - req->query_at;
+    }
+    snprintf(url, sizeof url, "%s%s%.*s", c->route.upstream->base_url, c->route.endpoint, (int)qlen,
+             q ? q : "");
+    build_upstream_headers(c, req);
+    CURL *e = c->easy = tg_curlloop_easy_get(c->w->curl);
+    c->xfer.on_done = on_upstream_done;
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    if (c->route.is_get) {
+        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    } else {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, c->upbody.base ? c->upbody.base : "");
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)c->upbody.len);
+    }
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->hdrs);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, c);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, &c->xfer);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)cfg->connect_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)cfg->total_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, strncmp(url, "https:", 6) == 0
+                                                  ? (long)CURL_HTTP_VERSION_2TLS
+                                                  : (long)CURL_HTTP_VERSION_1_1);
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    c->rec.attempt = 1;
+    c->state = CALL_FORWARDING;
+    tg_ledger_begin(c->w->srv->ledger, &c->rec);
+    if (tg_curlloop_start(c->w->curl, e) != 0) {
+        TG_SETS(c->rec.outcome, "gateway_error");
+        TG_SETS(c->rec.error_type, "upstream_start_failed");
+        set_gateway_error(c, 502, "api_error", "upstream_start_failed", "could not start the upstream request");
+        c->rec.status_code = 502;
+        finish_call(c);
+        return;
+    }
+    c->attached = true;
+    c->refs++; /* held by the running transfer */
+    rearm_timer(c, &c->w->first_byte_timeout);
+}
+
+static int send_health(h2o_req_t *req)
+{
+    static const char body[] = "{\"status\":\"ok\"}";
+    req->res.status = 200;
+    req->res.reason = "OK";
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("application/json"));
+    h2o_send_inline(req, body, sizeof body - 1);
+    return 0;
+}
+
+int tg_proxy_on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    struct tg_worker *w = (struct tg_worker *)req->conn->ctx;
+    const struct tg_config *cfg = w->srv->cfg;
+    size_t plen = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
+    const char *path = req->path.base;
+    struct tg_errbuf eb;
+    (void)self;
+
+    if (plen == 8 && memcmp(path, "/healthz", 8) == 0)
+        return send_health(req);
+
+    struct call *c = call_new(w, req);
+    enum tg_route_result rr = tg_route_match(cfg, req->method.base, req->method.len, path, plen, &c->route);
+    if (rr != TG_ROUTE_OK) {
+        c->route.provider = tg_route_dialect_for(path, plen);
+        TG_SET(c->rec.endpoint, path, plen);
+        char msg[300];
+        snprintf(msg, sizeof msg, "%.*s %.*s is not a route of this gateway", (int)req->method.len,
+                 req->method.base, (int)(plen > 200 ? 200 : plen), path);
+        if (rr == TG_ROUTE_BAD_METHOD)
+            refuse(c, 405, "invalid_request_error", "method_not_allowed", msg);
+        else
+            refuse(c, 404, "not_found_error", "unknown_route", msg);
+        return 0;
+    }
+    TG_SETS(c->rec.provider, c->route.upstream->name);
+    TG_SETS(c->rec.operation, tg_op_name(c->route.op));
+    TG_SETS(c->rec.endpoint, c->route.endpoint);
+
+    if ((int64_t)req->entity.len > cfg->max_body_bytes) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "request body of %zu bytes exceeds the limit of %lld bytes",
+                 req->entity.len, (long long)cfg->max_body_bytes);
+        refuse(c, 413, "request_too_large", "body_too_large", msg);
+        return 0;
+    }
+    if (!c->route.is_get) {
+        int rc = c->route.provider->inspect_request(c->route.op, req->entity.base ? req->entity.base : "",
+                                                    req->entity.len, &c->info, &c->upbody, &eb);
+        if (rc != 0) {
+            refuse(c, 400, "invalid_request_error", "invalid_json", eb.msg);
+            return 0;
+        }
+        if (c->upbody.len == 0)
+            tg_buf_append(&c->upbody, req->entity.base ? req->entity.base : "", req->entity.len);
+        TG_SETS(c->rec.request_model, c->info.model);
+        c->rec.is_stream = c->info.is_stream;
+        c->sst.op = c->route.op;
+        c->sst.injected_usage = c->info.injected_usage;
+    }
+    forward(c, req);
+    return 0;
+}

@@ -1,0 +1,265 @@
+/* server/server.c - listeners, worker threads, signals, graceful shutdown
+ *
+ * DESIGN. One worker thread per core (configurable), each with its own h2o evloop, h2o
+ * context, listening socket (SO_REUSEPORT on one port, so the kernel spreads
+ * connections) and libcurl multi handle: nothing on the request path is shared between
+ * workers except the read-only config and the ledger queue. Signals are blocked in
+ * every thread and taken synchronously by the main thread with sigwait(2): h2o's loop
+ * returns -1 on EINTR and must never see them. SIGTERM/SIGINT: the main thread posts a
+ * shutdown message to each worker, which closes its listener (stop accepting), asks h2o
+ * to close idle keep-alive connections, and leaves its loop once its in-flight calls
+ * have ended (or shutdown_grace_ms passed). Then the main thread joins the workers and
+ * closes the ledger, which commits everything still queued. */
+#include "server/server.h"
+
+#include "core/alloc.h"
+#include "core/log.h"
+#include "server/worker.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+struct ctl_msg {
+    h2o_multithread_message_t super;
+};
+
+static int bind_listener(const char *host, int port, int *fd_out, int *bound_port, struct tg_errbuf *eb)
+{
+    struct addrinfo hints, *res = NULL;
+    char portstr[16];
+    int fd = -1, rc = 0, one = 1;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    snprintf(portstr, sizeof portstr, "%d", port);
+    int gai = getaddrinfo(host, portstr, &hints, &res);
+    if (gai != 0) {
+        rc = tg_errf(eb, TG_ERR_INVALID, "listen %s:%d: %s", host, port, gai_strerror(gai));
+        goto out;
+    }
+    fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0 ||
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0 ||
+        bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 4096) != 0) {
+        rc = tg_errf(eb, TG_ERR_IO, "listen %s:%d: %s", host, port, strerror(errno));
+        goto out;
+    }
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    getsockname(fd, (struct sockaddr *)&ss, &sl);
+    *bound_port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                  : ((struct sockaddr_in *)&ss)->sin_port);
+    *fd_out = fd;
+    fd = -1;
+out:
+    if (fd >= 0)
+        close(fd);
+    if (res != NULL)
+        freeaddrinfo(res);
+    return rc;
+}
+
+static void on_accept(h2o_socket_t *listener, const char *err)
+{
+    struct tg_worker *w = listener->data;
+    if (err != NULL)
+        return;
+    /* accept a batch per wake-up; the listener is non-blocking */
+    for (int i = 0; i < 16; i++) {
+        h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
+        if (sock == NULL)
+            break;
+        h2o_accept(&w->accept_ctx, sock);
+    }
+}
+
+static void maybe_exit(struct tg_worker *w)
+{
+    if (w->draining && w->active_calls == 0)
+        w->exit_loop = true;
+}
+
+void tg_worker_call_ended(struct tg_worker *w)
+{
+    w->active_calls--;
+    maybe_exit(w);
+}
+
+static void on_grace_expired(h2o_timeout_entry_t *e)
+{
+    struct tg_worker *w = (struct tg_worker *)((char *)e - offsetof(struct tg_worker, grace_entry));
+    tg_warn("event=shutdown_grace_expired worker=%d in_flight=%d", w->index, w->active_calls);
+    w->exit_loop = true;
+}
+
+static void on_ctl_messages(h2o_multithread_receiver_t *rx, h2o_linklist_t *messages)
+{
+    struct tg_worker *w = (struct tg_worker *)((char *)rx - offsetof(struct tg_worker, ctl_rx));
+    while (!h2o_linklist_is_empty(messages)) {
+        struct ctl_msg *m = H2O_STRUCT_FROM_MEMBER(struct ctl_msg, super.link, messages->next);
+        h2o_linklist_unlink(&m->super.link);
+        free(m);
+        if (w->draining)
+            continue;
+        w->draining = true;
+        if (w->listener != NULL) {
+            h2o_socket_read_stop(w->listener);
+            h2o_socket_close(w->listener);
+            w->listener = NULL;
+        }
+        h2o_context_request_shutdown(&w->ctx);
+        h2o_timeout_link(w->loop, &w->grace_timeout, &w->grace_entry);
+        maybe_exit(w);
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    struct tg_worker *w = arg;
+    while (!w->exit_loop)
+        h2o_evloop_run(w->loop, 1000); /* -1 on EINTR is harmless: we just loop */
+    return NULL;
+}
+
+static void worker_init(struct tg_server *srv, struct tg_worker *w, int index, int fd)
+{
+    const struct tg_config *cfg = srv->cfg;
+    w->srv = srv;
+    w->index = index;
+    w->listen_fd = fd;
+    w->loop = h2o_evloop_create();
+    h2o_context_init(&w->ctx, w->loop, &srv->globalconf);
+    w->accept_ctx.ctx = &w->ctx;
+    w->accept_ctx.hosts = srv->globalconf.hosts;
+    w->curl = tg_curlloop_new(w->loop, &w->ctx);
+    w->queue = h2o_multithread_create_queue(w->loop);
+    h2o_multithread_register_receiver(w->queue, &w->ledger_rx, tg_proxy_on_ledger_messages);
+    h2o_multithread_register_receiver(w->queue, &w->ctl_rx, on_ctl_messages);
+    h2o_timeout_init(w->loop, &w->first_byte_timeout, (uint64_t)cfg->first_byte_timeout_ms);
+    h2o_timeout_init(w->loop, &w->idle_timeout, (uint64_t)cfg->idle_stream_timeout_ms);
+    h2o_timeout_init(w->loop, &w->total_timeout, (uint64_t)cfg->total_timeout_ms);
+    h2o_timeout_init(w->loop, &w->grace_timeout, (uint64_t)cfg->shutdown_grace_ms);
+    w->grace_entry.cb = on_grace_expired;
+    w->listener = h2o_evloop_socket_create(w->loop, fd, H2O_SOCKET_FLAG_DONT_READ);
+    w->listener->data = w;
+    h2o_socket_read_start(w->listener, on_accept);
+}
+
+static void worker_dispose(struct tg_worker *w)
+{
+    if (w->listener != NULL) {
+        h2o_socket_read_stop(w->listener);
+        h2o_socket_close(w->listener);
+    }
+    if (h2o_timeout_is_linked(&w->grace_entry))
+        h2o_timeout_unlink(&w->grace_entry);
+    tg_curlloop_destroy(w->curl);
+    /* h2o 2.2.5 cannot fully tear down a context with live connections; the process is
+     * about to exit, so the loop and context are left to the OS. */
+}
+
+static int write_port_file(const char *path, int port, struct tg_errbuf *eb)
+{
+    char tmp[1100];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (f == NULL)
+        return tg_errf(eb, TG_ERR_IO, "port file %s: %s", path, strerror(errno));
+    fprintf(f, "%d\n", port);
+    fclose(f);
+    if (rename(tmp, path) != 0) /* atomic: a reader never sees a half-written file */
+        return tg_errf(eb, TG_ERR_IO, "port file %s: %s", path, strerror(errno));
+    return 0;
+}
+
+int tg_server_run(const struct tg_config *cfg, struct tg_errbuf *eb)
+{
+    struct tg_server srv;
+    int rc = 0, port = cfg->listen_port, n = cfg->workers;
+    sigset_t sigs;
+    memset(&srv, 0, sizeof srv);
+    srv.cfg = cfg;
+    if (n <= 0) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        n = cores > 0 ? (int)cores : 1;
+    }
+
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    sigaddset(&sigs, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL); /* inherited by the workers */
+
+    rc = tg_ledger_open(cfg->ledger_path, &srv.ledger, eb);
+    if (rc != 0)
+        goto out;
+
+    h2o_config_init(&srv.globalconf);
+    /* h2o answers a body above its own cap with a bare 413 before any handler runs, so its
+     * cap sits above ours: the handler sees bodies up to 4x the limit and answers those
+     * with a ledger row and a 413 in the caller's dialect. */
+    int64_t cap = cfg->max_body_bytes * 4 < cfg->max_body_bytes + (1 << 20) ? cfg->max_body_bytes + (1 << 20)
+                                                                             : cfg->max_body_bytes * 4;
+    srv.globalconf.max_request_entity_size = (size_t)cap;
+    srv.globalconf.http1.req_timeout = (uint64_t)cfg->client_idle_timeout_ms;
+    srv.globalconf.http2.idle_timeout = (uint64_t)cfg->client_idle_timeout_ms;
+    srv.globalconf.server_name = h2o_iovec_init(H2O_STRLIT("tollgate"));
+    h2o_hostconf_t *host = h2o_config_register_host(&srv.globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    h2o_pathconf_t *pc = h2o_config_register_path(host, "/", 0);
+    h2o_handler_t *h = h2o_create_handler(pc, sizeof *h);
+    h->on_req = tg_proxy_on_req;
+
+    srv.n_workers = n;
+    srv.workers = tg_calloc((size_t)n, sizeof *srv.workers);
+    for (int i = 0; i < n; i++) {
+        int fd = -1, bound = 0;
+        rc = bind_listener(cfg->listen_host, port, &fd, &bound, eb);
+        if (rc != 0)
+            goto out;
+        port = bound; /* port 0: the first bind picks the port, the rest share it */
+        worker_init(&srv, &srv.workers[i], i, fd);
+    }
+    if (cfg->port_file[0] != '\0') {
+        rc = write_port_file(cfg->port_file, port, eb);
+        if (rc != 0)
+            goto out;
+    }
+    for (int i = 0; i < n; i++)
+        pthread_create(&srv.workers[i].tid, NULL, worker_main, &srv.workers[i]);
+    tg_info("event=listening addr=%s:%d workers=%d ledger=%s", cfg->listen_host, port, n, cfg->ledger_path);
+
+    for (;;) {
+        int sig = 0;
+        if (sigwait(&sigs, &sig) != 0)
+            continue;
+        if (sig == SIGTERM || sig == SIGINT)
+            break;
+        if (sig == SIGHUP)
+            tg_info("event=sighup note=reloadable tables are reloaded by their modules");
+    }
+    tg_info("event=shutdown_start");
+    for (int i = 0; i < n; i++) {
+        struct ctl_msg *m = tg_calloc(1, sizeof *m);
+        h2o_multithread_send_message(&srv.workers[i].ctl_rx, &m->super);
+    }
+    for (int i = 0; i < n; i++) {
+        pthread_join(srv.workers[i].tid, NULL);
+        worker_dispose(&srv.workers[i]);
+    }
+    tg_info("event=shutdown_done");
+out:
+    tg_ledger_close(srv.ledger); /* commits everything still queued */
+    free(srv.workers);
+    return rc;
+}

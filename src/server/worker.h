@@ -1,0 +1,56 @@
+/* server/worker.h - per-thread state shared by server.c and proxy.c (internal to server/) */
+#ifndef TG_SERVER_WORKER_H
+#define TG_SERVER_WORKER_H
+
+#define H2O_USE_LIBUV 0
+#include <h2o.h>
+#include <h2o/multithread.h>
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "config/config.h"
+#include "store/ledger.h"
+#include "upstream/curlloop.h"
+
+struct tg_server;
+
+/* One worker: its own loop, h2o context, listener, curl multi. Fields are touched only by
+ * the worker's own thread except where noted. ctx must stay the first member: handlers
+ * find the worker from req->conn->ctx. */
+struct tg_worker {
+    h2o_context_t ctx;
+    h2o_accept_ctx_t accept_ctx;
+    h2o_evloop_t *loop;
+    struct tg_server *srv;
+    int index;
+    int listen_fd;
+    h2o_socket_t *listener;
+    struct tg_curlloop *curl;
+    h2o_multithread_queue_t *queue;
+    h2o_multithread_receiver_t ledger_rx; /* ledger commits (posted by the writer thread) */
+    h2o_multithread_receiver_t ctl_rx;    /* shutdown request (posted by the main thread) */
+    h2o_timeout_t first_byte_timeout, idle_timeout, total_timeout;
+    h2o_timeout_entry_t grace_entry;
+    h2o_timeout_t grace_timeout;
+    int active_calls;
+    bool draining;  /* stop accepting; exit when active_calls reaches 0 */
+    bool exit_loop;
+    pthread_t tid;
+};
+
+struct tg_server {
+    const struct tg_config *cfg;
+    struct tg_ledger *ledger;
+    h2o_globalconf_t globalconf;
+    struct tg_worker *workers;
+    int n_workers;
+};
+
+/** The request handler (proxy.c): registered on "/" for every host. */
+int tg_proxy_on_req(h2o_handler_t *self, h2o_req_t *req);
+/** Receives ledger-commit messages on the worker thread (proxy.c). */
+void tg_proxy_on_ledger_messages(h2o_multithread_receiver_t *rx, h2o_linklist_t *messages);
+/** Called by proxy.c when a call ends; lets a draining worker exit (server.c). */
+void tg_worker_call_ended(struct tg_worker *w);
+
+#endif
