@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# bench/run.sh - tollgate vs an nginx proxy_pass baseline, same run, same mock provider.
+#
+# Starts on loopback: an nginx "provider" answering a 440-byte chat completion (and a
+# 40 MB SSE stream for the slow-reader test), an nginx proxy_pass baseline with upstream
+# keep-alive, and tollgate (--workers 1, ledger on). Drives each with wrk at c=32 and
+# c=1 (one thread), then prints a markdown table with the ratio to nginx. Usage:
+#   bench/run.sh path/to/tollgate [duration_seconds]
+set -euo pipefail
+bin=$(readlink -f "${1:?usage: bench/run.sh TOLLGATE_BIN [SECONDS]}")
+dur=${2:-10}
+here=$(cd "$(dirname "$0")" && pwd)
+work=$(mktemp -d /tmp/tgbench.XXXXXX)
+trap 'kill $(cat "$work"/*.pid 2>/dev/null) 2>/dev/null; sleep 0.3; rm -rf "$work"' EXIT
+P_MOCK=18080 P_NGINX=18081 P_TG=18082
+
+mkdir -p "$work/www" "$work/logs"
+python3 - "$work/www/stream.sse" <<'PY'
+import json, sys
+# ~40 MB of OpenAI chat chunks, then the usage chunk and [DONE]
+chunk = {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1767225600,"model":"gpt-4o-mini-2024-07-18","choices":[{"index":0,"delta":{"content":"x"*64},"finish_reason":None}],"usage":None}
+line = ("data: " + json.dumps(chunk, separators=(",",":")) + "\n\n").encode()
+n = (40 << 20) // len(line)
+with open(sys.argv[1], "wb") as f:
+    for _ in range(n): f.write(line)
+    fin = {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1767225600,"model":"gpt-4o-mini-2024-07-18","choices":[],"usage":{"prompt_tokens":12,"completion_tokens":n,"total_tokens":12+n}}
+    f.write(("data: " + json.dumps(fin, separators=(",",":")) + "\n\ndata: [DONE]\n\n").encode())
+PY
+body='{"id":"chatcmpl-bench","object":"chat.completion","created":1767225600,"model":"gpt-4o-mini-2024-07-18","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! How can I help you today?","refusal":null},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":9,"total_tokens":21,"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0,"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}},"service_tier":"default","system_fingerprint":"fp_bench"}'
+
+cat > "$work/nginx.conf" <<NGX
+worker_processes 1;
+pid $work/nginx.pid;
+error_log $work/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $work/logs; proxy_temp_path $work/logs;
+  fastcgi_temp_path $work/logs; uwsgi_temp_path $work/logs; scgi_temp_path $work/logs;
+  keepalive_requests 1000000;
+  server {
+    listen 127.0.0.1:$P_MOCK;
+    location = /v1/chat/completions {
+      client_body_buffer_size 64k;
+      if (\$http_x_bench_stream) { rewrite ^ /stream.sse last; }
+      default_type application/json;
+      return 200 '$body';
+    }
+    location = /stream.sse { root $work/www; default_type text/event-stream; error_page 405 =200 \$uri; }
+  }
+  upstream provider { server 127.0.0.1:$P_MOCK; keepalive 64; }
+  server {
+    listen 127.0.0.1:$P_NGINX;
+    location / {
+      proxy_pass http://provider;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+    }
+  }
+}
+NGX
+/usr/sbin/nginx -c "$work/nginx.conf" -p "$work" 2>"$work/logs/start.log"
+
+"$bin" serve --listen 127.0.0.1:$P_TG --workers 1 --ledger "$work/ledger.db" \
+  --upstream openai=http://127.0.0.1:$P_MOCK --log-level warn 2>"$work/logs/tollgate.log" &
+echo $! > "$work/tollgate.pid"
+for i in $(seq 1 100); do curl -sf http://127.0.0.1:$P_TG/healthz >/dev/null && break; sleep 0.05; done
+
+req='{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hello"}]}'
+cat > "$work/post.lua" <<LUA
+wrk.method = "POST"
+wrk.body = '$req'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer sk-bench"
+LUA
+
+run_wrk() { # port conns -> "reqs p50_us p99_us"
+  local out
+  out=$(wrk -t1 -c"$2" -d"${dur}s" --latency -s "$work/post.lua" "http://127.0.0.1:$1/v1/chat/completions")
+  echo "$out" > "$work/logs/wrk-$1-$2.txt"
+  python3 - "$work/logs/wrk-$1-$2.txt" <<'PY'
+import re, sys
+t = open(sys.argv[1]).read()
+def us(s):
+    v, u = float(re.match(r"([\d.]+)", s).group(1)), re.search(r"(us|ms|s)$", s).group(1)
+    return v * {"us": 1, "ms": 1000, "s": 1e6}[u]
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
+p50 = us(re.search(r"50%\s+(\S+)", t).group(1)); p99 = us(re.search(r"99%\s+(\S+)", t).group(1))
+non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
+errs = re.search(r"Socket errors: (.*)", t)
+print(f"{rps:.0f} {p50:.0f} {p99:.0f} {non2xx.group(1) if non2xx else 0} {'yes' if errs else 'no'}")
+PY
+}
+rss_kb() { ps -o rss= -p "$1" | tr -d ' '; }
+
+# warm up both
+wrk -t1 -c8 -d1s -s "$work/post.lua" http://127.0.0.1:$P_NGINX/v1/chat/completions >/dev/null
+wrk -t1 -c8 -d1s -s "$work/post.lua" http://127.0.0.1:$P_TG/v1/chat/completions >/dev/null
+
+declare -A R
+for round in 1 2; do # interleaved rounds, best of two per cell
+  for c in 32 1; do
+    for who in nginx direct tollgate; do
+      port=$P_NGINX; [ $who = tollgate ] && port=$P_TG; [ $who = direct ] && port=$P_MOCK
+      res=$(run_wrk $port $c)
+      key="$who-$c"
+      prev=${R[$key]:-}
+      if [ -z "$prev" ] || [ "$(cut -d' ' -f1 <<<"$res")" -gt "$(cut -d' ' -f1 <<<"$prev")" ]; then R[$key]=$res; fi
+    done
+  done
+done
+ngx_worker=$(pgrep -f "nginx: worker process" | head -1)
+tg_pid=$(cat "$work/tollgate.pid")
+rss_tg=$(rss_kb "$tg_pid")
+rows=$(sqlite3 "$work/ledger.db" "select count(*) from calls where outcome='ok'")
+
+# slow reader of a 40 MB stream: 4 MB/s client, RSS sampled while it runs
+curl -s -N --limit-rate 4M -o /dev/null -H 'content-type: application/json' -H 'x-bench-stream: 1' \
+  -d '{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}]}' \
+  http://127.0.0.1:$P_TG/v1/chat/completions &
+cpid=$!
+peak=0
+while kill -0 $cpid 2>/dev/null; do r=$(rss_kb "$tg_pid"); [ "$r" -gt "$peak" ] && peak=$r; sleep 0.2; done
+stream_row=$(sqlite3 "$work/ledger.db" "select outcome||' out='||output_tokens from calls where is_stream=1 order by started_at desc limit 1")
+
+python3 - "$dur" "$rss_tg" "$peak" "$rows" "$stream_row" "${R[nginx-32]}" "${R[tollgate-32]}" "${R[direct-32]}" "${R[nginx-1]}" "${R[tollgate-1]}" "${R[direct-1]}" <<'PY'
+import sys
+dur, rss, peak, rows, srow = sys.argv[1:6]
+cells = [a.split() for a in sys.argv[6:]]
+n32, t32, d32, n1, t1, d1 = cells
+print(f"duration per cell: {dur}s, wrk -t1, best of 2 interleaved rounds; tollgate --workers 1 with the SQLite ledger on; nginx worker_processes 1")
+print()
+print("| load | target | req/s | p50 µs | p99 µs | req/s vs nginx | p50 vs nginx |")
+print("|---|---|---|---|---|---|---|")
+for label, n, t, d in (("c=32", n32, t32, d32), ("c=1", n1, t1, d1)):
+    print(f"| {label} | mock direct | {d[0]} | {d[1]} | {d[2]} | | |")
+    print(f"| {label} | nginx proxy_pass | {n[0]} | {n[1]} | {n[2]} | 1.00× | 1.00× |")
+    print(f"| {label} | tollgate | {t[0]} | {t[1]} | {t[2]} | {int(t[0])/int(n[0]):.2f}× | {int(t[1])/int(n[1]):.2f}× |")
+added_n = int(n1[1]) - int(d1[1]); added_t = int(t1[1]) - int(d1[1])
+print()
+print(f"added p50 at c=1 over the mock: nginx {added_n} µs, tollgate {added_t} µs ({added_t/max(added_n,1):.2f}×)")
+print(f"tollgate RSS after the load: {int(rss)/1024:.1f} MB; ledger rows with outcome ok: {rows}")
+print(f"slow reader of a 40 MB stream at 4 MB/s: peak tollgate RSS {int(peak)/1024:.1f} MB; ledger row: {srow}")
+errs = [c for c in cells if c[3] != '0' or c[4] == 'yes']
+if errs: print("WARNING: non-2xx responses or socket errors in some cells:", errs)
+PY
