@@ -1,0 +1,119 @@
+/* tests/unit/config/test_config.c - YAML loading, defaults, flag overrides, line-numbered errors */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <string.h>
+
+#include "config/config.h"
+
+static void test_defaults(void **state)
+{
+    (void)state;
+    struct tg_config c;
+    tg_config_defaults(&c);
+    assert_string_equal(c.listen_host, "127.0.0.1");
+    assert_int_equal(c.listen_port, 8080);
+    assert_string_equal(c.ledger_path, "./tollgate.db");
+    assert_int_equal(c.n_upstreams, 2);
+    assert_string_equal(tg_config_upstream(&c, "openai", 6)->base_url, "https://api.openai.com");
+    assert_string_equal(tg_config_upstream(&c, "anthropic", 9)->type, "anthropic");
+    assert_string_equal(tg_config_upstream(&c, "anthropic", 9)->api_key_env, "ANTHROPIC_API_KEY");
+    assert_int_equal(c.max_body_bytes, 10 << 20);
+}
+
+static void test_full_file(void **state)
+{
+    (void)state;
+    static const char y[] = "listen: 0.0.0.0:9000\n"
+                            "workers: 3\n"
+                            "ledger: /tmp/x.db\n"
+                            "upstreams:\n"
+                            "  groq: { type: openai, base_url: 'https://api.groq.com/openai/', api_key_env: GROQ_KEY }\n"
+                            "  openai: { base_url: http://127.0.0.1:1234 }\n"
+                            "timeouts:\n"
+                            "  first_byte_ms: 250\n"
+                            "  idle_stream_ms: 500\n"
+                            "limits:\n"
+                            "  max_body_bytes: 2048\n";
+    struct tg_config c;
+    struct tg_errbuf eb;
+    tg_config_defaults(&c);
+    assert_int_equal(tg_config_load_string(&c, "t.yaml", y, sizeof y - 1, &eb), 0);
+    assert_string_equal(c.listen_host, "0.0.0.0");
+    assert_int_equal(c.listen_port, 9000);
+    assert_int_equal(c.workers, 3);
+    assert_string_equal(c.ledger_path, "/tmp/x.db");
+    assert_int_equal(c.first_byte_timeout_ms, 250);
+    assert_int_equal(c.idle_stream_timeout_ms, 500);
+    assert_int_equal(c.max_body_bytes, 2048);
+    const struct tg_upstream_conf *g = tg_config_upstream(&c, "groq", 4);
+    assert_non_null(g);
+    assert_string_equal(g->base_url, "https://api.groq.com/openai"); /* trailing slash trimmed */
+    assert_string_equal(g->api_key_env, "GROQ_KEY");
+    assert_string_equal(tg_config_upstream(&c, "openai", 6)->base_url, "http://127.0.0.1:1234");
+    assert_int_equal(c.n_upstreams, 3);
+    assert_int_equal(tg_config_finish(&c, &eb), 0);
+}
+
+struct err_case {
+    const char *yaml;
+    const char *message;
+};
+
+static const struct err_case err_cases[] = {
+    {"timeouts:\n  conect_ms: 5\n", "t.yaml:2: unknown key 'timeouts.conect_ms'"},
+    {"workers: two\n", "t.yaml:1: key 'workers': 'two' is not an integer"},
+    {"workers: 999\n", "t.yaml:1: key 'workers': 999: 999 out of range 0..256"},
+    {"listen: nowhere\n", "t.yaml:1: key 'listen': listen 'nowhere': expected HOST:PORT"},
+    {"\n\nupstreams:\n  x: { base_url: ftp://a }\n",
+     "t.yaml:4: upstreams.x.base_url: 'ftp://a' must start with http:// or https://"},
+    {"upstreams:\n  x: { type: gemini, base_url: http://a }\n",
+     "t.yaml:2: upstreams.x.type: 'gemini' is not openai or anthropic"},
+    {"upstreams:\n  x: { type: openai }\n", "t.yaml:2: upstreams.x: base_url is required"},
+    {"limits: 5\n", "t.yaml:1: limits must be a map"},
+    {"a: [1\n", "t.yaml:2: did not find expected ',' or ']'"},
+};
+
+static void test_errors(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof err_cases / sizeof err_cases[0]; i++) {
+        struct tg_config c;
+        struct tg_errbuf eb;
+        tg_config_defaults(&c);
+        int rc = tg_config_load_string(&c, "t.yaml", err_cases[i].yaml, strlen(err_cases[i].yaml), &eb);
+        assert_int_equal(rc, TG_ERR_INVALID);
+        assert_string_equal(eb.msg, err_cases[i].message);
+    }
+}
+
+static void test_flags(void **state)
+{
+    (void)state;
+    struct tg_config c;
+    struct tg_errbuf eb;
+    tg_config_defaults(&c);
+    assert_int_equal(tg_config_set_listen(&c, "[::1]:0", &eb), 0);
+    assert_string_equal(c.listen_host, "::1");
+    assert_int_equal(c.listen_port, 0);
+    assert_int_equal(tg_config_set_upstream(&c, "anthropic=http://127.0.0.1:5/", &eb), 0);
+    assert_string_equal(tg_config_upstream(&c, "anthropic", 9)->base_url, "http://127.0.0.1:5");
+    assert_string_equal(tg_config_upstream(&c, "anthropic", 9)->type, "anthropic");
+    assert_int_equal(tg_config_set_upstream(&c, "Bad=http://x", &eb), TG_ERR_INVALID);
+    assert_string_equal(eb.msg, "--upstream 'Bad=http://x': expected NAME=BASE_URL with NAME of [a-z0-9_-]");
+    assert_int_equal(tg_config_set_listen(&c, "h:70000", &eb), TG_ERR_INVALID);
+    assert_string_equal(eb.msg, "listen 'h:70000': port must be 0..65535");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_full_file),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_flags),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
