@@ -25,8 +25,14 @@ struct key {
     int64_t min, max;
 };
 
-#define INT_KEY(p, f, lo, hi) {p, K_INT, offsetof(struct tg_config, f), 0, lo, hi}
-#define STR_KEY(p, f) {p, K_STR, offsetof(struct tg_config, f), sizeof(((struct tg_config *)0)->f), 0, 0}
+#define INT_KEY(p, f, lo, hi)                                                                      \
+    {                                                                                              \
+        p, K_INT, offsetof(struct tg_config, f), 0, lo, hi                                         \
+    }
+#define STR_KEY(p, f)                                                                              \
+    {                                                                                              \
+        p, K_STR, offsetof(struct tg_config, f), sizeof(((struct tg_config *)0)->f), 0, 0          \
+    }
 
 static const struct key keys[] = {
     {"listen", K_LISTEN, 0, 0, 0, 0},
@@ -105,7 +111,8 @@ static struct tg_upstream_conf *upstream_slot(struct tg_config *c, const char *n
     memset(u, 0, sizeof *u);
     memcpy(u->name, name, n);
     u->name[n] = '\0';
-    snprintf(u->type, sizeof u->type, "%s", strcmp(u->name, "anthropic") == 0 ? "anthropic" : "openai");
+    snprintf(u->type, sizeof u->type, "%s",
+             strcmp(u->name, "anthropic") == 0 ? "anthropic" : "openai");
     snprintf(u->api_key_env, sizeof u->api_key_env, "%s",
              strcmp(u->name, "anthropic") == 0 ? "ANTHROPIC_API_KEY"
              : strcmp(u->name, "openai") == 0  ? "OPENAI_API_KEY"
@@ -128,11 +135,12 @@ int tg_config_set_upstream(struct tg_config *c, const char *spec, struct tg_errb
         return tg_errf(eb, TG_ERR_INVALID,
                        "--upstream '%s': expected NAME=BASE_URL with NAME of [a-z0-9_-]", spec);
     if (!valid_base_url(eq + 1) || strlen(eq + 1) >= sizeof c->upstreams[0].base_url)
-        return tg_errf(eb, TG_ERR_INVALID, "--upstream '%s': base URL must start with http:// or https://",
-                       spec);
+        return tg_errf(eb, TG_ERR_INVALID,
+                       "--upstream '%s': base URL must start with http:// or https://", spec);
     struct tg_upstream_conf *u = upstream_slot(c, spec, (size_t)(eq - spec));
     if (u == NULL)
-        return tg_errf(eb, TG_ERR_LIMIT, "--upstream '%s': at most %d upstreams", spec, TG_MAX_UPSTREAMS);
+        return tg_errf(eb, TG_ERR_LIMIT, "--upstream '%s': at most %d upstreams", spec,
+                       TG_MAX_UPSTREAMS);
     set_base_url(u, eq + 1);
     return 0;
 }
@@ -232,18 +240,21 @@ static int load_upstreams(struct loader *L, yaml_node_t *map)
 {
     if (map->type != YAML_MAPPING_NODE)
         return node_err(L, map, "key '%s' must be a map of NAME: {type, base_url}", "upstreams");
-    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+         p++) {
         yaml_node_t *kn = yaml_document_get_node(L->doc, p->key);
         yaml_node_t *vn = yaml_document_get_node(L->doc, p->value);
         const char *name = scalar(kn);
         if (name == NULL || !valid_name(name, strlen(name)))
-            return node_err(L, kn, "upstreams: name '%s' must be [a-z0-9_-]{1,31}", name ? name : "?");
+            return node_err(L, kn, "upstreams: name '%s' must be [a-z0-9_-]{1,31}",
+                            name ? name : "?");
         if (vn->type != YAML_MAPPING_NODE)
             return node_err(L, vn, "upstreams.%s must be a map with base_url and type", name);
         struct tg_upstream_conf *u = upstream_slot(L->c, name, strlen(name));
         if (u == NULL)
             return node_err(L, kn, "upstreams: more than 16 upstreams at '%s'", name);
-        for (yaml_node_pair_t *q = vn->data.mapping.pairs.start; q < vn->data.mapping.pairs.top; q++) {
+        for (yaml_node_pair_t *q = vn->data.mapping.pairs.start; q < vn->data.mapping.pairs.top;
+             q++) {
             yaml_node_t *fk = yaml_document_get_node(L->doc, q->key);
             yaml_node_t *fv = yaml_document_get_node(L->doc, q->value);
             const char *f = scalar(fk), *val = scalar(fv);
@@ -251,11 +262,14 @@ static int load_upstreams(struct loader *L, yaml_node_t *map)
                 return node_err(L, fk, "upstreams.%s: expected scalar fields", name);
             if (strcmp(f, "base_url") == 0) {
                 if (!valid_base_url(val) || strlen(val) >= sizeof u->base_url)
-                    return node_err(L, fv, "upstreams.%s.base_url: '%s' must start with http:// or https://", name, val);
+                    return node_err(
+                        L, fv, "upstreams.%s.base_url: '%s' must start with http:// or https://",
+                        name, val);
                 set_base_url(u, val);
             } else if (strcmp(f, "type") == 0) {
                 if (strcmp(val, "openai") != 0 && strcmp(val, "anthropic") != 0)
-                    return node_err(L, fv, "upstreams.%s.type: '%s' is not openai or anthropic", name, val);
+                    return node_err(L, fv, "upstreams.%s.type: '%s' is not openai or anthropic",
+                                    name, val);
                 snprintf(u->type, sizeof u->type, "%s", val);
             } else if (strcmp(f, "api_key_env") == 0) {
                 if (strlen(val) >= sizeof u->api_key_env)
@@ -277,7 +291,8 @@ static int walk(struct loader *L, yaml_node_t *map, const char *prefix)
 {
     if (map->type != YAML_MAPPING_NODE)
         return node_err(L, map, "%s must be a map", prefix[0] ? prefix : "the document");
-    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+         p++) {
         yaml_node_t *kn = yaml_document_get_node(L->doc, p->key);
         yaml_node_t *vn = yaml_document_get_node(L->doc, p->value);
         const char *k = scalar(kn);
@@ -313,8 +328,8 @@ static int walk(struct loader *L, yaml_node_t *map, const char *prefix)
     return 0;
 }
 
-int tg_config_load_string(struct tg_config *c, const char *name, const char *yaml, unsigned long len,
-                          struct tg_errbuf *eb)
+int tg_config_load_string(struct tg_config *c, const char *name, const char *yaml,
+                          unsigned long len, struct tg_errbuf *eb)
 {
     yaml_parser_t parser;
     yaml_document_t doc;

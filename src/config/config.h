@@ -13,8 +13,8 @@
  * "anthropic" by API family; /NAME/v1/... goes to upstream NAME. */
 struct tg_upstream_conf {
     char name[32];
-    char type[16];      /* openai | anthropic: the API family (wire format) */
-    char base_url[512]; /* scheme://host[:port][/prefix], no trailing slash */
+    char type[16];        /* openai | anthropic: the API family (wire format) */
+    char base_url[512];   /* scheme://host[:port][/prefix], no trailing slash */
     char api_key_env[64]; /* env var holding the provider key used when the caller sends none */
 };
 
@@ -34,7 +34,7 @@ struct tg_config {
     int64_t stream_buffer_bytes; /* per stream: pause the upstream beyond this */
     /* timeouts, milliseconds */
     int64_t connect_timeout_ms;
-    int64_t first_byte_timeout_ms; /* request sent -> first response byte */
+    int64_t first_byte_timeout_ms;  /* request sent -> first response byte */
     int64_t idle_stream_timeout_ms; /* gap between two upstream body reads */
     int64_t total_timeout_ms;
     int64_t client_idle_timeout_ms; /* keep-alive idle on the listener */
@@ -51,8 +51,8 @@ void tg_config_defaults(struct tg_config *c);
 int tg_config_load_file(struct tg_config *c, const char *path, struct tg_errbuf *eb);
 
 /** Same, from a string (name is used in messages). */
-int tg_config_load_string(struct tg_config *c, const char *name, const char *yaml, unsigned long len,
-                          struct tg_errbuf *eb);
+int tg_config_load_string(struct tg_config *c, const char *name, const char *yaml,
+                          unsigned long len, struct tg_errbuf *eb);
 
 /** Adds or replaces an upstream from "NAME=BASE_URL" (type: NAME when it is openai or
  *  anthropic, else openai, the compatible API most servers speak). */

@@ -1,4 +1,5 @@
-/* core/log.c - one line per event on stderr, written with a single write(2) so threads do not interleave */
+/* core/log.c - one line per event on stderr, written with a single write(2) so threads do not
+ * interleave */
 #include "core/log.h"
 
 #include "core/clock.h"

@@ -14,7 +14,8 @@
 struct tg_usage {
     int64_t input_tokens;
     int64_t cached_input_tokens;   /* cache reads, subset of input */
-    int64_t cache_write_5m_tokens; /* cache writes with the 5-minute TTL (OpenAI's untyped cache_write_tokens land here) */
+    int64_t cache_write_5m_tokens; /* cache writes with the 5-minute TTL (OpenAI's untyped
+                                      cache_write_tokens land here) */
     int64_t cache_write_1h_tokens; /* cache writes with the 1-hour TTL */
     int64_t audio_input_tokens;
     int64_t output_tokens;
@@ -32,7 +33,7 @@ struct tg_usage {
     char service_tier[32];
 };
 
-#define TG_FIELD_LEN 128
+#define TG_FIELD_LEN      128
 #define TG_JSON_FIELD_LEN 2048
 
 /* One row of the ledger. Empty strings are stored as NULL. Plain data with fixed-size
@@ -50,7 +51,8 @@ struct tg_call_record {
     char request_model[TG_FIELD_LEN];
     char provider_request_id[TG_FIELD_LEN];
     int status_code;
-    char outcome[24];    /* ok | upstream_error | refused | incomplete | client_aborted | gateway_error */
+    char outcome[24]; /* ok | upstream_error | refused | incomplete | client_aborted | gateway_error
+                       */
     char error_type[64];
     bool is_stream;
     int attempt;
@@ -58,14 +60,14 @@ struct tg_call_record {
     struct tg_usage usage;
     bool usage_estimated;
     /* pricing (filled by accounting/pricing) */
-    bool is_priced;      /* false: cost columns are NULL (never 0 for unknown) */
+    bool is_priced; /* false: cost columns are NULL (never 0 for unknown) */
     int64_t cost_nanos, input_cost_nanos, cached_input_cost_nanos, cache_write_cost_nanos,
         output_cost_nanos, other_cost_nanos, list_cost_nanos, cache_savings_nanos;
     char price_ref[TG_FIELD_LEN];
     /* attribution (filled by accounting/identity) */
     char tenant_id[TG_FIELD_LEN], team[TG_FIELD_LEN], cost_center[TG_FIELD_LEN],
-        feature_id[TG_FIELD_LEN], workflow_id[TG_FIELD_LEN], actor_id[TG_FIELD_LEN],
-        actor_type[16], environment[64], service[TG_FIELD_LEN], conversation_id[TG_FIELD_LEN];
+        feature_id[TG_FIELD_LEN], workflow_id[TG_FIELD_LEN], actor_id[TG_FIELD_LEN], actor_type[16],
+        environment[64], service[TG_FIELD_LEN], conversation_id[TG_FIELD_LEN];
     char tags[TG_JSON_FIELD_LEN];                /* JSON object text, "" = NULL */
     char attribution_sources[TG_JSON_FIELD_LEN]; /* JSON object text, "" = NULL */
     char key_id[64];
@@ -75,6 +77,7 @@ struct tg_call_record {
 /** Copies at most dstlen-1 bytes of s (length n) into dst and NUL-terminates. */
 void tg_field_set(char *dst, unsigned dstlen, const char *s, unsigned long n);
 #define TG_SET(field, s, n) tg_field_set((field), (unsigned)sizeof(field), (s), (n))
-#define TG_SETS(field, s) tg_field_set((field), (unsigned)sizeof(field), (s), (unsigned long)strlen(s))
+#define TG_SETS(field, s)                                                                          \
+    tg_field_set((field), (unsigned)sizeof(field), (s), (unsigned long)strlen(s))
 
 #endif

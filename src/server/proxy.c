@@ -35,7 +35,7 @@
 #include <string.h>
 
 #define MAX_RESPONSE_BYTES (64u << 20) /* non-streaming upstream bodies */
-#define MAX_SSE_EVENT (16u << 20)
+#define MAX_SSE_EVENT      (16u << 20)
 
 enum call_state { CALL_NEW, CALL_FORWARDING, CALL_FINISHED, CALL_COMMITTED };
 
@@ -97,16 +97,19 @@ static bool iov_prefix(h2o_iovec_t v, const char *s)
 static void add_hdr(h2o_req_t *req, const char *name, const char *value, size_t vlen)
 {
     h2o_iovec_t v = h2o_strdup(&req->pool, value, vlen);
-    h2o_add_header_by_str(&req->pool, &req->res.headers, name, strlen(name), 1, NULL, v.base, v.len);
+    h2o_add_header_by_str(&req->pool, &req->res.headers, name, strlen(name), 1, NULL, v.base,
+                          v.len);
 }
 
 /* Headers a proxy must not forward (RFC 9110 §7.6.1 hop-by-hop) or that curl sets. */
 static bool is_hop_header(h2o_iovec_t n)
 {
-    static const char *const hop[] = {"connection", "keep-alive", "proxy-connection", "te",
-                                      "trailer", "transfer-encoding", "upgrade", "host",
-                                      "content-length", "expect", "accept-encoding",
-                                      "proxy-authorization"};
+    static const char *const hop[] = {"connection",       "keep-alive",
+                                      "proxy-connection", "te",
+                                      "trailer",          "transfer-encoding",
+                                      "upgrade",          "host",
+                                      "content-length",   "expect",
+                                      "accept-encoding",  "proxy-authorization"};
     for (size_t i = 0; i < sizeof hop / sizeof hop[0]; i++)
         if (iov_eq(n, hop[i]))
             return true;
@@ -116,10 +119,10 @@ static bool is_hop_header(h2o_iovec_t n)
 /* Internal attribution must not leak to a third party (DESIGN.md, privacy by default). */
 static bool is_internal_header(h2o_iovec_t n)
 {
-    static const char *const internal[] = {"x-request-id", "x-tenant-id", "x-team",
-                                           "x-cost-center", "x-feature-id", "x-workflow-id",
-                                           "x-actor-id", "x-actor-type", "x-environment",
-                                           "x-service", "x-conversation-id", "baggage"};
+    static const char *const internal[] = {"x-request-id",  "x-tenant-id",       "x-team",
+                                           "x-cost-center", "x-feature-id",      "x-workflow-id",
+                                           "x-actor-id",    "x-actor-type",      "x-environment",
+                                           "x-service",     "x-conversation-id", "baggage"};
     if (iov_prefix(n, "x-tollgate-"))
         return true;
     for (size_t i = 0; i < sizeof internal / sizeof internal[0]; i++)
@@ -131,8 +134,9 @@ static bool is_internal_header(h2o_iovec_t n)
 /* Upstream response headers not passed back to the client. */
 static bool is_dropped_response_header(const char *n)
 {
-    static const char *const drop[] = {"content-length", "transfer-encoding", "connection",
-                                       "keep-alive", "date", "server", "content-encoding"};
+    static const char *const drop[] = {
+        "content-length", "transfer-encoding", "connection", "keep-alive", "date",
+        "server",         "content-encoding"};
     for (size_t i = 0; i < sizeof drop / sizeof drop[0]; i++)
         if (strcasecmp(n, drop[i]) == 0)
             return true;
@@ -553,12 +557,11 @@ static void on_upstream_done(struct tg_transfer *t, CURLcode rc)
         TG_SETS(r->outcome, "client_aborted");
         TG_SETS(r->error_type, "client_closed");
     } else if (rc != CURLE_OK) {
-        const char *et = rc == CURLE_OPERATION_TIMEDOUT ? "timeout"
-                         : (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST)
-                             ? "connect_error"
-                             : rc == CURLE_WRITE_ERROR && c->body.len >= MAX_RESPONSE_BYTES
-                                 ? "response_too_large"
-                                 : "upstream_io_error";
+        const char *et =
+            rc == CURLE_OPERATION_TIMEDOUT                                      ? "timeout"
+            : (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST) ? "connect_error"
+            : rc == CURLE_WRITE_ERROR && c->body.len >= MAX_RESPONSE_BYTES ? "response_too_large"
+                                                                           : "upstream_io_error";
         TG_SETS(r->outcome, "upstream_error");
         TG_SETS(r->error_type, c->is_sse && c->got_first_byte ? "stream_truncated" : et);
         if (c->is_sse && c->started) {
@@ -643,7 +646,8 @@ static void refuse(struct call *c, int status, const char *type, const char *cod
     finish_call(c);
 }
 
-static void add_upstream_header(struct call *c, const char *name, size_t nl, const char *v, size_t vl)
+static void add_upstream_header(struct call *c, const char *name, size_t nl, const char *v,
+                                size_t vl)
 {
     char line[8192];
     if (nl + vl + 3 > sizeof line)
@@ -713,9 +717,9 @@ static void forward(struct call *c, h2o_req_t *req)
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)cfg->connect_timeout_ms);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)cfg->total_timeout_ms);
-    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, strncmp(url, "https:", 6) == 0
-                                                  ? (long)CURL_HTTP_VERSION_2TLS
-                                                  : (long)CURL_HTTP_VERSION_1_1);
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
+                     strncmp(url, "https:", 6) == 0 ? (long)CURL_HTTP_VERSION_2TLS
+                                                    : (long)CURL_HTTP_VERSION_1_1);
     curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
     c->rec.attempt = 1;
     c->state = CALL_FORWARDING;
@@ -723,7 +727,8 @@ static void forward(struct call *c, h2o_req_t *req)
     if (tg_curlloop_start(c->w->curl, e) != 0) {
         TG_SETS(c->rec.outcome, "gateway_error");
         TG_SETS(c->rec.error_type, "upstream_start_failed");
-        set_gateway_error(c, 502, "api_error", "upstream_start_failed", "could not start the upstream request");
+        set_gateway_error(c, 502, "api_error", "upstream_start_failed",
+                          "could not start the upstream request");
         c->rec.status_code = 502;
         finish_call(c);
         return;
@@ -738,7 +743,8 @@ static int send_health(h2o_req_t *req)
     static const char body[] = "{\"status\":\"ok\"}";
     req->res.status = 200;
     req->res.reason = "OK";
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("application/json"));
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
+                   H2O_STRLIT("application/json"));
     h2o_send_inline(req, body, sizeof body - 1);
     return 0;
 }
@@ -756,7 +762,8 @@ int tg_proxy_on_req(h2o_handler_t *self, h2o_req_t *req)
         return send_health(req);
 
     struct call *c = call_new(w, req);
-    enum tg_route_result rr = tg_route_match(cfg, req->method.base, req->method.len, path, plen, &c->route);
+    enum tg_route_result rr =
+        tg_route_match(cfg, req->method.base, req->method.len, path, plen, &c->route);
     if (rr != TG_ROUTE_OK) {
         c->route.provider = tg_route_dialect_for(path, plen);
         TG_SET(c->rec.endpoint, path, plen);
@@ -781,7 +788,8 @@ int tg_proxy_on_req(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     }
     if (!c->route.is_get) {
-        int rc = c->route.provider->inspect_request(c->route.op, req->entity.base ? req->entity.base : "",
+        int rc = c->route.provider->inspect_request(c->route.op,
+                                                    req->entity.base ? req->entity.base : "",
                                                     req->entity.len, &c->info, &c->upbody, &eb);
         if (rc != 0) {
             refuse(c, 400, "invalid_request_error", "invalid_json", eb.msg);

@@ -31,7 +31,8 @@ struct ctl_msg {
     h2o_multithread_message_t super;
 };
 
-static int bind_listener(const char *host, int port, int *fd_out, int *bound_port, struct tg_errbuf *eb)
+static int bind_listener(const char *host, int port, int *fd_out, int *bound_port,
+                         struct tg_errbuf *eb)
 {
     struct addrinfo hints, *res = NULL;
     char portstr[16];
@@ -58,7 +59,7 @@ static int bind_listener(const char *host, int port, int *fd_out, int *bound_por
     socklen_t sl = sizeof ss;
     getsockname(fd, (struct sockaddr *)&ss, &sl);
     *bound_port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                                  : ((struct sockaddr_in *)&ss)->sin_port);
+                                                 : ((struct sockaddr_in *)&ss)->sin_port);
     *fd_out = fd;
     fd = -1;
 out:
@@ -209,13 +210,15 @@ int tg_server_run(const struct tg_config *cfg, struct tg_errbuf *eb)
     /* h2o answers a body above its own cap with a bare 413 before any handler runs, so its
      * cap sits above ours: the handler sees bodies up to 4x the limit and answers those
      * with a ledger row and a 413 in the caller's dialect. */
-    int64_t cap = cfg->max_body_bytes * 4 < cfg->max_body_bytes + (1 << 20) ? cfg->max_body_bytes + (1 << 20)
-                                                                             : cfg->max_body_bytes * 4;
+    int64_t cap = cfg->max_body_bytes * 4 < cfg->max_body_bytes + (1 << 20)
+                      ? cfg->max_body_bytes + (1 << 20)
+                      : cfg->max_body_bytes * 4;
     srv.globalconf.max_request_entity_size = (size_t)cap;
     srv.globalconf.http1.req_timeout = (uint64_t)cfg->client_idle_timeout_ms;
     srv.globalconf.http2.idle_timeout = (uint64_t)cfg->client_idle_timeout_ms;
     srv.globalconf.server_name = h2o_iovec_init(H2O_STRLIT("tollgate"));
-    h2o_hostconf_t *host = h2o_config_register_host(&srv.globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    h2o_hostconf_t *host =
+        h2o_config_register_host(&srv.globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     h2o_pathconf_t *pc = h2o_config_register_path(host, "/", 0);
     h2o_handler_t *h = h2o_create_handler(pc, sizeof *h);
     h->on_req = tg_proxy_on_req;
@@ -237,7 +240,8 @@ int tg_server_run(const struct tg_config *cfg, struct tg_errbuf *eb)
     }
     for (int i = 0; i < n; i++)
         pthread_create(&srv.workers[i].tid, NULL, worker_main, &srv.workers[i]);
-    tg_info("event=listening addr=%s:%d workers=%d ledger=%s", cfg->listen_host, port, n, cfg->ledger_path);
+    tg_info("event=listening addr=%s:%d workers=%d ledger=%s", cfg->listen_host, port, n,
+            cfg->ledger_path);
 
     for (;;) {
         int sig = 0;

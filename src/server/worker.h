@@ -33,7 +33,7 @@ struct tg_worker {
     h2o_timeout_entry_t grace_entry;
     h2o_timeout_t grace_timeout;
     int active_calls;
-    bool draining;  /* stop accepting; exit when active_calls reaches 0 */
+    bool draining; /* stop accepting; exit when active_calls reaches 0 */
     bool exit_loop;
     pthread_t tid;
 };

@@ -110,7 +110,8 @@ static int on_curl_socket(CURL *e, curl_socket_t s, int what, void *userp, void 
 
 static void on_zero_timeout(h2o_timeout_entry_t *entry)
 {
-    struct tg_curlloop *cl = (struct tg_curlloop *)((char *)entry - offsetof(struct tg_curlloop, zero_entry));
+    struct tg_curlloop *cl =
+        (struct tg_curlloop *)((char *)entry - offsetof(struct tg_curlloop, zero_entry));
     int still;
     curl_multi_socket_action(cl->multi, CURL_SOCKET_TIMEOUT, 0, &still);
     drain_done(cl);

@@ -30,7 +30,8 @@ static void test_full_file(void **state)
                             "workers: 3\n"
                             "ledger: /tmp/x.db\n"
                             "upstreams:\n"
-                            "  groq: { type: openai, base_url: 'https://api.groq.com/openai/', api_key_env: GROQ_KEY }\n"
+                            "  groq: { type: openai, base_url: 'https://api.groq.com/openai/', "
+                            "api_key_env: GROQ_KEY }\n"
                             "  openai: { base_url: http://127.0.0.1:1234 }\n"
                             "timeouts:\n"
                             "  first_byte_ms: 250\n"
@@ -83,7 +84,8 @@ static void test_errors(void **state)
         struct tg_config c;
         struct tg_errbuf eb;
         tg_config_defaults(&c);
-        int rc = tg_config_load_string(&c, "t.yaml", err_cases[i].yaml, strlen(err_cases[i].yaml), &eb);
+        int rc =
+            tg_config_load_string(&c, "t.yaml", err_cases[i].yaml, strlen(err_cases[i].yaml), &eb);
         assert_int_equal(rc, TG_ERR_INVALID);
         assert_string_equal(eb.msg, err_cases[i].message);
     }
@@ -102,7 +104,8 @@ static void test_flags(void **state)
     assert_string_equal(tg_config_upstream(&c, "anthropic", 9)->base_url, "http://127.0.0.1:5");
     assert_string_equal(tg_config_upstream(&c, "anthropic", 9)->type, "anthropic");
     assert_int_equal(tg_config_set_upstream(&c, "Bad=http://x", &eb), TG_ERR_INVALID);
-    assert_string_equal(eb.msg, "--upstream 'Bad=http://x': expected NAME=BASE_URL with NAME of [a-z0-9_-]");
+    assert_string_equal(
+        eb.msg, "--upstream 'Bad=http://x': expected NAME=BASE_URL with NAME of [a-z0-9_-]");
     assert_int_equal(tg_config_set_listen(&c, "h:70000", &eb), TG_ERR_INVALID);
     assert_string_equal(eb.msg, "listen 'h:70000': port must be 0..65535");
 }

@@ -22,7 +22,8 @@ static const struct route_case cases[] = {
     {"POST", "/v1/responses", TG_ROUTE_OK, "openai", "/v1/responses", TG_OP_RESPONSES},
     {"GET", "/v1/models", TG_ROUTE_OK, "openai", "/v1/models", TG_OP_MODELS},
     {"POST", "/v1/messages", TG_ROUTE_OK, "anthropic", "/v1/messages", TG_OP_MESSAGES},
-    {"POST", "/openai/v1/chat/completions", TG_ROUTE_OK, "openai", "/v1/chat/completions", TG_OP_CHAT},
+    {"POST", "/openai/v1/chat/completions", TG_ROUTE_OK, "openai", "/v1/chat/completions",
+     TG_OP_CHAT},
     {"POST", "/anthropic/v1/messages", TG_ROUTE_OK, "anthropic", "/v1/messages", TG_OP_MESSAGES},
     {"POST", "/groq/v1/chat/completions", TG_ROUTE_OK, "groq", "/v1/chat/completions", TG_OP_CHAT},
     /* an openai-type upstream does not speak the Messages API */
@@ -48,8 +49,8 @@ static void test_table(void **state)
         const struct route_case *k = &cases[i];
         struct tg_route r;
         memset(&r, 0, sizeof r);
-        enum tg_route_result got = tg_route_match(&cfg, k->method, strlen(k->method), k->path,
-                                                  strlen(k->path), &r);
+        enum tg_route_result got =
+            tg_route_match(&cfg, k->method, strlen(k->method), k->path, strlen(k->path), &r);
         if (got != k->result)
             fail_msg("%s %s: got %d want %d", k->method, k->path, got, k->result);
         if (got != TG_ROUTE_OK)
@@ -57,7 +58,8 @@ static void test_table(void **state)
         assert_string_equal(r.upstream->name, k->upstream);
         assert_string_equal(r.endpoint, k->endpoint);
         assert_int_equal(r.op, k->op);
-        assert_ptr_equal(r.provider, k->op == TG_OP_MESSAGES ? &tg_provider_anthropic : &tg_provider_openai);
+        assert_ptr_equal(r.provider,
+                         k->op == TG_OP_MESSAGES ? &tg_provider_anthropic : &tg_provider_openai);
     }
 }
 
