@@ -13,6 +13,7 @@ struct command {
 /* Commands whose module has not landed yet are simply absent from the table. */
 static const struct command commands[] = {
     {"serve", tg_cmd_serve, "run the gateway"},
+    {"keys", tg_cmd_keys, "create, list and revoke virtual keys"},
 };
 
 static void usage(FILE *f)
