@@ -15,7 +15,7 @@
 #include <string.h>
 #include <yaml.h>
 
-enum key_type { K_INT, K_STR, K_LISTEN };
+enum key_type { K_INT, K_STR, K_LISTEN, K_BOOL };
 
 struct key {
     const char *path;
@@ -36,6 +36,7 @@ struct key {
 
 static const struct key keys[] = {
     {"listen", K_LISTEN, 0, 0, 0, 0},
+    {"require_virtual_key", K_BOOL, offsetof(struct tg_config, require_virtual_key), 0, 0, 0},
     INT_KEY("workers", workers, 0, 256),
     STR_KEY("ledger", ledger_path),
     STR_KEY("log_level", log_level),
@@ -226,6 +227,12 @@ static int set_key(struct loader *L, const struct key *k, const char *path, yaml
             return node_err(L, v, "key '%s': value too long", path);
         memcpy(base + k->offset, s, strlen(s) + 1);
         return 0;
+    case K_BOOL:
+        if (strcmp(s, "true") == 0 || strcmp(s, "false") == 0) {
+            *(bool *)(base + k->offset) = s[0] == 't';
+            return 0;
+        }
+        return node_err(L, v, "key '%s': '%s' is not true or false", path, s);
     case K_LISTEN: {
         struct tg_errbuf eb2;
         if (tg_config_set_listen(L->c, s, &eb2) != 0)

@@ -40,6 +40,7 @@ struct tg_config {
     int64_t client_idle_timeout_ms; /* keep-alive idle on the listener */
     int64_t shutdown_grace_ms;      /* SIGTERM: wait this long for in-flight calls */
     char log_level[8];
+    bool require_virtual_key; /* refuse calls that do not present a tollgate virtual key */
 };
 
 /** Fills c with the defaults (127.0.0.1:8080, ./tollgate.db, api.openai.com,

@@ -50,6 +50,8 @@ struct call {
     struct tg_route route;
     struct tg_request_info info;
     struct tg_call_record rec;
+    bool is_virtual_key; /* the caller presented a tollgate key: send the gateway's credential */
+    struct tg_vkey vkey;
     int64_t start_ns;
     /* upstream */
     CURL *easy;
@@ -667,7 +669,10 @@ static void build_upstream_headers(struct call *c, h2o_req_t *req)
         const h2o_header_t *h = &req->headers.entries[i];
         if (is_hop_header(*h->name) || is_internal_header(*h->name))
             continue;
-        if (iov_eq(*h->name, "authorization") || iov_eq(*h->name, "x-api-key"))
+        bool is_auth = iov_eq(*h->name, "authorization") || iov_eq(*h->name, "x-api-key");
+        if (is_auth && c->is_virtual_key)
+            continue; /* the virtual key never leaves the gateway */
+        if (is_auth)
             has_auth = true;
         add_upstream_header(c, h->name->base, h->name->len, h->value.base, h->value.len);
     }
@@ -738,6 +743,76 @@ static void forward(struct call *c, h2o_req_t *req)
     rearm_timer(c, &c->w->first_byte_timeout);
 }
 
+/* The key the caller presented: Bearer token or x-api-key (either API family). */
+static bool presented_key(h2o_req_t *req, const char **key, size_t *len)
+{
+    size_t n = 0;
+    const char *v = hdr_value(req, "x-api-key", &n);
+    if (v != NULL && n > 0) {
+        *key = v;
+        *len = n;
+        return true;
+    }
+    v = hdr_value(req, "authorization", &n);
+    if (v != NULL && n > 7 && strncasecmp(v, "Bearer ", 7) == 0) {
+        *key = v + 7;
+        *len = n - 7;
+        return true;
+    }
+    return false;
+}
+
+/* Step 2 of the request path: a tollgate virtual key is checked and replaced by the
+ * credential the gateway holds; any other key passes through (the drop-in default)
+ * unless require_virtual_key is set. Returns false when the call was refused. */
+static bool authenticate(struct call *c, h2o_req_t *req)
+{
+    const char *key = NULL;
+    size_t len = 0;
+    bool has_key = presented_key(req, &key, &len);
+    size_t plen = strlen(TG_VKEY_PREFIX);
+    if (!has_key || len < plen || memcmp(key, TG_VKEY_PREFIX, plen) != 0) {
+        if (!c->w->srv->cfg->require_virtual_key)
+            return true;
+        refuse(c, 401, "authentication_error", "virtual_key_required",
+               "this gateway requires a tollgate virtual key (tgk_...) as the API key");
+        return false;
+    }
+    char hash[65];
+    tg_keys_hash(key, len, hash);
+    const struct tg_vkey *k = c->w->keys ? tg_keyset_find(c->w->keys->ks, hash) : NULL;
+    if (k == NULL) {
+        refuse(c, 401, "authentication_error", "invalid_api_key", "unknown tollgate virtual key");
+        return false;
+    }
+    TG_SETS(c->rec.key_id, k->key_id);
+    if (k->revoked_at_ms != 0) {
+        refuse(c, 401, "authentication_error", "revoked_key",
+               "this tollgate virtual key was revoked");
+        return false;
+    }
+    if (k->expires_at_ms != 0 && c->rec.started_at_ms >= k->expires_at_ms) {
+        refuse(c, 401, "authentication_error", "expired_key",
+               "this tollgate virtual key has expired");
+        return false;
+    }
+    c->vkey = *k; /* the snapshot may be swapped while the call runs */
+    c->is_virtual_key = true;
+    return true;
+}
+
+/* The virtual key's model allow-list, checked once the request body is parsed. */
+static bool model_allowed(struct call *c)
+{
+    if (!c->is_virtual_key || tg_keys_model_allowed(c->vkey.models, c->info.model))
+        return true;
+    char msg[800];
+    snprintf(msg, sizeof msg, "model '%s' is not allowed for this key (allowed: %s)", c->info.model,
+             c->vkey.models);
+    refuse(c, 403, "permission_error", "model_not_allowed", msg);
+    return false;
+}
+
 static int send_health(h2o_req_t *req)
 {
     static const char body[] = "{\"status\":\"ok\"}";
@@ -787,6 +862,8 @@ int tg_proxy_on_req(h2o_handler_t *self, h2o_req_t *req)
         refuse(c, 413, "request_too_large", "body_too_large", msg);
         return 0;
     }
+    if (!authenticate(c, req))
+        return 0;
     if (!c->route.is_get) {
         int rc = c->route.provider->inspect_request(c->route.op,
                                                     req->entity.base ? req->entity.base : "",
@@ -801,6 +878,8 @@ int tg_proxy_on_req(h2o_handler_t *self, h2o_req_t *req)
         c->rec.is_stream = c->info.is_stream;
         c->sst.op = c->route.op;
         c->sst.injected_usage = c->info.injected_usage;
+        if (!model_allowed(c))
+            return 0;
     }
     forward(c, req);
     return 0;

@@ -27,9 +27,69 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+enum ctl_kind { CTL_SHUTDOWN, CTL_KEYS };
+
 struct ctl_msg {
     h2o_multithread_message_t super;
+    enum ctl_kind kind;
+    struct tg_shared_keyset *keys;
 };
+
+static void keyset_release(struct tg_shared_keyset *sk)
+{
+    if (sk != NULL && __atomic_sub_fetch(&sk->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+        tg_keyset_destroy(sk->ks);
+        free(sk);
+    }
+}
+
+/* Main thread: reloads the virtual keys when the table changed (checked once a second,
+ * so a key created or revoked from the CLI takes effect within a second) and hands the
+ * new snapshot to every worker. */
+static void reload_keys(struct tg_server *srv, bool force /* start-up */)
+{
+    struct tg_errbuf eb;
+    sqlite3_stmt *st = NULL;
+    char fp[128] = "";
+    if (tg_keys_migrate(srv->admin_db, &eb) != 0 ||
+        sqlite3_prepare_v2(
+            srv->admin_db,
+            "SELECT count(*), coalesce(max(created_at_ms),0), coalesce(sum(revoked_at_ms),0) "
+            "FROM virtual_keys",
+            -1, &st, NULL) != SQLITE_OK) {
+        tg_warn("event=keys_reload_failed error=\"%s\"", sqlite3_errmsg(srv->admin_db));
+        goto out;
+    }
+    if (sqlite3_step(st) == SQLITE_ROW)
+        snprintf(fp, sizeof fp, "%lld/%lld/%lld", (long long)sqlite3_column_int64(st, 0),
+                 (long long)sqlite3_column_int64(st, 1), (long long)sqlite3_column_int64(st, 2));
+    if (!force && strcmp(fp, srv->keys_fingerprint) == 0)
+        goto out;
+    struct tg_keyset *ks = NULL;
+    if (tg_keyset_load(srv->admin_db, &ks, &eb) != 0) {
+        tg_warn("event=keys_reload_failed error=\"%s\"", eb.msg);
+        goto out;
+    }
+    snprintf(srv->keys_fingerprint, sizeof srv->keys_fingerprint, "%s", fp);
+    struct tg_shared_keyset *sk = tg_calloc(1, sizeof *sk);
+    sk->ks = ks;
+    sk->refs = srv->n_workers;
+    for (int i = 0; i < srv->n_workers; i++) {
+        struct tg_worker *w = &srv->workers[i];
+        if (force) { /* start-up, before the workers run: install directly */
+            w->keys = sk;
+            continue;
+        }
+        struct ctl_msg *m = tg_calloc(1, sizeof *m);
+        m->kind = CTL_KEYS;
+        m->keys = sk;
+        h2o_multithread_send_message(&w->ctl_rx, &m->super);
+    }
+    if (!force)
+        tg_info("event=keys_reloaded fingerprint=%s", fp);
+out:
+    sqlite3_finalize(st);
+}
 
 static int bind_listener(const char *host, int port, int *fd_out, int *bound_port,
                          struct tg_errbuf *eb)
@@ -109,7 +169,14 @@ static void on_ctl_messages(h2o_multithread_receiver_t *rx, h2o_linklist_t *mess
     while (!h2o_linklist_is_empty(messages)) {
         struct ctl_msg *m = H2O_STRUCT_FROM_MEMBER(struct ctl_msg, super.link, messages->next);
         h2o_linklist_unlink(&m->super.link);
+        enum ctl_kind kind = m->kind;
+        struct tg_shared_keyset *keys = m->keys;
         free(m);
+        if (kind == CTL_KEYS) {
+            keyset_release(w->keys);
+            w->keys = keys;
+            continue;
+        }
         if (w->draining)
             continue;
         w->draining = true;
@@ -165,6 +232,8 @@ static void worker_dispose(struct tg_worker *w)
     if (h2o_timeout_is_linked(&w->grace_entry))
         h2o_timeout_unlink(&w->grace_entry);
     tg_curlloop_destroy(w->curl);
+    keyset_release(w->keys);
+    w->keys = NULL;
     /* h2o 2.2.5 cannot fully tear down a context with live connections; the process is
      * about to exit, so the loop and context are left to the OS. */
 }
@@ -205,6 +274,12 @@ int tg_server_run(const struct tg_config *cfg, struct tg_errbuf *eb)
     rc = tg_ledger_open(cfg->ledger_path, &srv.ledger, eb);
     if (rc != 0)
         goto out;
+    if (sqlite3_open_v2(cfg->ledger_path, &srv.admin_db, SQLITE_OPEN_READWRITE, NULL) !=
+        SQLITE_OK) {
+        rc = tg_errf(eb, TG_ERR_IO, "%s: %s", cfg->ledger_path, sqlite3_errmsg(srv.admin_db));
+        goto out;
+    }
+    sqlite3_busy_timeout(srv.admin_db, 1000);
 
     h2o_config_init(&srv.globalconf);
     /* h2o answers a body above its own cap with a bare 413 before any handler runs, so its
@@ -233,6 +308,7 @@ int tg_server_run(const struct tg_config *cfg, struct tg_errbuf *eb)
         port = bound; /* port 0: the first bind picks the port, the rest share it */
         worker_init(&srv, &srv.workers[i], i, fd);
     }
+    reload_keys(&srv, true);
     if (cfg->port_file[0] != '\0') {
         rc = write_port_file(cfg->port_file, port, eb);
         if (rc != 0)
@@ -244,9 +320,12 @@ int tg_server_run(const struct tg_config *cfg, struct tg_errbuf *eb)
             cfg->ledger_path);
 
     for (;;) {
-        int sig = 0;
-        if (sigwait(&sigs, &sig) != 0)
+        struct timespec tick = {1, 0};
+        int sig = sigtimedwait(&sigs, NULL, &tick);
+        if (sig < 0) { /* a second passed: pick up CLI changes */
+            reload_keys(&srv, false);
             continue;
+        }
         if (sig == SIGTERM || sig == SIGINT)
             break;
         if (sig == SIGHUP)
@@ -255,6 +334,7 @@ int tg_server_run(const struct tg_config *cfg, struct tg_errbuf *eb)
     tg_info("event=shutdown_start");
     for (int i = 0; i < n; i++) {
         struct ctl_msg *m = tg_calloc(1, sizeof *m);
+        m->kind = CTL_SHUTDOWN;
         h2o_multithread_send_message(&srv.workers[i].ctl_rx, &m->super);
     }
     for (int i = 0; i < n; i++) {
@@ -264,6 +344,7 @@ int tg_server_run(const struct tg_config *cfg, struct tg_errbuf *eb)
     tg_info("event=shutdown_done");
 out:
     tg_ledger_close(srv.ledger); /* commits everything still queued */
+    sqlite3_close(srv.admin_db);
     free(srv.workers);
     return rc;
 }

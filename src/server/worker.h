@@ -9,6 +9,7 @@
 #include <stdbool.h>
 
 #include "config/config.h"
+#include "store/keys.h"
 #include "store/ledger.h"
 #include "upstream/curlloop.h"
 
@@ -32,15 +33,25 @@ struct tg_worker {
     h2o_timeout_t first_byte_timeout, idle_timeout, total_timeout;
     h2o_timeout_entry_t grace_entry;
     h2o_timeout_t grace_timeout;
+    struct tg_shared_keyset *keys; /* this worker's current virtual-key snapshot */
     int active_calls;
     bool draining; /* stop accepting; exit when active_calls reaches 0 */
     bool exit_loop;
     pthread_t tid;
 };
 
+/* A virtual-key snapshot shared by the workers: each holds one reference and drops it
+ * when it swaps in a newer one; the last reference frees it. */
+struct tg_shared_keyset {
+    struct tg_keyset *ks;
+    int refs; /* atomic */
+};
+
 struct tg_server {
     const struct tg_config *cfg;
     struct tg_ledger *ledger;
+    sqlite3 *admin_db; /* main thread only: polls virtual keys for changes */
+    char keys_fingerprint[128];
     h2o_globalconf_t globalconf;
     struct tg_worker *workers;
     int n_workers;
