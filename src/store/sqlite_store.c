@@ -1,0 +1,394 @@
+/* store/sqlite_store.c - the `calls` table in SQLite: migrations and the row writer
+ *
+ * The table's shape is a public interface (docs/LEDGER.md) and changes only by adding a
+ * migration to the list below; applied versions are kept in schema_migrations. */
+#include "store/sqlite_store.h"
+
+#include "core/alloc.h"
+#include "core/clock.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct tg_sqlite_store {
+    sqlite3 *db;
+    sqlite3_stmt *ins_begin, *ins_final;
+};
+
+static const char *const migrations[] = {
+    /* 1: the calls table of DESIGN.md's ledger contract */
+    "CREATE TABLE calls ("
+    " call_id TEXT PRIMARY KEY, request_id TEXT, trace_id TEXT, span_id TEXT, parent_span_id TEXT,"
+    " started_at TEXT NOT NULL, ended_at TEXT, day TEXT NOT NULL, duration_ms INTEGER,"
+    " ttft_ms INTEGER, upstream_ms INTEGER,"
+    " provider TEXT, operation TEXT, endpoint TEXT,"
+    " request_model TEXT, response_model TEXT, response_id TEXT, provider_request_id TEXT,"
+    " status_code INTEGER, outcome TEXT NOT NULL, error_type TEXT, finish_reason TEXT, "
+    "service_tier TEXT,"
+    " is_stream INTEGER NOT NULL DEFAULT 0, attempt INTEGER NOT NULL DEFAULT 0,"
+    " request_bytes INTEGER, response_bytes INTEGER,"
+    " input_tokens INTEGER NOT NULL DEFAULT 0, cached_input_tokens INTEGER NOT NULL DEFAULT 0,"
+    " cache_write_5m_tokens INTEGER NOT NULL DEFAULT 0, cache_write_1h_tokens INTEGER NOT NULL "
+    "DEFAULT 0,"
+    " output_tokens INTEGER NOT NULL DEFAULT 0, reasoning_tokens INTEGER NOT NULL DEFAULT 0,"
+    " tool_call_output_tokens INTEGER NOT NULL DEFAULT 0, audio_input_tokens INTEGER NOT NULL "
+    "DEFAULT 0,"
+    " audio_output_tokens INTEGER NOT NULL DEFAULT 0, rejected_prediction_tokens INTEGER NOT NULL "
+    "DEFAULT 0,"
+    " web_search_requests INTEGER NOT NULL DEFAULT 0, web_fetch_requests INTEGER NOT NULL DEFAULT "
+    "0,"
+    " tool_calls INTEGER NOT NULL DEFAULT 0, usage_estimated INTEGER NOT NULL DEFAULT 0,"
+    " cost_nanos INTEGER, input_cost_nanos INTEGER, cached_input_cost_nanos INTEGER,"
+    " cache_write_cost_nanos INTEGER, output_cost_nanos INTEGER, other_cost_nanos INTEGER,"
+    " list_cost_nanos INTEGER, cache_savings_nanos INTEGER, price_ref TEXT,"
+    " tenant_id TEXT, team TEXT, cost_center TEXT, feature_id TEXT, workflow_id TEXT, actor_id "
+    "TEXT,"
+    " actor_type TEXT, environment TEXT, service TEXT, conversation_id TEXT,"
+    " tags TEXT, attribution_sources TEXT, key_id TEXT, budget_scope TEXT, budget_decision TEXT);"
+    "CREATE INDEX calls_started_at ON calls(started_at);"
+    "CREATE INDEX calls_day ON calls(day);"
+    "CREATE INDEX calls_request_id ON calls(request_id);"
+    "CREATE INDEX calls_trace_id ON calls(trace_id);"
+    "CREATE INDEX calls_workflow_id ON calls(workflow_id);"
+    "CREATE INDEX calls_team ON calls(team);"
+    "CREATE INDEX calls_cost_center ON calls(cost_center);"
+    "CREATE INDEX calls_tenant_id ON calls(tenant_id);",
+};
+
+#define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
+
+/* Columns in bind order; the INSERT statements are generated from this list. */
+static const char *const columns[] = {"call_id",
+                                      "request_id",
+                                      "trace_id",
+                                      "span_id",
+                                      "parent_span_id",
+                                      "started_at",
+                                      "ended_at",
+                                      "day",
+                                      "duration_ms",
+                                      "ttft_ms",
+                                      "upstream_ms",
+                                      "provider",
+                                      "operation",
+                                      "endpoint",
+                                      "request_model",
+                                      "response_model",
+                                      "response_id",
+                                      "provider_request_id",
+                                      "status_code",
+                                      "outcome",
+                                      "error_type",
+                                      "finish_reason",
+                                      "service_tier",
+                                      "is_stream",
+                                      "attempt",
+                                      "request_bytes",
+                                      "response_bytes",
+                                      "input_tokens",
+                                      "cached_input_tokens",
+                                      "cache_write_5m_tokens",
+                                      "cache_write_1h_tokens",
+                                      "output_tokens",
+                                      "reasoning_tokens",
+                                      "tool_call_output_tokens",
+                                      "audio_input_tokens",
+                                      "audio_output_tokens",
+                                      "rejected_prediction_tokens",
+                                      "web_search_requests",
+                                      "web_fetch_requests",
+                                      "tool_calls",
+                                      "usage_estimated",
+                                      "cost_nanos",
+                                      "input_cost_nanos",
+                                      "cached_input_cost_nanos",
+                                      "cache_write_cost_nanos",
+                                      "output_cost_nanos",
+                                      "other_cost_nanos",
+                                      "list_cost_nanos",
+                                      "cache_savings_nanos",
+                                      "price_ref",
+                                      "tenant_id",
+                                      "team",
+                                      "cost_center",
+                                      "feature_id",
+                                      "workflow_id",
+                                      "actor_id",
+                                      "actor_type",
+                                      "environment",
+                                      "service",
+                                      "conversation_id",
+                                      "tags",
+                                      "attribution_sources",
+                                      "key_id",
+                                      "budget_scope",
+                                      "budget_decision"};
+
+#define N_COLUMNS ((int)(sizeof columns / sizeof columns[0]))
+
+static int exec(sqlite3 *db, const char *sql, struct tg_errbuf *eb)
+{
+    char *err = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
+        int rc = tg_errf(eb, TG_ERR_IO, "ledger: %s", err ? err : sqlite3_errmsg(db));
+        sqlite3_free(err);
+        return rc;
+    }
+    return 0;
+}
+
+int tg_ledger_migrate(sqlite3 *db, int *version, struct tg_errbuf *eb)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = 0, have = 0;
+    rc = exec(db, "BEGIN IMMEDIATE", eb);
+    if (rc != 0)
+        return rc;
+    rc = exec(db,
+              "CREATE TABLE IF NOT EXISTS schema_migrations(version INTEGER PRIMARY KEY, "
+              "applied_at TEXT NOT NULL)",
+              eb);
+    if (rc != 0)
+        goto out;
+    if (sqlite3_prepare_v2(db, "SELECT coalesce(max(version),0) FROM schema_migrations", -1, &st,
+                           NULL) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_ROW) {
+        rc = tg_errf(eb, TG_ERR_IO, "ledger: %s", sqlite3_errmsg(db));
+        goto out;
+    }
+    have = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    st = NULL;
+    if (have > N_MIGRATIONS) {
+        rc = tg_errf(eb, TG_ERR_INVALID,
+                     "ledger: schema version %d is newer than this tollgate (%d); upgrade tollgate",
+                     have, N_MIGRATIONS);
+        goto out;
+    }
+    for (int v = have + 1; v <= N_MIGRATIONS; v++) {
+        char ts[25], sql[128];
+        tg_iso8601_ms(tg_now_ms(), ts);
+        rc = exec(db, migrations[v - 1], eb);
+        if (rc != 0)
+            goto out;
+        snprintf(sql, sizeof sql, "INSERT INTO schema_migrations VALUES(%d,'%s')", v, ts);
+        rc = exec(db, sql, eb);
+        if (rc != 0)
+            goto out;
+    }
+    *version = N_MIGRATIONS;
+out:
+    sqlite3_finalize(st);
+    if (rc == 0)
+        rc = exec(db, "COMMIT", eb);
+    else
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+static int prepare_insert(sqlite3 *db, const char *verb, sqlite3_stmt **st, struct tg_errbuf *eb)
+{
+    char sql[4096];
+    size_t n = (size_t)snprintf(sql, sizeof sql, "%s INTO calls(", verb);
+    for (int i = 0; i < N_COLUMNS; i++)
+        n += (size_t)snprintf(sql + n, sizeof sql - n, "%s%s", i ? "," : "", columns[i]);
+    n += (size_t)snprintf(sql + n, sizeof sql - n, ") VALUES(");
+    for (int i = 0; i < N_COLUMNS; i++)
+        n += (size_t)snprintf(sql + n, sizeof sql - n, "%s?", i ? "," : "");
+    snprintf(sql + n, sizeof sql - n, ")");
+    if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) != SQLITE_OK)
+        return tg_errf(eb, TG_ERR_IO, "ledger: %s", sqlite3_errmsg(db));
+    return 0;
+}
+
+int tg_sqlite_store_open(const char *path, struct tg_sqlite_store **out, struct tg_errbuf *eb)
+{
+    struct tg_sqlite_store *s = tg_calloc(1, sizeof *s);
+    int rc = 0, version = 0;
+    if (sqlite3_open_v2(path, &s->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                        NULL) != SQLITE_OK) {
+        rc = tg_errf(eb, TG_ERR_IO, "ledger %s: %s", path, sqlite3_errmsg(s->db));
+        goto out;
+    }
+    sqlite3_busy_timeout(s->db, 5000);
+    rc = exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON",
+              eb);
+    if (rc == 0)
+        rc = tg_ledger_migrate(s->db, &version, eb);
+    if (rc == 0)
+        rc = prepare_insert(s->db, "INSERT OR IGNORE", &s->ins_begin, eb);
+    if (rc == 0)
+        rc = prepare_insert(s->db, "INSERT OR REPLACE", &s->ins_final, eb);
+out:
+    if (rc != 0) {
+        tg_sqlite_store_close(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+int tg_sqlite_store_begin(struct tg_sqlite_store *s, struct tg_errbuf *eb)
+{
+    return exec(s->db, "BEGIN", eb);
+}
+
+int tg_sqlite_store_commit(struct tg_sqlite_store *s, struct tg_errbuf *eb)
+{
+    return exec(s->db, "COMMIT", eb);
+}
+
+void tg_sqlite_store_rollback(struct tg_sqlite_store *s)
+{
+    if (!sqlite3_get_autocommit(s->db))
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static void text(sqlite3_stmt *st, int *i, const char *v)
+{
+    if (v == NULL || v[0] == '\0')
+        sqlite3_bind_null(st, ++*i);
+    else
+        sqlite3_bind_text(st, ++*i, v, -1, SQLITE_STATIC);
+}
+
+static void num(sqlite3_stmt *st, int *i, int64_t v)
+{
+    sqlite3_bind_int64(st, ++*i, v);
+}
+
+static void num_or_null(sqlite3_stmt *st, int *i, bool has, int64_t v)
+{
+    if (has)
+        sqlite3_bind_int64(st, ++*i, v);
+    else
+        sqlite3_bind_null(st, ++*i);
+}
+
+int tg_sqlite_store_put(struct tg_sqlite_store *s, const struct tg_call_record *r, bool is_final,
+                        struct tg_errbuf *eb)
+{
+    sqlite3_stmt *st = is_final ? s->ins_final : s->ins_begin;
+    const struct tg_usage *u = &r->usage;
+    char started[25], ended[25], day[11];
+    int i = 0;
+    tg_iso8601_ms(r->started_at_ms, started);
+    memcpy(day, started, 10);
+    day[10] = '\0';
+    bool ended_known = is_final && r->ended_at_ms > 0;
+    if (ended_known)
+        tg_iso8601_ms(r->ended_at_ms, ended);
+    text(st, &i, r->call_id);
+    text(st, &i, r->request_id);
+    text(st, &i, r->trace_id);
+    text(st, &i, r->span_id);
+    text(st, &i, r->parent_span_id);
+    text(st, &i, started);
+    text(st, &i, ended_known ? ended : NULL);
+    text(st, &i, day);
+    num_or_null(st, &i, ended_known, r->ended_at_ms - r->started_at_ms);
+    num_or_null(st, &i, r->ttft_ms >= 0, r->ttft_ms);
+    num_or_null(st, &i, r->upstream_ms >= 0, r->upstream_ms);
+    text(st, &i, r->provider);
+    text(st, &i, r->operation);
+    text(st, &i, r->endpoint);
+    text(st, &i, r->request_model);
+    text(st, &i, u->response_model);
+    text(st, &i, u->response_id);
+    text(st, &i, r->provider_request_id);
+    num_or_null(st, &i, r->status_code > 0, r->status_code);
+    text(st, &i, is_final ? r->outcome : "incomplete");
+    text(st, &i, r->error_type);
+    text(st, &i, u->finish_reason);
+    text(st, &i, u->service_tier);
+    num(st, &i, r->is_stream);
+    num(st, &i, r->attempt);
+    num(st, &i, r->request_bytes);
+    num(st, &i, r->response_bytes);
+    num(st, &i, u->input_tokens);
+    num(st, &i, u->cached_input_tokens);
+    num(st, &i, u->cache_write_5m_tokens);
+    num(st, &i, u->cache_write_1h_tokens);
+    num(st, &i, u->output_tokens);
+    num(st, &i, u->reasoning_tokens);
+    num(st, &i, u->tool_call_output_tokens);
+    num(st, &i, u->audio_input_tokens);
+    num(st, &i, u->audio_output_tokens);
+    num(st, &i, u->rejected_prediction_tokens);
+    num(st, &i, u->web_search_requests);
+    num(st, &i, u->web_fetch_requests);
+    num(st, &i, u->tool_calls);
+    num(st, &i, r->usage_estimated);
+    bool p = r->is_priced;
+    num_or_null(st, &i, p, r->cost_nanos);
+    num_or_null(st, &i, p, r->input_cost_nanos);
+    num_or_null(st, &i, p, r->cached_input_cost_nanos);
+    num_or_null(st, &i, p, r->cache_write_cost_nanos);
+    num_or_null(st, &i, p, r->output_cost_nanos);
+    num_or_null(st, &i, p, r->other_cost_nanos);
+    num_or_null(st, &i, p, r->list_cost_nanos);
+    num_or_null(st, &i, p, r->cache_savings_nanos);
+    text(st, &i, r->price_ref);
+    text(st, &i, r->tenant_id);
+    text(st, &i, r->team);
+    text(st, &i, r->cost_center);
+    text(st, &i, r->feature_id);
+    text(st, &i, r->workflow_id);
+    text(st, &i, r->actor_id);
+    text(st, &i, r->actor_type);
+    text(st, &i, r->environment);
+    text(st, &i, r->service);
+    text(st, &i, r->conversation_id);
+    text(st, &i, r->tags);
+    text(st, &i, r->attribution_sources);
+    text(st, &i, r->key_id);
+    text(st, &i, r->budget_scope);
+    text(st, &i, r->budget_decision);
+    int rc = 0;
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = tg_errf(eb, TG_ERR_IO, "ledger: insert %s: %s", r->call_id, sqlite3_errmsg(s->db));
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc;
+}
+
+void tg_sqlite_store_close(struct tg_sqlite_store *s)
+{
+    if (s == NULL)
+        return;
+    sqlite3_finalize(s->ins_begin);
+    sqlite3_finalize(s->ins_final);
+    sqlite3_close(s->db);
+    free(s);
+}
+
+int tg_ledger_open_readonly(const char *path, sqlite3 **db, struct tg_errbuf *eb)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = 0;
+    *db = NULL;
+    if (access(path, R_OK) != 0)
+        return tg_errf(eb, TG_ERR_NOTFOUND,
+                       "ledger %s: no such file (start the gateway with --ledger %s first)", path,
+                       path);
+    if (sqlite3_open_v2(path, db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        rc = tg_errf(eb, TG_ERR_IO, "ledger %s: %s", path, sqlite3_errmsg(*db));
+        goto out;
+    }
+    sqlite3_busy_timeout(*db, 5000);
+    if (sqlite3_prepare_v2(*db, "SELECT max(version) FROM schema_migrations", -1, &st, NULL) !=
+            SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_ROW || sqlite3_column_int(st, 0) < 1)
+        rc = tg_errf(eb, TG_ERR_INVALID, "ledger %s: not a tollgate ledger (no schema_migrations)",
+                     path);
+out:
+    sqlite3_finalize(st);
+    if (rc != 0) {
+        sqlite3_close(*db);
+        *db = NULL;
+    }
+    return rc;
+}
