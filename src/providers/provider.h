@@ -41,6 +41,12 @@ struct tg_stream_state {
     bool saw_error;      /* an error event arrived mid-stream */
     char error_type[64];
     int64_t tool_calls_seen; /* distinct tool call indexes / tool_use blocks */
+    /* Anthropic: the raw cumulative counters, overwritten field by field by message_delta,
+     * from which the normalized usage is recomputed after every event */
+    struct {
+        int64_t input, cache_read, cache_creation, cache_5m, cache_1h;
+        bool has_split;
+    } anthropic;
 };
 
 /* What the relay does with a stream event. */

@@ -30,6 +30,7 @@ struct tg_sse_parser {
     size_t max_event;    /* limit on one event's size in bytes */
     int has_data;        /* at least one data: line seen in the current event */
     int last_was_cr;     /* previous chunk ended in CR (CRLF split across feeds) */
+    int pending_dispatch; /* a blank line ended in that CR: dispatch once the next byte is seen */
     int bom_checked;
 };
 

@@ -1,0 +1,176 @@
+/* providers/anthropic.c - the Anthropic Messages API (SPECS.md §6.3)
+ *
+ * Usage normalization: Anthropic's input_tokens EXCLUDE cache reads and cache writes;
+ * the OTel rule (and the ledger) counts all input, so input = input_tokens +
+ * cache_read_input_tokens + cache_creation_input_tokens. Cache writes split by TTL from
+ * cache_creation.ephemeral_5m/1h_input_tokens (all in 5m when the split is absent).
+ * Streams: message_start carries the initial usage; each message_delta carries
+ * CUMULATIVE counters that overwrite the previous value field by field — never summed. */
+#include "providers/json_util.h"
+#include "providers/provider.h"
+
+#include <cjson/cJSON.h>
+#include <string.h>
+
+static int inspect_request(enum tg_op op, const char *body, size_t len, struct tg_request_info *info,
+                           struct tg_buf *rewritten, struct tg_errbuf *eb)
+{
+    (void)op;
+    (void)rewritten;
+    cJSON *j = cJSON_ParseWithLength(body, len);
+    if (j == NULL)
+        return tg_errf(eb, TG_ERR_INVALID, "request body is not valid JSON");
+    if (!cJSON_IsObject(j)) {
+        cJSON_Delete(j);
+        return tg_errf(eb, TG_ERR_INVALID, "request body must be a JSON object");
+    }
+    memset(info, 0, sizeof *info);
+    tg_json_copy_str(j, "model", info->model, sizeof info->model);
+    info->is_stream = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "stream"));
+    info->max_output_tokens = tg_json_has_number(j, "max_tokens") ? tg_json_count(j, "max_tokens") : -1;
+    info->input_bytes = (int64_t)len;
+    cJSON_Delete(j);
+    return 0;
+}
+
+/* Overwrites the raw counters present in a usage object (message, message_start or a
+ * cumulative message_delta), then recomputes the normalized fields. */
+static void apply_usage(struct tg_stream_state *st, const cJSON *usage, struct tg_usage *u)
+{
+    if (!cJSON_IsObject(usage))
+        return;
+    u->has_usage = true;
+    if (tg_json_has_number(usage, "input_tokens"))
+        st->anthropic.input = tg_json_count(usage, "input_tokens");
+    if (tg_json_has_number(usage, "cache_read_input_tokens"))
+        st->anthropic.cache_read = tg_json_count(usage, "cache_read_input_tokens");
+    if (tg_json_has_number(usage, "cache_creation_input_tokens"))
+        st->anthropic.cache_creation = tg_json_count(usage, "cache_creation_input_tokens");
+    if (cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(usage, "cache_creation"))) {
+        st->anthropic.has_split = true;
+        st->anthropic.cache_5m = tg_json_count(usage, "cache_creation.ephemeral_5m_input_tokens");
+        st->anthropic.cache_1h = tg_json_count(usage, "cache_creation.ephemeral_1h_input_tokens");
+    }
+    if (tg_json_has_number(usage, "output_tokens"))
+        u->output_tokens = tg_json_count(usage, "output_tokens");
+    if (tg_json_has_number(usage, "output_tokens_details.thinking_tokens"))
+        u->reasoning_tokens = tg_json_count(usage, "output_tokens_details.thinking_tokens");
+    if (tg_json_has_number(usage, "server_tool_use.web_search_requests"))
+        u->web_search_requests = tg_json_count(usage, "server_tool_use.web_search_requests");
+    if (tg_json_has_number(usage, "server_tool_use.web_fetch_requests"))
+        u->web_fetch_requests = tg_json_count(usage, "server_tool_use.web_fetch_requests");
+    tg_json_copy_str(usage, "service_tier", u->service_tier, sizeof u->service_tier);
+
+    u->input_tokens = st->anthropic.input + st->anthropic.cache_read + st->anthropic.cache_creation;
+    u->cached_input_tokens = st->anthropic.cache_read;
+    if (st->anthropic.has_split) {
+        u->cache_write_5m_tokens = st->anthropic.cache_5m;
+        u->cache_write_1h_tokens = st->anthropic.cache_1h;
+    } else {
+        u->cache_write_5m_tokens = st->anthropic.cache_creation;
+        u->cache_write_1h_tokens = 0;
+    }
+}
+
+static void finish_tools(struct tg_stream_state *st, struct tg_usage *u)
+{
+    u->tool_calls = st->tool_calls_seen;
+    u->tool_call_output_tokens = strcmp(u->finish_reason, "tool_use") == 0 ? u->output_tokens : 0;
+}
+
+/* A whole Message object (non-streaming body, or message_start's message). */
+static void apply_message(struct tg_stream_state *st, const cJSON *msg, struct tg_usage *u)
+{
+    tg_json_copy_str(msg, "model", u->response_model, sizeof u->response_model);
+    tg_json_copy_str(msg, "id", u->response_id, sizeof u->response_id);
+    tg_json_copy_str(msg, "stop_reason", u->finish_reason, sizeof u->finish_reason);
+    const cJSON *block;
+    cJSON_ArrayForEach(block, cJSON_GetObjectItemCaseSensitive(msg, "content"))
+    {
+        const cJSON *type = cJSON_GetObjectItemCaseSensitive(block, "type");
+        if (cJSON_IsString(type) && strcmp(type->valuestring, "tool_use") == 0)
+            st->tool_calls_seen++;
+    }
+    apply_usage(st, cJSON_GetObjectItemCaseSensitive(msg, "usage"), u);
+    finish_tools(st, u);
+}
+
+static int parse_response(enum tg_op op, const char *body, size_t len, struct tg_usage *u)
+{
+    (void)op;
+    struct tg_stream_state st;
+    cJSON *j = cJSON_ParseWithLength(body, len);
+    if (j == NULL || !cJSON_IsObject(j)) {
+        cJSON_Delete(j);
+        return TG_ERR_INVALID;
+    }
+    memset(&st, 0, sizeof st);
+    apply_message(&st, j, u);
+    cJSON_Delete(j);
+    return 0;
+}
+
+static enum tg_stream_action stream_event(struct tg_stream_state *st, const struct tg_sse_event *ev,
+                                          struct tg_usage *u)
+{
+    if (ev->data_len == 0)
+        return TG_STREAM_FORWARD;
+    cJSON *j = cJSON_ParseWithLength(ev->data, ev->data_len);
+    if (j == NULL)
+        return TG_STREAM_FORWARD;
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(j, "type");
+    const char *t = cJSON_IsString(type) ? type->valuestring : "";
+    if (strcmp(t, "message_start") == 0) {
+        apply_message(st, cJSON_GetObjectItemCaseSensitive(j, "message"), u);
+    } else if (strcmp(t, "message_delta") == 0) {
+        tg_json_copy_str(j, "delta.stop_reason", u->finish_reason, sizeof u->finish_reason);
+        apply_usage(st, cJSON_GetObjectItemCaseSensitive(j, "usage"), u);
+        finish_tools(st, u);
+    } else if (strcmp(t, "content_block_start") == 0) {
+        const cJSON *bt = tg_json_path(j, "content_block.type");
+        if (cJSON_IsString(bt) && strcmp(bt->valuestring, "tool_use") == 0) {
+            st->tool_calls_seen++;
+            finish_tools(st, u);
+        }
+    } else if (strcmp(t, "message_stop") == 0) {
+        st->saw_terminal = true;
+    } else if (strcmp(t, "error") == 0) {
+        st->saw_error = true;
+        const cJSON *et = tg_json_path(j, "error.type");
+        const char *v = cJSON_IsString(et) ? et->valuestring : "stream_error";
+        tg_field_set(st->error_type, sizeof st->error_type, v, strlen(v));
+    }
+    cJSON_Delete(j);
+    return TG_STREAM_FORWARD;
+}
+
+/* Anthropic's error types (its API reference, "Errors"): invalid_request_error (400),
+ * authentication_error (401), permission_error (403), not_found_error (404),
+ * request_too_large (413), rate_limit_error (429), api_error (500), overloaded_error
+ * (529). A gateway timeout (504) has no own type there: timeout_error is used, and the
+ * SDKs classify by HTTP status anyway. */
+static void format_error(struct tg_buf *out, const char *type, const char *code, const char *message,
+                         const char *tollgate_json)
+{
+    (void)code; /* not part of Anthropic's shape: the caller puts it in the tollgate object */
+    const char *t = strcmp(type, "budget_exceeded") == 0 ? "rate_limit_error" : type;
+    tg_buf_appends(out, "{\"type\":\"error\",\"error\":{\"type\":");
+    tg_buf_append_json_str(out, t, strlen(t));
+    tg_buf_appends(out, ",\"message\":");
+    tg_buf_append_json_str(out, message, strlen(message));
+    tg_buf_appends(out, "}");
+    if (tollgate_json != NULL) {
+        tg_buf_appends(out, ",\"tollgate\":");
+        tg_buf_appends(out, tollgate_json);
+    }
+    tg_buf_appends(out, "}");
+}
+
+const struct tg_provider tg_provider_anthropic = {
+    .name = "anthropic",
+    .dialect = TG_DIALECT_ANTHROPIC,
+    .inspect_request = inspect_request,
+    .parse_response = parse_response,
+    .stream_event = stream_event,
+    .format_error = format_error,
+};
