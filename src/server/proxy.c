@@ -232,7 +232,11 @@ static void set_upstream_headers(struct call *c)
         const char *name = p;
         const char *val = name + strlen(name) + 1;
         p = val + strlen(val) + 1;
-        if (!is_dropped_response_header(name))
+        /* x-request-id is the caller's business id (DESIGN.md); the provider's own id is
+         * kept under another name and in the ledger's provider_request_id */
+        if (strcmp(name, "x-request-id") == 0)
+            add_hdr(c->req, "x-tollgate-provider-request-id", val, strlen(val));
+        else if (!is_dropped_response_header(name))
             add_hdr(c->req, name, val, strlen(val));
     }
 }
