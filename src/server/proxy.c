@@ -406,14 +406,15 @@ static void finish_call(struct call *c)
     r->ended_at_ms = tg_now_ms();
     if (r->attempt > 0)
         r->upstream_ms = (tg_mono_ns() - c->start_ns) / 1000000;
+    if (c->is_sse && c->sst.saw_error && strcmp(r->outcome, "ok") == 0) {
+        /* the provider reported its error inside the stream and ended it: relayed as is */
+        TG_SETS(r->outcome, "upstream_error");
+        TG_SETS(r->error_type, c->sst.error_type[0] ? c->sst.error_type : "stream_error");
+    }
     if (c->is_sse && strcmp(r->outcome, "ok") == 0 && !c->sst.saw_terminal) {
         TG_SETS(r->outcome, "upstream_error");
         TG_SETS(r->error_type, "stream_truncated");
         c->final_is_error = true;
-    }
-    if (c->is_sse && c->sst.saw_error && strcmp(r->outcome, "ok") == 0) {
-        TG_SETS(r->outcome, "upstream_error");
-        TG_SETS(r->error_type, c->sst.error_type[0] ? c->sst.error_type : "stream_error");
     }
     if (r->status_code == 0)
         r->status_code = c->resp_status;

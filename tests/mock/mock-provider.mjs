@@ -48,6 +48,9 @@ function responsesUsage(o = {}) {
 }
 
 function anthropicUsage(o = {}) {
+  // without an explicit TTL split, every cache write is a 5-minute one
+  if (o.cache_creation_input_tokens !== undefined && o.cache_creation === undefined)
+    o = { ...o, cache_creation: { ephemeral_5m_input_tokens: o.cache_creation_input_tokens, ephemeral_1h_input_tokens: 0 } };
   return {
     input_tokens: DEFAULT_USAGE.anthropic.input_tokens,
     cache_creation_input_tokens: 0,
@@ -222,8 +225,10 @@ export async function startMock(opts = {}) {
     if (script.hang) return; // accept, never answer
     if (script.delayMs) await new Promise((r) => setTimeout(r, script.delayMs));
     const headers = { ...reqHeaders(provider), ...(script.headers ?? {}) };
-    if (provider === 'anthropic' && (!req.headers['x-api-key'] || !req.headers['anthropic-version'])) {
-      const e = anthropicError(401, 'authentication_error', req.headers['x-api-key'] ? 'anthropic-version header is required' : 'x-api-key header is required');
+    // the Messages API takes x-api-key or (newer SDKs) Authorization: Bearer, and requires anthropic-version
+    const anthropicKey = req.headers['x-api-key'] || (req.headers.authorization ?? '').replace(/^Bearer /, '');
+    if (provider === 'anthropic' && (!anthropicKey || !req.headers['anthropic-version'])) {
+      const e = anthropicError(401, 'authentication_error', anthropicKey ? 'anthropic-version header is required' : 'x-api-key header is required');
       return json(res, e.status, e.body, headers);
     }
     if (provider === 'openai' && !req.headers.authorization) {
