@@ -289,11 +289,12 @@ export async function startMock(opts = {}) {
     }
     for (let i = 0; i < list.length; i++) {
       if (script.cutAfterEvents !== undefined && i === script.cutAfterEvents) {
-        res.socket.destroy(); // the provider dies mid-stream
+        res.socket.destroy(); // the provider dies mid-stream: no terminal event, no last chunk
         return;
       }
       if (res.destroyed) return;
-      if (!res.write(list[i])) await new Promise((r) => res.once('drain', r));
+      // wait until each event is on the wire, so a cut after N events really sent N
+      await new Promise((r) => res.write(list[i], r));
       if (script.slowStreamMs) await new Promise((r) => setTimeout(r, script.slowStreamMs));
     }
     res.end();

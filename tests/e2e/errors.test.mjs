@@ -1,0 +1,168 @@
+// tests/e2e/errors.test.mjs - every bad input and every provider failure: a precise error in the caller's dialect and a ledger row
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import OpenAI from 'openai';
+import Anthropic from '@anthropic-ai/sdk';
+import { startMock } from '../mock/mock-provider.mjs';
+import { startGateway, ledgerRow, ledgerRows, waitForRows, pick } from './lib/harness.mjs';
+
+let mock, gw, openai, anthropic;
+const CONFIG = 'timeouts:\n  first_byte_ms: 300\n  idle_stream_ms: 300\nlimits:\n  max_body_bytes: 4096\n';
+before(async () => {
+  mock = await startMock();
+  gw = await startGateway(null, { mockUrl: mock.url, config: CONFIG });
+  openai = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: 'sk-test', maxRetries: 0 });
+  anthropic = new Anthropic({ baseURL: gw.url, apiKey: 'sk-ant', maxRetries: 0 });
+});
+after(async () => {
+  await gw?.close();
+  await mock?.close();
+});
+
+const rowOf = (headers) => ledgerRow(gw.ledgerPath, headers.get('x-tollgate-call-id'));
+const chat = { model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] };
+const FIELDS = ['outcome', 'status_code', 'error_type', 'usage_estimated', 'input_tokens', 'output_tokens'];
+
+test('upstream 429 with retry-after: status, body and header pass through unchanged', async () => {
+  mock.reset();
+  const body = { error: { message: 'Rate limit reached for gpt-4o', type: 'requests', param: null, code: 'rate_limit_exceeded' } };
+  mock.enqueue({ status: 429, headers: { 'retry-after': '7', 'x-ratelimit-remaining-requests': '0' }, body });
+  const err = await openai.chat.completions.create(chat).catch((e) => e);
+  assert.ok(err instanceof OpenAI.RateLimitError);
+  assert.equal(err.status, 429);
+  assert.deepEqual(err.error, body.error);
+  assert.equal(err.headers.get('retry-after'), '7');
+  assert.equal(err.headers.get('x-ratelimit-remaining-requests'), '0');
+  assert.deepEqual(pick(rowOf(err.headers), FIELDS), { outcome: 'upstream_error', status_code: 429, error_type: 'rate_limit_exceeded', usage_estimated: 0, input_tokens: 0, output_tokens: 0 });
+});
+
+test('upstream 500 passes through; Anthropic errors keep their type', async () => {
+  mock.reset();
+  mock.enqueue({ status: 500, body: { error: { message: 'The server had an error', type: 'server_error', param: null, code: null } } });
+  const err = await openai.chat.completions.create(chat).catch((e) => e);
+  assert.ok(err instanceof OpenAI.InternalServerError);
+  assert.equal(err.error.type, 'server_error');
+  assert.deepEqual(pick(rowOf(err.headers), ['outcome', 'status_code', 'error_type']), { outcome: 'upstream_error', status_code: 500, error_type: 'server_error' });
+
+  mock.enqueue({ status: 529, body: { type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } } });
+  const aerr = await anthropic.messages.create({ model: 'claude-sonnet-4-5', max_tokens: 5, messages: [{ role: 'user', content: 'x' }] }).catch((e) => e);
+  assert.equal(aerr.status, 529);
+  assert.equal(aerr.error.error.type, 'overloaded_error');
+  assert.deepEqual(pick(rowOf(aerr.headers), ['outcome', 'status_code', 'error_type']), { outcome: 'upstream_error', status_code: 529, error_type: 'overloaded_error' });
+});
+
+test('a provider that hangs: 504 in the caller dialect after first_byte_ms, spend estimated', async () => {
+  mock.reset();
+  mock.enqueue({ hang: true });
+  const err = await openai.chat.completions.create(chat).catch((e) => e);
+  assert.equal(err.status, 504);
+  assert.equal(err.error.code, 'timeout');
+  assert.equal(err.error.type, 'server_error');
+  const row = rowOf(err.headers);
+  assert.deepEqual(pick(row, ['outcome', 'status_code', 'error_type', 'usage_estimated']), { outcome: 'upstream_error', status_code: 504, error_type: 'timeout', usage_estimated: 1 });
+  // the request reached the provider, which may bill it: input estimated from the body size
+  const bodyBytes = Buffer.byteLength(JSON.stringify(chat));
+  assert.equal(row.input_tokens, Math.ceil(bodyBytes / 4));
+
+  mock.enqueue({ hang: true });
+  const aerr = await anthropic.messages.create({ model: 'claude-sonnet-4-5', max_tokens: 5, messages: [{ role: 'user', content: 'x' }] }).catch((e) => e);
+  assert.equal(aerr.status, 504);
+  assert.equal(aerr.error.type, 'error');
+  assert.equal(aerr.error.error.type, 'timeout_error');
+});
+
+test('connection refused: 502 with connect_error, nothing estimated', async (t) => {
+  const closed = await new Promise((r) => { const s = net.createServer(); s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => r(p)); }); });
+  const gw2 = await startGateway(t, { args: ['--upstream', `openai=http://127.0.0.1:${closed}`] });
+  const client = new OpenAI({ baseURL: `${gw2.url}/v1`, apiKey: 'sk-test', maxRetries: 0 });
+  const err = await client.chat.completions.create(chat).catch((e) => e);
+  assert.equal(err.status, 502);
+  assert.equal(err.error.code, 'connect_error');
+  assert.match(err.error.message, /^upstream openai: Couldn't connect to server/);
+  const row = ledgerRow(gw2.ledgerPath, err.headers.get('x-tollgate-call-id'));
+  assert.deepEqual(pick(row, FIELDS), { outcome: 'upstream_error', status_code: 502, error_type: 'connect_error', usage_estimated: 0, input_tokens: 0, output_tokens: 0 });
+});
+
+test('provider answers 200 with malformed JSON: 502, estimated spend', async () => {
+  mock.reset();
+  mock.enqueue({ rawBody: '{"id":"chatcmpl-x","choices":[' });
+  const err = await openai.chat.completions.create(chat).catch((e) => e);
+  assert.equal(err.status, 502);
+  assert.equal(err.error.code, 'malformed_response');
+  const row = rowOf(err.headers);
+  assert.deepEqual(pick(row, ['outcome', 'status_code', 'error_type', 'usage_estimated']), { outcome: 'upstream_error', status_code: 502, error_type: 'malformed_response', usage_estimated: 1 });
+  assert.ok(row.input_tokens > 0);
+});
+
+test('stream cut mid-way by the provider: the client stream fails, the row says truncated and estimated', async () => {
+  mock.reset();
+  mock.enqueue({ cutAfterEvents: 3 });
+  const { data: stream, response } = await openai.chat.completions.create({ ...chat, stream: true }).withResponse();
+  const got = [];
+  await assert.rejects(async () => { for await (const c of stream) got.push(c); });
+  assert.equal(got.map((c) => c.choices[0].delta.content ?? '').join(''), 'Hello there');
+  const row = rowOf(response.headers);
+  assert.deepEqual(pick(row, ['outcome', 'status_code', 'error_type', 'usage_estimated', 'is_stream']), { outcome: 'upstream_error', status_code: 200, error_type: 'stream_truncated', usage_estimated: 1, is_stream: 1 });
+  // 3 content events were relayed: output estimated at one token each; input from the body
+  assert.equal(row.output_tokens, 3);
+  assert.ok(row.input_tokens > 0);
+});
+
+test('client aborts mid-stream: the upstream transfer is cancelled and the row says client_aborted', async () => {
+  mock.reset();
+  mock.enqueue({ slowStreamMs: 150 });
+  const ac = new AbortController();
+  const { data: stream, response } = await openai.chat.completions.create({ ...chat, stream: true }, { signal: ac.signal }).withResponse();
+  const callId = response.headers.get('x-tollgate-call-id');
+  // the SDK ends the iteration (or throws an abort error) once the signal fires
+  let seen = 0;
+  await (async () => { for await (const c of stream) { if (c.choices[0]?.delta?.content) { seen++; ac.abort(); } } })().catch((e) => assert.match(e.name, /Abort/));
+  assert.equal(seen, 1);
+  const [row] = await waitForRows(gw.ledgerPath, 1, `call_id = '${callId}' AND outcome != 'incomplete'`);
+  assert.deepEqual(pick(row, ['outcome', 'error_type', 'usage_estimated', 'is_stream']), { outcome: 'client_aborted', error_type: 'client_closed', usage_estimated: 1, is_stream: 1 });
+  // the provider saw its connection closed before the stream ended
+  const deadline = Date.now() + 5000;
+  while (!mock.requests[0].closed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(mock.requests[0].closed, true);
+});
+
+test('client sends malformed JSON: 400 in the OpenAI and Anthropic dialects, never forwarded', async () => {
+  mock.reset();
+  let res = await fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer sk' }, body: '{"model":' });
+  assert.equal(res.status, 400);
+  const callId = res.headers.get('x-tollgate-call-id');
+  assert.deepEqual(await res.json(), { error: { message: 'request body is not valid JSON', type: 'invalid_request_error', param: null, code: 'invalid_json' }, tollgate: { call_id: callId, error: 'invalid_json' } });
+  assert.deepEqual(pick(ledgerRow(gw.ledgerPath, callId), ['outcome', 'status_code', 'error_type', 'provider', 'endpoint', 'attempt']), { outcome: 'refused', status_code: 400, error_type: 'invalid_json', provider: 'openai', endpoint: '/v1/chat/completions', attempt: 0 });
+
+  res = await fetch(`${gw.url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '[1,2]' });
+  assert.equal(res.status, 400);
+  const body = await res.json();
+  assert.deepEqual(body.error, { type: 'invalid_request_error', message: 'request body must be a JSON object' });
+  assert.equal(body.type, 'error');
+  assert.equal(mock.requests.length, 0);
+});
+
+test('oversized body: 413 in dialect with a ledger row', async () => {
+  mock.reset();
+  const big = { model: 'gpt-4o', messages: [{ role: 'user', content: 'x'.repeat(5000) }] };
+  const err = await openai.chat.completions.create(big).catch((e) => e);
+  assert.equal(err.status, 413);
+  assert.equal(err.error.code, 'body_too_large');
+  assert.match(err.error.message, /exceeds the limit of 4096 bytes/);
+  assert.deepEqual(pick(rowOf(err.headers), ['outcome', 'status_code', 'error_type']), { outcome: 'refused', status_code: 413, error_type: 'body_too_large' });
+  assert.equal(mock.requests.length, 0);
+});
+
+test('unknown route and wrong method: JSON 404/405 with rows', async () => {
+  let res = await fetch(`${gw.url}/v1/nothing`, { method: 'POST', body: '{}' });
+  assert.equal(res.status, 404);
+  const body = await res.json();
+  assert.equal(body.error.code, 'unknown_route');
+  assert.equal(body.error.message, 'POST /v1/nothing is not a route of this gateway');
+  assert.deepEqual(pick(ledgerRow(gw.ledgerPath, res.headers.get('x-tollgate-call-id')), ['outcome', 'status_code', 'error_type', 'endpoint']), { outcome: 'refused', status_code: 404, error_type: 'unknown_route', endpoint: '/v1/nothing' });
+  res = await fetch(`${gw.url}/v1/chat/completions`);
+  assert.equal(res.status, 405);
+  assert.equal((await res.json()).error.code, 'method_not_allowed');
+  assert.ok(ledgerRows(gw.ledgerPath, "error_type = 'method_not_allowed'").length === 1);
+});
