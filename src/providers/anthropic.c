@@ -12,8 +12,9 @@
 #include <cjson/cJSON.h>
 #include <string.h>
 
-static int inspect_request(enum tg_op op, const char *body, size_t len, struct tg_request_info *info,
-                           struct tg_buf *rewritten, struct tg_errbuf *eb)
+static int inspect_request(enum tg_op op, const char *body, size_t len,
+                           struct tg_request_info *info, struct tg_buf *rewritten,
+                           struct tg_errbuf *eb)
 {
     (void)op;
     (void)rewritten;
@@ -27,7 +28,8 @@ static int inspect_request(enum tg_op op, const char *body, size_t len, struct t
     memset(info, 0, sizeof *info);
     tg_json_copy_str(j, "model", info->model, sizeof info->model);
     info->is_stream = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "stream"));
-    info->max_output_tokens = tg_json_has_number(j, "max_tokens") ? tg_json_count(j, "max_tokens") : -1;
+    info->max_output_tokens =
+        tg_json_has_number(j, "max_tokens") ? tg_json_count(j, "max_tokens") : -1;
     info->input_bytes = (int64_t)len;
     cJSON_Delete(j);
     return 0;
@@ -149,8 +151,8 @@ static enum tg_stream_action stream_event(struct tg_stream_state *st, const stru
  * request_too_large (413), rate_limit_error (429), api_error (500), overloaded_error
  * (529). A gateway timeout (504) has no own type there: timeout_error is used, and the
  * SDKs classify by HTTP status anyway. */
-static void format_error(struct tg_buf *out, const char *type, const char *code, const char *message,
-                         const char *tollgate_json)
+static void format_error(struct tg_buf *out, const char *type, const char *code,
+                         const char *message, const char *tollgate_json)
 {
     (void)code; /* not part of Anthropic's shape: the caller puts it in the tollgate object */
     const char *t = strcmp(type, "budget_exceeded") == 0 ? "rate_limit_error" : type;

@@ -29,7 +29,8 @@ int64_t tg_json_count(const cJSON *obj, const char *path)
         return 0;
     /* cJSON keeps the number as a double; token counts are far below 2^53, and anything
      * negative, fractional or absurd is treated as not reported */
-    if (v->valuedouble < 0 || v->valuedouble > 9.0e15 || v->valuedouble != (double)(int64_t)v->valuedouble)
+    if (v->valuedouble < 0 || v->valuedouble > 9.0e15 ||
+        v->valuedouble != (double)(int64_t)v->valuedouble)
         return 0;
     return (int64_t)v->valuedouble;
 }

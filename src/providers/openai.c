@@ -57,8 +57,9 @@ static void inject_include_usage(cJSON *j, const char *body, size_t len, struct 
     cJSON_free(text);
 }
 
-static int inspect_request(enum tg_op op, const char *body, size_t len, struct tg_request_info *info,
-                           struct tg_buf *rewritten, struct tg_errbuf *eb)
+static int inspect_request(enum tg_op op, const char *body, size_t len,
+                           struct tg_request_info *info, struct tg_buf *rewritten,
+                           struct tg_errbuf *eb)
 {
     cJSON *j = NULL;
     int rc = parse_object(body, len, &j, eb);
@@ -110,7 +111,8 @@ static void fill_responses_usage(const cJSON *usage, struct tg_usage *u)
 
 static void mark_tool_output(struct tg_usage *u)
 {
-    if (strcmp(u->finish_reason, "tool_calls") == 0 || strcmp(u->finish_reason, "function_call") == 0)
+    if (strcmp(u->finish_reason, "tool_calls") == 0 ||
+        strcmp(u->finish_reason, "function_call") == 0)
         u->tool_call_output_tokens = u->output_tokens;
 }
 
@@ -183,12 +185,9 @@ static int parse_response(enum tg_op op, const char *body, size_t len, struct tg
             u->input_tokens = tg_json_count(usage, "prompt_tokens");
         }
         break;
-    case TG_OP_RESPONSES:
-        fill_response_object(j, u);
-        break;
+    case TG_OP_RESPONSES: fill_response_object(j, u); break;
     case TG_OP_MODELS:
-    case TG_OP_MESSAGES:
-        break;
+    case TG_OP_MESSAGES: break;
     }
     cJSON_Delete(j);
     return 0;
@@ -199,11 +198,14 @@ static void stream_error(struct tg_stream_state *st, const cJSON *err)
     st->saw_error = true;
     const cJSON *code = cJSON_GetObjectItemCaseSensitive(err, "code");
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(err, "type");
-    const char *v = cJSON_IsString(code) ? code->valuestring : cJSON_IsString(type) ? type->valuestring : "stream_error";
+    const char *v = cJSON_IsString(code)   ? code->valuestring
+                    : cJSON_IsString(type) ? type->valuestring
+                                           : "stream_error";
     tg_field_set(st->error_type, sizeof st->error_type, v, strlen(v));
 }
 
-static enum tg_stream_action chat_chunk(struct tg_stream_state *st, const cJSON *j, struct tg_usage *u)
+static enum tg_stream_action chat_chunk(struct tg_stream_state *st, const cJSON *j,
+                                        struct tg_usage *u)
 {
     const cJSON *err = cJSON_GetObjectItemCaseSensitive(j, "error");
     if (cJSON_IsObject(err)) {
@@ -219,7 +221,8 @@ static enum tg_stream_action chat_chunk(struct tg_stream_state *st, const cJSON 
     {
         const cJSON *fr = cJSON_GetObjectItemCaseSensitive(choice, "finish_reason");
         if (cJSON_IsString(fr))
-            tg_field_set(u->finish_reason, sizeof u->finish_reason, fr->valuestring, strlen(fr->valuestring));
+            tg_field_set(u->finish_reason, sizeof u->finish_reason, fr->valuestring,
+                         strlen(fr->valuestring));
         const cJSON *tc;
         cJSON_ArrayForEach(tc, tg_json_path(choice, "delta.tool_calls"))
         {
@@ -233,7 +236,8 @@ static enum tg_stream_action chat_chunk(struct tg_stream_state *st, const cJSON 
     if (cJSON_IsObject(usage))
         fill_completion_usage(usage, u);
     mark_tool_output(u);
-    if (st->injected_usage && cJSON_IsObject(usage) && cJSON_IsArray(choices) && cJSON_GetArraySize(choices) == 0)
+    if (st->injected_usage && cJSON_IsObject(usage) && cJSON_IsArray(choices) &&
+        cJSON_GetArraySize(choices) == 0)
         return TG_STREAM_DROP;
     return TG_STREAM_FORWARD;
 }
@@ -299,8 +303,8 @@ static const char *openai_type(const char *type)
     return "invalid_request_error";
 }
 
-static void format_error(struct tg_buf *out, const char *type, const char *code, const char *message,
-                         const char *tollgate_json)
+static void format_error(struct tg_buf *out, const char *type, const char *code,
+                         const char *message, const char *tollgate_json)
 {
     tg_buf_appends(out, "{\"error\":{\"message\":");
     tg_buf_append_json_str(out, message, strlen(message));

@@ -13,32 +13,34 @@
 #include <stddef.h>
 
 enum tg_op {
-    TG_OP_CHAT,            /* OpenAI /v1/chat/completions */
-    TG_OP_COMPLETION,      /* OpenAI /v1/completions */
-    TG_OP_EMBEDDINGS,      /* OpenAI /v1/embeddings */
-    TG_OP_RESPONSES,       /* OpenAI /v1/responses */
-    TG_OP_MODELS,          /* OpenAI GET /v1/models */
-    TG_OP_MESSAGES,        /* Anthropic /v1/messages */
+    TG_OP_CHAT,       /* OpenAI /v1/chat/completions */
+    TG_OP_COMPLETION, /* OpenAI /v1/completions */
+    TG_OP_EMBEDDINGS, /* OpenAI /v1/embeddings */
+    TG_OP_RESPONSES,  /* OpenAI /v1/responses */
+    TG_OP_MODELS,     /* OpenAI GET /v1/models */
+    TG_OP_MESSAGES,   /* Anthropic /v1/messages */
 };
 
-/** Ledger `operation` value for op ("chat", "text_completion", "embeddings", "responses", "models", "chat"). */
+/** Ledger `operation` value for op ("chat", "text_completion", "embeddings", "responses", "models",
+ * "chat"). */
 const char *tg_op_name(enum tg_op op);
 
 /* What the gateway learnt from the client's request body. */
 struct tg_request_info {
     char model[128];
     bool is_stream;
-    bool injected_usage;     /* we added stream_options.include_usage: drop the usage-only chunk */
-    int64_t max_output_tokens; /* max_tokens / max_completion_tokens / max_output_tokens; -1 absent */
-    int64_t input_bytes;     /* size of the prompt-bearing JSON (for budget estimates) */
+    bool injected_usage; /* we added stream_options.include_usage: drop the usage-only chunk */
+    int64_t
+        max_output_tokens; /* max_tokens / max_completion_tokens / max_output_tokens; -1 absent */
+    int64_t input_bytes;   /* size of the prompt-bearing JSON (for budget estimates) */
 };
 
 /* Per-call stream state, zero-initialised by the caller, owned by the provider functions. */
 struct tg_stream_state {
     enum tg_op op;
     bool injected_usage;
-    bool saw_terminal;   /* [DONE], message_stop, response.completed/incomplete/failed */
-    bool saw_error;      /* an error event arrived mid-stream */
+    bool saw_terminal; /* [DONE], message_stop, response.completed/incomplete/failed */
+    bool saw_error;    /* an error event arrived mid-stream */
     char error_type[64];
     int64_t tool_calls_seen; /* distinct tool call indexes / tool_use blocks */
     /* Anthropic: the raw cumulative counters, overwritten field by field by message_delta,
@@ -55,7 +57,7 @@ enum tg_stream_action { TG_STREAM_FORWARD = 0, TG_STREAM_DROP = 1 };
 enum tg_dialect { TG_DIALECT_OPENAI, TG_DIALECT_ANTHROPIC };
 
 struct tg_provider {
-    const char *name;          /* "openai", "anthropic" */
+    const char *name; /* "openai", "anthropic" */
     enum tg_dialect dialect;
     /** Parses the request body (JSON) for op. On success fills info; when the request
      *  streams a chat completion without stream_options.include_usage, writes a rewritten
@@ -70,8 +72,8 @@ struct tg_provider {
     int (*parse_response)(enum tg_op op, const char *body, size_t len, struct tg_usage *u);
     /** Consumes one SSE event of a streaming response, updating u and st; returns
      *  TG_STREAM_DROP for an event the client must not see (the injected usage chunk). */
-    enum tg_stream_action (*stream_event)(struct tg_stream_state *st,
-                                          const struct tg_sse_event *ev, struct tg_usage *u);
+    enum tg_stream_action (*stream_event)(struct tg_stream_state *st, const struct tg_sse_event *ev,
+                                          struct tg_usage *u);
     /** Writes a gateway error body in this dialect: OpenAI
      *  {"error":{"message","type","code","param":null},"tollgate":{...}}, Anthropic
      *  {"type":"error","error":{"type","message"},"tollgate":{...}}. type is the

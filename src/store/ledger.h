@@ -24,8 +24,8 @@ void tg_ledger_begin(struct tg_ledger *l, const struct tg_call_record *rec);
 
 /** Queues the final row for a call (copy taken); done(ud, ok) runs on the writer thread
  *  after the transaction holding it commits. done may be NULL. Any thread. */
-void tg_ledger_finish(struct tg_ledger *l, const struct tg_call_record *rec,
-                      tg_ledger_done_cb done, void *ud);
+void tg_ledger_finish(struct tg_ledger *l, const struct tg_call_record *rec, tg_ledger_done_cb done,
+                      void *ud);
 
 /** Number of records queued and not yet committed. Any thread. */
 long tg_ledger_queue_depth(struct tg_ledger *l);

@@ -1,4 +1,5 @@
-/* upstream/sse.h - incremental Server-Sent Events parser (WHATWG HTML "event stream interpretation") */
+/* upstream/sse.h - incremental Server-Sent Events parser (WHATWG HTML "event stream
+ * interpretation") */
 #ifndef TG_UPSTREAM_SSE_H
 #define TG_UPSTREAM_SSE_H
 
@@ -13,9 +14,12 @@
  * the terminating blank line, and consecutive events tile the stream without gaps, so a
  * relay can forward or drop an event's original bytes untouched. */
 struct tg_sse_event {
-    const char *event; size_t event_len; /* "" when no event: field (type "message") */
-    const char *data;  size_t data_len;  /* data lines joined with '\n', no trailing '\n' */
-    const char *id;    size_t id_len;
+    const char *event;
+    size_t event_len; /* "" when no event: field (type "message") */
+    const char *data;
+    size_t data_len; /* data lines joined with '\n', no trailing '\n' */
+    const char *id;
+    size_t id_len;
     uint64_t raw_start, raw_end;
 };
 
@@ -23,13 +27,13 @@ struct tg_sse_event {
 typedef int (*tg_sse_cb)(void *ud, const struct tg_sse_event *ev);
 
 struct tg_sse_parser {
-    struct tg_buf line;  /* current incomplete line */
+    struct tg_buf line; /* current incomplete line */
     struct tg_buf data, event, id;
-    uint64_t offset;     /* absolute bytes consumed */
+    uint64_t offset; /* absolute bytes consumed */
     uint64_t event_start;
-    size_t max_event;    /* limit on one event's size in bytes */
-    int has_data;        /* at least one data: line seen in the current event */
-    int last_was_cr;     /* previous chunk ended in CR (CRLF split across feeds) */
+    size_t max_event;     /* limit on one event's size in bytes */
+    int has_data;         /* at least one data: line seen in the current event */
+    int last_was_cr;      /* previous chunk ended in CR (CRLF split across feeds) */
     int pending_dispatch; /* a blank line ended in that CR: dispatch once the next byte is seen */
     int bom_checked;
 };
