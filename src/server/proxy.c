@@ -598,7 +598,7 @@ static void on_upstream_done(struct tg_transfer *t, CURLcode rc)
             r->usage_estimated = true;
             estimate_usage(c);
         }
-    } else if (tg_sse_has_partial(&c->sse)) {
+    } else if (tg_sse_finish(&c->sse, on_sse_event, c) != 0 || tg_sse_has_partial(&c->sse)) {
         c->sst.saw_terminal = false; /* bytes after the last complete event: cut mid-event */
     }
     finish_call(c);

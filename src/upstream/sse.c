@@ -28,6 +28,17 @@ void tg_sse_free(struct tg_sse_parser *p)
     tg_buf_free(&p->id);
 }
 
+static int on_line(struct tg_sse_parser *p, const char *s, size_t n, tg_sse_cb cb, void *ud);
+
+int tg_sse_finish(struct tg_sse_parser *p, tg_sse_cb cb, void *ud)
+{
+    p->last_was_cr = 0;
+    if (!p->pending_dispatch)
+        return 0;
+    p->pending_dispatch = 0;
+    return on_line(p, "", 0, cb, ud);
+}
+
 int tg_sse_has_partial(const struct tg_sse_parser *p)
 {
     return p->offset > p->event_start;

@@ -45,6 +45,9 @@ void tg_sse_init(struct tg_sse_parser *p, size_t max_event_bytes);
  *  still reported (data_len 0) so raw offsets stay contiguous. Returns 0, the callback's
  *  non-zero value, or TG_ERR_LIMIT. */
 int tg_sse_feed(struct tg_sse_parser *p, const char *buf, size_t n, tg_sse_cb cb, void *ud);
+/** End of stream: dispatches an event whose blank line ended in a lone CR (which could
+ *  not be told apart from the first half of CRLF before). Returns like tg_sse_feed. */
+int tg_sse_finish(struct tg_sse_parser *p, tg_sse_cb cb, void *ud);
 /** True when bytes of an unterminated event are pending (a stream cut mid-event). */
 int tg_sse_has_partial(const struct tg_sse_parser *p);
 void tg_sse_free(struct tg_sse_parser *p);
