@@ -1,0 +1,285 @@
+/* tests/unit/store/test_ledger.c - the ledger on a real SQLite file: schema, begin/finish, exact
+ * columns, commit callbacks, concurrency */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/record.h"
+#include "store/ledger.h"
+#include "store/sqlite_store.h"
+
+static char dir[64], path[128];
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof dir, "/tmp/tgledgerXXXXXX");
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/ledger.db", dir);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    return system(cmd);
+}
+
+static void fill(struct tg_call_record *r, const char *id)
+{
+    memset(r, 0, sizeof *r);
+    snprintf(r->call_id, sizeof r->call_id, "%s", id);
+    snprintf(r->request_id, sizeof r->request_id, "req-1");
+    r->started_at_ms = 1780035252345; /* 2026-05-29T06:14:12.345Z */
+    r->ended_at_ms = 1780035253000;
+    r->ttft_ms = 120;
+    r->upstream_ms = 600;
+    snprintf(r->provider, sizeof r->provider, "openai");
+    snprintf(r->operation, sizeof r->operation, "chat");
+    snprintf(r->endpoint, sizeof r->endpoint, "/v1/chat/completions");
+    snprintf(r->request_model, sizeof r->request_model, "gpt-4o");
+    snprintf(r->usage.response_model, sizeof r->usage.response_model, "gpt-4o-2024-08-06");
+    snprintf(r->outcome, sizeof r->outcome, "ok");
+    r->status_code = 200;
+    r->attempt = 1;
+    r->usage.input_tokens = 1200;
+    r->usage.cached_input_tokens = 1024;
+    r->usage.cache_write_5m_tokens = 7;
+    r->usage.cache_write_1h_tokens = 8;
+    r->usage.output_tokens = 85;
+    r->usage.reasoning_tokens = 40;
+    r->usage.tool_call_output_tokens = 9;
+    r->usage.audio_input_tokens = 3;
+    r->usage.audio_output_tokens = 4;
+    r->usage.rejected_prediction_tokens = 2;
+    r->usage.web_search_requests = 5;
+    r->usage.web_fetch_requests = 6;
+    r->usage.tool_calls = 2;
+    snprintf(r->team, sizeof r->team, "payments");
+    snprintf(r->tags, sizeof r->tags, "{\"k\":\"v\"}");
+}
+
+static sqlite3 *reader(void)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    return db;
+}
+
+static int64_t scalar_int(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+/* The row as "col=value;" text, NULL shown as NULL, for exact comparisons. */
+static void row_text(sqlite3 *db, const char *id, const char *cols, char *out, size_t n)
+{
+    char sql[1024];
+    sqlite3_stmt *st = NULL;
+    snprintf(sql, sizeof sql, "SELECT %s FROM calls WHERE call_id='%s'", cols, id);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    size_t used = 0;
+    out[0] = '\0';
+    for (int i = 0; i < sqlite3_column_count(st); i++) {
+        const unsigned char *v = sqlite3_column_text(st, i);
+        used += (size_t)snprintf(out + used, n - used, "%s=%s;", sqlite3_column_name(st, i),
+                                 v ? (const char *)v : "NULL");
+    }
+    sqlite3_finalize(st);
+}
+
+static void test_schema_and_begin_only(void **state)
+{
+    (void)state;
+    struct tg_ledger *l = NULL;
+    struct tg_errbuf eb;
+    struct tg_call_record r;
+    assert_int_equal(tg_ledger_open(path, &l, &eb), 0);
+    fill(&r, "c-begin");
+    tg_ledger_begin(l, &r);
+    tg_ledger_close(l);
+    /* reopening applies no migration twice */
+    assert_int_equal(tg_ledger_open(path, &l, &eb), 0);
+    tg_ledger_close(l);
+    sqlite3 *db = reader();
+    assert_int_equal(scalar_int(db, "SELECT count(*) FROM schema_migrations"), 1);
+    assert_int_equal(scalar_int(db, "SELECT max(version) FROM schema_migrations"), 1);
+    char got[1024];
+    row_text(db, "c-begin", "outcome,ended_at,duration_ms,started_at,day", got, sizeof got);
+    assert_string_equal(got, "outcome=incomplete;ended_at=NULL;duration_ms=NULL;started_at=2026-05-"
+                             "29T06:14:12.345Z;day=2026-05-29;");
+    sqlite3_close(db);
+}
+
+static int done_calls;
+static int done_visible;
+
+static void on_done(void *ud, int ok)
+{
+    (void)ud;
+    assert_true(ok);
+    done_calls++;
+    /* durable means visible to another connection right now */
+    sqlite3 *db = reader();
+    done_visible +=
+        (int)scalar_int(db, "SELECT count(*) FROM calls WHERE call_id='c-full' AND outcome='ok'");
+    sqlite3_close(db);
+}
+
+static void test_finish_replaces_begin_with_exact_columns(void **state)
+{
+    (void)state;
+    struct tg_ledger *l = NULL;
+    struct tg_errbuf eb;
+    struct tg_call_record r;
+    assert_int_equal(tg_ledger_open(path, &l, &eb), 0);
+    fill(&r, "c-full");
+    tg_ledger_begin(l, &r);
+    r.is_priced = true;
+    r.cost_nanos = 2075000;
+    r.input_cost_nanos = 440000;
+    r.cached_input_cost_nanos = 1280000;
+    r.cache_write_cost_nanos = 0;
+    r.output_cost_nanos = 355000;
+    r.other_cost_nanos = 0;
+    r.list_cost_nanos = 2075000;
+    r.cache_savings_nanos = 1280000;
+    snprintf(r.price_ref, sizeof r.price_ref, "default.csv:12:exact");
+    done_calls = done_visible = 0;
+    tg_ledger_finish(l, &r, on_done, NULL);
+    fill(&r, "c-unpriced"); /* is_priced false: NULL costs, never 0 */
+    tg_ledger_finish(l, &r, NULL, NULL);
+    tg_ledger_close(l);
+    assert_int_equal(done_calls, 1);
+    assert_int_equal(done_visible, 1);
+
+    sqlite3 *db = reader();
+    assert_int_equal(scalar_int(db, "SELECT count(*) FROM calls"), 2);
+    char got[4096];
+    row_text(
+        db, "c-full",
+        "request_id,started_at,ended_at,day,duration_ms,ttft_ms,upstream_ms,provider,operation,"
+        "endpoint,"
+        "request_model,response_model,status_code,outcome,error_type,is_stream,attempt,input_"
+        "tokens,"
+        "cached_input_tokens,cache_write_5m_tokens,cache_write_1h_tokens,output_tokens,reasoning_"
+        "tokens,"
+        "tool_call_output_tokens,audio_input_tokens,audio_output_tokens,rejected_prediction_tokens,"
+        "web_search_requests,web_fetch_requests,tool_calls,usage_estimated,cost_nanos,input_cost_"
+        "nanos,"
+        "cached_input_cost_nanos,cache_write_cost_nanos,output_cost_nanos,other_cost_nanos,list_"
+        "cost_nanos,"
+        "cache_savings_nanos,price_ref,team,cost_center,tags,attribution_sources",
+        got, sizeof got);
+    assert_string_equal(
+        got,
+        "request_id=req-1;started_at=2026-05-29T06:14:12.345Z;ended_at=2026-05-29T06:14:13.000Z;"
+        "day=2026-05-29;duration_ms=655;ttft_ms=120;upstream_ms=600;provider=openai;operation=chat;"
+        "endpoint=/v1/chat/completions;request_model=gpt-4o;response_model=gpt-4o-2024-08-06;"
+        "status_code=200;outcome=ok;error_type=NULL;is_stream=0;attempt=1;input_tokens=1200;"
+        "cached_input_tokens=1024;cache_write_5m_tokens=7;cache_write_1h_tokens=8;output_tokens=85;"
+        "reasoning_tokens=40;tool_call_output_tokens=9;audio_input_tokens=3;audio_output_tokens=4;"
+        "rejected_prediction_tokens=2;web_search_requests=5;web_fetch_requests=6;tool_calls=2;"
+        "usage_estimated=0;cost_nanos=2075000;input_cost_nanos=440000;cached_input_cost_nanos="
+        "1280000;"
+        "cache_write_cost_nanos=0;output_cost_nanos=355000;other_cost_nanos=0;list_cost_nanos="
+        "2075000;"
+        "cache_savings_nanos=1280000;price_ref=default.csv:12:exact;team=payments;cost_center=NULL;"
+        "tags={\"k\":\"v\"};attribution_sources=NULL;");
+    row_text(db, "c-unpriced",
+             "cost_nanos,input_cost_nanos,list_cost_nanos,cache_savings_nanos,price_ref", got,
+             sizeof got);
+    assert_string_equal(got, "cost_nanos=NULL;input_cost_nanos=NULL;list_cost_nanos=NULL;cache_"
+                             "savings_nanos=NULL;price_ref=NULL;");
+    sqlite3_close(db);
+}
+
+struct producer {
+    struct tg_ledger *l;
+    int id;
+};
+
+static void *produce(void *arg)
+{
+    struct producer *p = arg;
+    struct tg_call_record r;
+    for (int i = 0; i < 5000; i++) {
+        char id[37];
+        snprintf(id, sizeof id, "p%d-%d", p->id, i);
+        fill(&r, id);
+        tg_ledger_begin(p->l, &r);
+        tg_ledger_finish(p->l, &r, NULL, NULL);
+    }
+    return NULL;
+}
+
+static void test_concurrent_producers(void **state)
+{
+    (void)state;
+    struct tg_ledger *l = NULL;
+    struct tg_errbuf eb;
+    assert_int_equal(tg_ledger_open(path, &l, &eb), 0);
+    pthread_t t[4];
+    struct producer p[4];
+    for (int i = 0; i < 4; i++) {
+        p[i].l = l;
+        p[i].id = i;
+        pthread_create(&t[i], NULL, produce, &p[i]);
+    }
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    tg_ledger_close(l);
+    sqlite3 *db = reader();
+    assert_int_equal(scalar_int(db, "SELECT count(*) FROM calls WHERE outcome='ok'"), 20000);
+    assert_int_equal(scalar_int(db, "SELECT count(*) FROM calls WHERE outcome!='ok'"), 0);
+    assert_int_equal(scalar_int(db, "SELECT sum(input_tokens) FROM calls"), 20000 * 1200);
+    sqlite3_close(db);
+}
+
+static void test_readonly_open_errors(void **state)
+{
+    (void)state;
+    sqlite3 *db = NULL;
+    struct tg_errbuf eb;
+    char missing[160];
+    snprintf(missing, sizeof missing, "%s/none.db", dir);
+    assert_int_equal(tg_ledger_open_readonly(missing, &db, &eb), TG_ERR_NOTFOUND);
+    char want[400];
+    snprintf(want, sizeof want,
+             "ledger %s: no such file (start the gateway with --ledger %s first)", missing,
+             missing);
+    assert_string_equal(eb.msg, want);
+    struct tg_ledger *l = NULL;
+    assert_int_equal(tg_ledger_open(path, &l, &eb), 0);
+    tg_ledger_close(l);
+    assert_int_equal(tg_ledger_open_readonly(path, &db, &eb), 0);
+    sqlite3_close(db);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_schema_and_begin_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_finish_replaces_begin_with_exact_columns, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_producers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_readonly_open_errors, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
