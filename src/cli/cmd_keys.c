@@ -38,10 +38,12 @@ static int set_field(char *dst, size_t n, const char *flag, const char *v)
 
 static int parse(int argc, char **argv, struct opts *o)
 {
-    for (int i = 2; i < argc; i++) {
+    int i = 2;
+    while (i < argc) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (a[0] != '-') {
             o->positional = a;
+            i++;
             continue;
         }
         if (v == NULL) {
@@ -75,7 +77,7 @@ static int parse(int argc, char **argv, struct opts *o)
         }
         if (rc != 0)
             return -1;
-        i++;
+        i += 2;
     }
     return 0;
 }

@@ -48,7 +48,7 @@ int tg_cmd_serve(int argc, char **argv)
         fprintf(stderr, "tollgate: %s\n", eb.msg);
         return 1;
     }
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* every option takes one value */
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         int rc = 0;
@@ -79,7 +79,6 @@ int tg_cmd_serve(int argc, char **argv)
             fprintf(stderr, "tollgate: %s\n", eb.msg);
             return 2;
         }
-        i++;
     }
     if (tg_config_finish(&cfg, &eb) != 0) {
         fprintf(stderr, "tollgate: %s\n", eb.msg);
