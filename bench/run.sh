@@ -83,10 +83,12 @@ run_wrk() { # port conns -> "reqs p50_us p99_us"
 import re, sys
 t = open(sys.argv[1]).read()
 def us(s):
-    v, u = float(re.match(r"([\d.]+)", s).group(1)), re.search(r"(us|ms|s)$", s).group(1)
-    return v * {"us": 1, "ms": 1000, "s": 1e6}[u]
+    m = re.match(r"([\d.]+)(us|ms|s|m)$", s)
+    if not m: sys.exit("cannot parse latency %r in:\n%s" % (s, t))
+    v, u = float(m.group(1)), m.group(2)
+    return v * {"us": 1, "ms": 1000, "s": 1e6, "m": 6e7}[u]
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
-p50 = us(re.search(r"50%\s+(\S+)", t).group(1)); p99 = us(re.search(r"99%\s+(\S+)", t).group(1))
+p50 = us(re.search(r"^\s+50%\s+(\S+)", t, re.M).group(1)); p99 = us(re.search(r"^\s+99%\s+(\S+)", t, re.M).group(1))
 non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
 errs = re.search(r"Socket errors: (.*)", t)
 print(f"{rps:.0f} {p50:.0f} {p99:.0f} {non2xx.group(1) if non2xx else 0} {'yes' if errs else 'no'}")
