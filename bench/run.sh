@@ -15,6 +15,7 @@ trap 'kill $(cat "$work"/*.pid 2>/dev/null) 2>/dev/null; sleep 0.3; rm -rf "$wor
 P_MOCK=18080 P_NGINX=18081 P_TG=18082
 
 mkdir -p "$work/www" "$work/logs"
+chmod 755 "$work" # nginx workers run as www-data: they must read www/
 python3 - "$work/www/stream.sse" <<'PY'
 import json, sys
 # ~40 MB of OpenAI chat chunks, then the usage chunk and [DONE]
@@ -26,6 +27,7 @@ with open(sys.argv[1], "wb") as f:
     fin = {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1767225600,"model":"gpt-4o-mini-2024-07-18","choices":[],"usage":{"prompt_tokens":12,"completion_tokens":n,"total_tokens":12+n}}
     f.write(("data: " + json.dumps(fin, separators=(",",":")) + "\n\ndata: [DONE]\n\n").encode())
 PY
+chmod -R a+rX "$work/www"
 body='{"id":"chatcmpl-bench","object":"chat.completion","created":1767225600,"model":"gpt-4o-mini-2024-07-18","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! How can I help you today?","refusal":null},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":9,"total_tokens":21,"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0,"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}},"service_tier":"default","system_fingerprint":"fp_bench"}'
 
 cat > "$work/nginx.conf" <<NGX
@@ -124,7 +126,7 @@ curl -s -N --limit-rate 4M -o /dev/null -H 'content-type: application/json' -H '
 cpid=$!
 peak=0
 while kill -0 $cpid 2>/dev/null; do r=$(rss_kb "$tg_pid"); [ "$r" -gt "$peak" ] && peak=$r; sleep 0.2; done
-stream_row=$(sqlite3 "$work/ledger.db" "select outcome||' out='||output_tokens from calls where is_stream=1 order by started_at desc limit 1")
+stream_row=$(sqlite3 "$work/ledger.db" "select outcome||' status='||coalesce(status_code,'')||' error='||coalesce(error_type,'')||' out='||output_tokens||' bytes='||coalesce(response_bytes,'') from calls where is_stream=1 order by started_at desc limit 1")
 
 python3 - "$dur" "$rss_tg" "$peak" "$rows" "$stream_row" "${R[nginx-32]}" "${R[tollgate-32]}" "${R[direct-32]}" "${R[nginx-1]}" "${R[tollgate-1]}" "${R[direct-1]}" <<'PY'
 import sys

@@ -72,6 +72,7 @@ struct call {
     struct tg_buf partial; /* bytes of the SSE event not yet complete */
     uint64_t partial_start;
     int64_t data_events;
+    int64_t relayed_bytes; /* stream bytes handed to the client (after any dropped event) */
     struct tg_buf body; /* non-stream: whole body; stream: bytes ready to send */
     struct tg_buf inflight;
     bool started, sending, paused, final_ready, final_is_error, final_sent;
@@ -422,7 +423,7 @@ static void finish_call(struct call *c)
     bool provider_error = c->status != 0 && (c->status < 200 || c->status >= 300);
     if (c->request_sent && !usage_complete && !provider_error && c->route.op != TG_OP_MODELS)
         estimate_usage(c);
-    r->response_bytes = (int64_t)c->body.len;
+    r->response_bytes = c->is_sse ? c->relayed_bytes : (int64_t)c->body.len;
     c->refs++; /* held by the ledger until the commit message arrives */
     tg_ledger_finish(c->w->srv->ledger, r, on_ledger_commit, c);
 }
@@ -492,8 +493,10 @@ static int on_sse_event(void *ud, const struct tg_sse_event *ev)
     size_t n = (size_t)(ev->raw_end - c->partial_start);
     if (n > c->partial.len) /* cannot happen: events tile the bytes fed */
         n = c->partial.len;
-    if (a == TG_STREAM_FORWARD)
+    if (a == TG_STREAM_FORWARD) {
         tg_buf_append(&c->body, c->partial.base, n);
+        c->relayed_bytes += (int64_t)n;
+    }
     if (ev->data_len > 0 && a == TG_STREAM_FORWARD)
         c->data_events++;
     tg_buf_consume(&c->partial, n);

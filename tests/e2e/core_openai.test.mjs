@@ -72,6 +72,9 @@ test('streaming chat: include_usage injected upstream, usage chunk hidden from t
   assert.deepEqual(pick(row, ['outcome', 'is_stream', 'response_model', 'finish_reason', 'status_code']), { outcome: 'ok', is_stream: 1, response_model: 'gpt-4o-2024-08-06', finish_reason: 'stop', status_code: 200 });
   assert.deepEqual(tokens(row), zeroTokens({ input_tokens: 17, output_tokens: 9 }));
   assert.ok(row.ttft_ms >= 0);
+  // what the client received: every event but the dropped usage chunk
+  const relayed = chunks.reduce((n, c) => n + Buffer.byteLength(`data: ${JSON.stringify(c)}\n\n`), 0) + Buffer.byteLength('data: [DONE]\n\n');
+  assert.equal(row.response_bytes, relayed);
 });
 
 test('streaming chat where the client asked for usage itself: it sees the usage chunk', async (t) => {
