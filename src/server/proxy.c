@@ -863,6 +863,16 @@ int tg_proxy_on_req(h2o_handler_t *self, h2o_req_t *req)
     TG_SETS(c->rec.operation, tg_op_name(c->route.op));
     TG_SETS(c->rec.endpoint, c->route.endpoint);
 
+    int64_t header_bytes = 0;
+    for (size_t i = 0; i < req->headers.size; i++)
+        header_bytes += (int64_t)(req->headers.entries[i].name->len + req->headers.entries[i].value.len + 4);
+    if (header_bytes > cfg->max_header_bytes) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "request headers of %lld bytes exceed the limit of %lld bytes",
+                 (long long)header_bytes, (long long)cfg->max_header_bytes);
+        refuse(c, 431, "invalid_request_error", "headers_too_large", msg);
+        return 0;
+    }
     if ((int64_t)req->entity.len > cfg->max_body_bytes) {
         char msg[160];
         snprintf(msg, sizeof msg, "request body of %zu bytes exceeds the limit of %lld bytes",

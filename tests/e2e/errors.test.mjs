@@ -8,7 +8,7 @@ import { startMock } from '../mock/mock-provider.mjs';
 import { startGateway, ledgerRow, ledgerRows, waitForRows, pick } from './lib/harness.mjs';
 
 let mock, gw, openai, anthropic;
-const CONFIG = 'timeouts:\n  first_byte_ms: 300\n  idle_stream_ms: 300\nlimits:\n  max_body_bytes: 4096\n';
+const CONFIG = 'timeouts:\n  first_byte_ms: 300\n  idle_stream_ms: 300\nlimits:\n  max_body_bytes: 4096\n  max_header_bytes: 2048\n';
 before(async () => {
   mock = await startMock();
   gw = await startGateway(null, { mockUrl: mock.url, config: CONFIG });
@@ -152,6 +152,14 @@ test('oversized body: 413 in dialect with a ledger row', async () => {
   assert.match(err.error.message, /exceeds the limit of 4096 bytes/);
   assert.deepEqual(pick(rowOf(err.headers), ['outcome', 'status_code', 'error_type']), { outcome: 'refused', status_code: 413, error_type: 'body_too_large' });
   assert.equal(mock.requests.length, 0);
+});
+
+test('oversized headers: 431 in dialect with a ledger row', async () => {
+  const err = await openai.chat.completions.create(chat, { headers: { 'x-padding': 'p'.repeat(3000) } }).catch((e) => e);
+  assert.equal(err.status, 431);
+  assert.equal(err.error.code, 'headers_too_large');
+  assert.match(err.error.message, /exceed the limit of 2048 bytes$/);
+  assert.deepEqual(pick(rowOf(err.headers), ['outcome', 'status_code', 'error_type']), { outcome: 'refused', status_code: 431, error_type: 'headers_too_large' });
 });
 
 test('unknown route and wrong method: JSON 404/405 with rows', async () => {
