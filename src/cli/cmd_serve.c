@@ -13,7 +13,8 @@
 
 static const char usage_text[] =
     "usage: tollgate serve [--config FILE] [--listen HOST:PORT] [--workers N] [--ledger PATH]\n"
-    "                      [--upstream NAME=BASE_URL]... [--port-file FILE] [--log-level LEVEL]\n"
+    "                      [--upstream NAME=BASE_URL]... [--pricing FILE]... [--port-file FILE]\n"
+    "                      [--log-level LEVEL]\n"
     "\n"
     "Runs the gateway. Flags override the YAML file (docs/CONFIG.md). --listen with port 0\n"
     "picks a free port; --port-file writes the bound port there once listening.\n";
@@ -67,6 +68,8 @@ int tg_cmd_serve(int argc, char **argv)
             snprintf(cfg.ledger_path, sizeof cfg.ledger_path, "%s", v);
         } else if (strcmp(a, "--upstream") == 0) {
             rc = tg_config_set_upstream(&cfg, v, &eb);
+        } else if (strcmp(a, "--pricing") == 0) {
+            rc = tg_config_add_pricing_card(&cfg, v, &eb);
         } else if (strcmp(a, "--port-file") == 0) {
             snprintf(cfg.port_file, sizeof cfg.port_file, "%s", v);
         } else if (strcmp(a, "--log-level") == 0) {

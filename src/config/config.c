@@ -6,6 +6,7 @@
 #include "config/config.h"
 
 #include "core/alloc.h"
+#include "core/money.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -69,6 +70,13 @@ void tg_config_defaults(struct tg_config *c)
     c->client_idle_timeout_ms = 60000;
     c->shutdown_grace_ms = 30000;
     struct tg_errbuf eb;
+    /* the shipped rate card and alias map; a config file's pricing.cards replaces them */
+    snprintf(c->pricing_cards[0], sizeof c->pricing_cards[0], "%s/pricing/default.csv",
+             TG_SOURCE_DIR);
+    c->n_pricing_cards = 1;
+    snprintf(c->pricing_aliases[0], sizeof c->pricing_aliases[0], "%s/pricing/aliases.csv",
+             TG_SOURCE_DIR);
+    c->n_pricing_aliases = 1;
     tg_config_set_upstream(c, "openai=https://api.openai.com", &eb);
     tg_config_set_upstream(c, "anthropic=https://api.anthropic.com", &eb);
 }
@@ -294,6 +302,69 @@ static int load_upstreams(struct loader *L, yaml_node_t *map)
     return 0;
 }
 
+int tg_config_add_pricing_card(struct tg_config *c, const char *path, struct tg_errbuf *eb)
+{
+    if (c->n_pricing_cards == TG_MAX_PRICING_FILES)
+        return tg_errf(eb, TG_ERR_LIMIT, "at most %d rate cards", TG_MAX_PRICING_FILES);
+    if (strlen(path) >= sizeof c->pricing_cards[0])
+        return tg_errf(eb, TG_ERR_INVALID, "rate card path too long");
+    snprintf(c->pricing_cards[c->n_pricing_cards++], sizeof c->pricing_cards[0], "%s", path);
+    return 0;
+}
+
+/* pricing: {cards: [FILE...], aliases: [FILE...], discounts: {PROVIDER: PERCENT}} */
+static int load_pricing(struct loader *L, yaml_node_t *map)
+{
+    if (map->type != YAML_MAPPING_NODE)
+        return node_err(L, map, "key 'pricing' must be a map of cards, aliases, discounts");
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+         p++) {
+        yaml_node_t *kn = yaml_document_get_node(L->doc, p->key);
+        yaml_node_t *vn = yaml_document_get_node(L->doc, p->value);
+        const char *k = scalar(kn);
+        bool cards = k != NULL && strcmp(k, "cards") == 0,
+             aliases = k != NULL && strcmp(k, "aliases") == 0;
+        if (cards || aliases) {
+            if (vn->type != YAML_SEQUENCE_NODE)
+                return node_err(L, vn, "pricing.%s must be a list of file paths", k);
+            int *n = cards ? &L->c->n_pricing_cards : &L->c->n_pricing_aliases;
+            char(*dst)[1024] = cards ? L->c->pricing_cards : L->c->pricing_aliases;
+            *n = 0; /* the file's list replaces the shipped default */
+            for (yaml_node_item_t *it = vn->data.sequence.items.start;
+                 it < vn->data.sequence.items.top; it++) {
+                yaml_node_t *item = yaml_document_get_node(L->doc, *it);
+                const char *path = scalar(item);
+                if (path == NULL || strlen(path) >= 1024 || *n == TG_MAX_PRICING_FILES)
+                    return node_err(L, item, "pricing.%s: expected at most %d paths", k,
+                                    TG_MAX_PRICING_FILES);
+                snprintf(dst[(*n)++], 1024, "%s", path);
+            }
+        } else if (k != NULL && strcmp(k, "discounts") == 0) {
+            if (vn->type != YAML_MAPPING_NODE)
+                return node_err(L, vn, "pricing.discounts must map provider names to percentages");
+            for (yaml_node_pair_t *q = vn->data.mapping.pairs.start; q < vn->data.mapping.pairs.top;
+                 q++) {
+                yaml_node_t *dk = yaml_document_get_node(L->doc, q->key);
+                yaml_node_t *dv = yaml_document_get_node(L->doc, q->value);
+                const char *prov = scalar(dk), *pct = scalar(dv);
+                int64_t bps = 0;
+                if (prov == NULL || pct == NULL || strlen(prov) >= 32 ||
+                    tg_money_parse_decimal(pct, 2, &bps) != 0 || bps > 10000 ||
+                    L->c->n_discounts == TG_MAX_UPSTREAMS)
+                    return node_err(L, dv,
+                                    "pricing.discounts.%s: expected a percentage 0..100 with at "
+                                    "most 2 decimals",
+                                    prov ? prov : "?");
+                snprintf(L->c->discounts[L->c->n_discounts].provider, 32, "%s", prov);
+                L->c->discounts[L->c->n_discounts++].bps = bps;
+            }
+        } else {
+            return node_err(L, kn, "unknown key 'pricing.%s'", k ? k : "?");
+        }
+    }
+    return 0;
+}
+
 static int walk(struct loader *L, yaml_node_t *map, const char *prefix)
 {
     if (map->type != YAML_MAPPING_NODE)
@@ -307,6 +378,12 @@ static int walk(struct loader *L, yaml_node_t *map, const char *prefix)
             return node_err(L, kn, "keys must be scalars%s", "");
         char path[256];
         snprintf(path, sizeof path, "%s%s%s", prefix, prefix[0] ? "." : "", k);
+        if (prefix[0] == '\0' && strcmp(k, "pricing") == 0) {
+            int rc = load_pricing(L, vn);
+            if (rc != 0)
+                return rc;
+            continue;
+        }
         if (prefix[0] == '\0' && strcmp(k, "upstreams") == 0) {
             int rc = load_upstreams(L, vn);
             if (rc != 0)

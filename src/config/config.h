@@ -7,7 +7,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define TG_MAX_UPSTREAMS 16
+#define TG_MAX_UPSTREAMS     16
+#define TG_MAX_PRICING_FILES 8
 
 /* One provider endpoint. Routes /v1/... go to the upstream named "openai" or
  * "anthropic" by API family; /NAME/v1/... goes to upstream NAME. */
@@ -41,7 +42,20 @@ struct tg_config {
     int64_t shutdown_grace_ms;      /* SIGTERM: wait this long for in-flight calls */
     char log_level[8];
     bool require_virtual_key; /* refuse calls that do not present a tollgate virtual key */
+    /* pricing: rate-card layers (later files win), alias maps, discounts per provider */
+    char pricing_cards[TG_MAX_PRICING_FILES][1024];
+    int n_pricing_cards;
+    char pricing_aliases[TG_MAX_PRICING_FILES][1024];
+    int n_pricing_aliases;
+    struct {
+        char provider[32];
+        int64_t bps;
+    } discounts[TG_MAX_UPSTREAMS];
+    int n_discounts;
 };
+
+/** Appends a rate-card layer (--pricing FILE). */
+int tg_config_add_pricing_card(struct tg_config *c, const char *path, struct tg_errbuf *eb);
 
 /** Fills c with the defaults (127.0.0.1:8080, ./tollgate.db, api.openai.com,
  *  api.anthropic.com, 10 MiB bodies, ...). */

@@ -19,10 +19,12 @@
  * A client hang-up cancels the upstream transfer in the dispose hook.
  * Everything here runs on the worker thread that accepted the connection, except
  * on_ledger_commit, which runs on the ledger writer thread and only posts a message. */
+#include "accounting/pricing.h"
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/money.h"
 #include "core/uuid.h"
 #include "providers/provider.h"
 #include "server/routes.h"
@@ -73,7 +75,7 @@ struct call {
     uint64_t partial_start;
     int64_t data_events;
     int64_t relayed_bytes; /* stream bytes handed to the client (after any dropped event) */
-    struct tg_buf body; /* non-stream: whole body; stream: bytes ready to send */
+    struct tg_buf body;    /* non-stream: whole body; stream: bytes ready to send */
     struct tg_buf inflight;
     bool started, sending, paused, final_ready, final_is_error, final_sent;
     int resp_status; /* what the client gets */
@@ -226,6 +228,18 @@ static void set_common_headers(struct call *c)
                 strlen(c->rec.usage.response_model));
 }
 
+/* Non-streaming responses say what the call cost (a stream's headers leave before its
+ * usage is known): exact decimal USD, or "unpriced" when no rate-card row applies. */
+static void set_cost_header(struct call *c)
+{
+    char usd[32];
+    if (c->rec.is_priced)
+        tg_money_format_usd(c->rec.cost_nanos, usd, sizeof usd);
+    else
+        snprintf(usd, sizeof usd, "unpriced");
+    add_hdr(c->req, "x-tollgate-cost-usd", usd, strlen(usd));
+}
+
 static void set_upstream_headers(struct call *c)
 {
     const char *p = c->resp_hdrs.base, *end = p + c->resp_hdrs.len;
@@ -304,6 +318,7 @@ static void send_buffered(struct call *c)
     if (c->content_type[0] == '\0' || c->resp_status != (int)c->status)
         add_hdr(req, "content-type", "application/json", 16);
     set_common_headers(c);
+    set_cost_header(c);
     req->res.content_length = c->body.len;
     c->gen.proceed = on_proceed;
     c->gen.stop = on_generator_stop;
@@ -396,6 +411,25 @@ static void set_gateway_error(struct call *c, int status, const char *type, cons
     c->content_type[0] = '\0';
 }
 
+/* Step 7: price by (provider, response model, call date). A call never forwarded, or a
+ * model list, costs nothing, and says so; a model no rate-card row knows is unpriced —
+ * NULL cost in the ledger, counted and logged — never booked as $0. */
+static void price(struct call *c)
+{
+    struct tg_call_record *r = &c->rec;
+    if (r->attempt == 0 || c->route.op == TG_OP_MODELS) {
+        r->is_priced = true; /* all components 0 */
+        TG_SETS(r->price_ref, r->attempt == 0 ? "not_forwarded" : "no_charge");
+        return;
+    }
+    if (!tg_pricing_cost(c->w->srv->card, r)) {
+        long n = __atomic_add_fetch(&c->w->srv->unpriced_calls, 1, __ATOMIC_RELAXED);
+        tg_warn("event=unpriced call_id=%s provider=%s model=%s unpriced_total=%ld", r->call_id,
+                r->provider,
+                r->usage.response_model[0] ? r->usage.response_model : r->request_model, n);
+    }
+}
+
 /* The upstream part is over (or never started): complete the record and queue it. */
 static void finish_call(struct call *c)
 {
@@ -424,6 +458,7 @@ static void finish_call(struct call *c)
     if (c->request_sent && !usage_complete && !provider_error && c->route.op != TG_OP_MODELS)
         estimate_usage(c);
     r->response_bytes = c->is_sse ? c->relayed_bytes : (int64_t)c->body.len;
+    price(c);
     c->refs++; /* held by the ledger until the commit message arrives */
     tg_ledger_finish(c->w->srv->ledger, r, on_ledger_commit, c);
 }
@@ -865,7 +900,8 @@ int tg_proxy_on_req(h2o_handler_t *self, h2o_req_t *req)
 
     int64_t header_bytes = 0;
     for (size_t i = 0; i < req->headers.size; i++)
-        header_bytes += (int64_t)(req->headers.entries[i].name->len + req->headers.entries[i].value.len + 4);
+        header_bytes +=
+            (int64_t)(req->headers.entries[i].name->len + req->headers.entries[i].value.len + 4);
     if (header_bytes > cfg->max_header_bytes) {
         char msg[160];
         snprintf(msg, sizeof msg, "request headers of %lld bytes exceed the limit of %lld bytes",

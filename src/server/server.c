@@ -271,6 +271,16 @@ int tg_server_run(const struct tg_config *cfg, struct tg_errbuf *eb)
     sigaddset(&sigs, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL); /* inherited by the workers */
 
+    srv.card = tg_pricing_new();
+    for (int i = 0; rc == 0 && i < cfg->n_pricing_cards; i++)
+        rc = tg_pricing_load_file(srv.card, cfg->pricing_cards[i], eb);
+    for (int i = 0; rc == 0 && i < cfg->n_pricing_aliases; i++)
+        rc = tg_pricing_load_aliases_file(srv.card, cfg->pricing_aliases[i], eb);
+    for (int i = 0; rc == 0 && i < cfg->n_discounts; i++)
+        rc = tg_pricing_set_discount(srv.card, cfg->discounts[i].provider, cfg->discounts[i].bps,
+                                     eb);
+    if (rc != 0)
+        goto out;
     rc = tg_ledger_open(cfg->ledger_path, &srv.ledger, eb);
     if (rc != 0)
         goto out;
@@ -316,8 +326,8 @@ int tg_server_run(const struct tg_config *cfg, struct tg_errbuf *eb)
     }
     for (int i = 0; i < n; i++)
         pthread_create(&srv.workers[i].tid, NULL, worker_main, &srv.workers[i]);
-    tg_info("event=listening addr=%s:%d workers=%d ledger=%s", cfg->listen_host, port, n,
-            cfg->ledger_path);
+    tg_info("event=listening addr=%s:%d workers=%d ledger=%s rate_card_rows=%d", cfg->listen_host,
+            port, n, cfg->ledger_path, tg_pricing_rows(srv.card));
 
     for (;;) {
         struct timespec tick = {1, 0};
@@ -345,6 +355,7 @@ int tg_server_run(const struct tg_config *cfg, struct tg_errbuf *eb)
 out:
     tg_ledger_close(srv.ledger); /* commits everything still queued */
     sqlite3_close(srv.admin_db);
+    tg_pricing_destroy(srv.card);
     free(srv.workers);
     return rc;
 }

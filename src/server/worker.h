@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 
+#include "accounting/pricing.h"
 #include "config/config.h"
 #include "store/keys.h"
 #include "store/ledger.h"
@@ -50,7 +51,9 @@ struct tg_shared_keyset {
 struct tg_server {
     const struct tg_config *cfg;
     struct tg_ledger *ledger;
-    sqlite3 *admin_db; /* main thread only: polls virtual keys for changes */
+    sqlite3 *admin_db;        /* main thread only: polls virtual keys for changes */
+    struct tg_ratecard *card; /* immutable after start-up; read by every worker */
+    long unpriced_calls;      /* atomic: calls whose model no rate-card row prices */
     char keys_fingerprint[128];
     h2o_globalconf_t globalconf;
     struct tg_worker *workers;
