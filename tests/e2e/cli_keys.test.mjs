@@ -1,0 +1,105 @@
+// tests/e2e/cli_keys.test.mjs - the CLI (pricing check/show, keys) and virtual keys on the request path
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import OpenAI from 'openai';
+import Anthropic from '@anthropic-ai/sdk';
+import { startMock } from '../mock/mock-provider.mjs';
+import { startGateway, ledgerRow, pick, BIN } from './lib/harness.mjs';
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const run = (...args) => spawnSync(BIN, args, { encoding: 'utf8', env: { ...process.env } });
+
+test('pricing check: valid cards pass, an error names file, line and column, exit 1', (t) => {
+  let r = run('pricing', 'check', path.join(repo, 'pricing/default.csv'), path.join(repo, 'tests/data/pricing_test_card.csv'));
+  assert.equal(r.status, 0);
+  assert.match(r.stdout, /^ok: .*default\.csv: \d+ rows\nok: .*pricing_test_card\.csv: 10 rows\n$/);
+  const dir = mkdtempSync(path.join(tmpdir(), 'tg-cli-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(path.join(dir, 'bad.csv'), 'provider,model,effective_from,currency,input_per_mtok,output_per_mtok,colour\nopenai,x,2026-01-01,USD,1,2,red\n');
+  r = run('pricing', 'check', path.join(dir, 'bad.csv'));
+  assert.equal(r.status, 1);
+  assert.equal(r.stderr, "bad.csv:1: unknown column 'colour'\n");
+});
+
+test('pricing show: the row, how it matched, and every price', () => {
+  const r = run('pricing', 'show', 'gpt-4o', '--date', '2026-03-01', '--card', path.join(repo, 'tests/data/pricing_test_card.csv'));
+  assert.equal(r.status, 0);
+  const lines = r.stdout.split('\n');
+  assert.equal(lines[0], 'gpt-4o on 2026-03-01 -> openai gpt-4o-2024-08-06  (pricing_test_card.csv:3)');
+  assert.equal(lines[1], '  matched by alias: gpt-4o -> gpt-4o-2024-08-06');
+  assert.match(r.stdout, /\n  input {30}2\n  cached input {23}1\n/);
+  const u = run('pricing', 'show', 'nothing-9', '--date', '2026-03-01');
+  assert.equal(u.status, 1);
+  assert.match(u.stdout, /^nothing-9 on 2026-03-01: unpriced/);
+});
+
+let mock, gw, ledger, dir;
+before(async () => {
+  mock = await startMock();
+  dir = mkdtempSync(path.join(tmpdir(), 'tg-keys-'));
+  ledger = path.join(dir, 'ledger.db');
+  gw = await startGateway(null, { mockUrl: mock.url, ledgerPath: ledger, env: { OPENAI_API_KEY: 'sk-gateway-held', ANTHROPIC_API_KEY: 'sk-ant-gateway-held' } });
+});
+after(async () => {
+  await gw?.close();
+  await mock?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('virtual keys: created by the CLI, used within a second, credential swapped, model list enforced, revoked', async () => {
+  const created = spawnSync(BIN, ['keys', 'create', '--ledger', ledger, '--team', 'payments', '--cost-center', 'CC-100', '--models', 'gpt-4o*'], { encoding: 'utf8' });
+  assert.equal(created.status, 0, created.stderr);
+  const key = created.stdout.trim();
+  assert.match(key, /^tgk_[0-9a-f]{40}$/);
+  const list = JSON.parse(execFileSync(BIN, ['keys', 'list', '--ledger', ledger, '--format', 'json'], { encoding: 'utf8' }));
+  assert.equal(list.length, 1);
+  assert.deepEqual(pick(list[0], ['prefix', 'team', 'cost_center', 'models', 'revoked_at']), { prefix: key.slice(0, 12), team: 'payments', cost_center: 'CC-100', models: 'gpt-4o*', revoked_at: null });
+  assert.ok(!JSON.stringify(list).includes(key), 'the key itself is never shown again');
+
+  const client = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: key, maxRetries: 0 });
+  // the gateway picks up the new key within a second
+  let res;
+  for (let i = 0; i < 40; i++) {
+    res = await client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] }).withResponse().catch((e) => e);
+    if (!(res instanceof Error)) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.ok(!(res instanceof Error), `the key works: ${res}`);
+  const seen = mock.requests.at(-1);
+  assert.equal(seen.headers.authorization, 'Bearer sk-gateway-held', 'the provider sees the gateway-held credential, never the virtual key');
+  const row = ledgerRow(ledger, res.response.headers.get('x-tollgate-call-id'));
+  assert.equal(row.key_id, list[0].key_id);
+  assert.equal(row.outcome, 'ok');
+
+  const denied = await client.chat.completions.create({ model: 'o3', messages: [{ role: 'user', content: 'hi' }] }).catch((e) => e);
+  assert.equal(denied.status, 403);
+  assert.equal(denied.error.code, 'model_not_allowed');
+  assert.equal(denied.error.message, "model 'o3' is not allowed for this key (allowed: gpt-4o*)");
+  assert.deepEqual(pick(ledgerRow(ledger, denied.headers.get('x-tollgate-call-id')), ['outcome', 'status_code', 'error_type', 'key_id']), { outcome: 'refused', status_code: 403, error_type: 'model_not_allowed', key_id: list[0].key_id });
+
+  const anthropic = new Anthropic({ baseURL: gw.url, apiKey: 'tgk_0000000000000000000000000000000000000000', maxRetries: 0 });
+  const unknown = await anthropic.messages.create({ model: 'claude-sonnet-4-5', max_tokens: 5, messages: [{ role: 'user', content: 'x' }] }).catch((e) => e);
+  assert.equal(unknown.status, 401);
+  assert.deepEqual(unknown.error.error, { type: 'authentication_error', message: 'unknown tollgate virtual key' });
+
+  execFileSync(BIN, ['keys', 'revoke', '--ledger', ledger, list[0].key_id]);
+  let revoked;
+  for (let i = 0; i < 40; i++) {
+    revoked = await client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] }).catch((e) => e);
+    if (revoked instanceof Error) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal(revoked.status, 401);
+  assert.equal(revoked.error.code, 'revoked_key');
+});
+
+test('without a virtual key the caller\'s own key passes through (drop-in default)', async () => {
+  const client = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: 'sk-callers-own', maxRetries: 0 });
+  await client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] });
+  assert.equal(mock.requests.at(-1).headers.authorization, 'Bearer sk-callers-own');
+});
