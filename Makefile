@@ -36,9 +36,11 @@ test: build-test
 	@scripts/run-tests.sh build/$(TEST_PRESET)
 
 bench: build
+	@scripts/install-deps.sh --bench
 	@bench/run.sh build/$(PRESET)/tollgate
 
 fuzz:
+	@scripts/install-deps.sh --fuzz
 	@cmake --preset fuzz >/dev/null && cmake --build --preset fuzz -j $(JOBS)
 
 format:

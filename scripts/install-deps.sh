@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
-# Installs the Debian packages tollgate needs to build (and, with --test, to test and
-# benchmark), only those missing; uses sudo when not root. Idempotent and quiet when
-# everything is present.
+# Installs the Debian packages tollgate needs to build (and, with --test, --bench or
+# --fuzz, to test, benchmark or fuzz it), only those missing; uses sudo when not root.
+# Idempotent and quiet when everything is present.
 set -euo pipefail
 build_pkgs=(build-essential cmake pkg-config libh2o-evloop-dev libcurl4-openssl-dev
   libcjson-dev libyaml-dev libsqlite3-dev libssl-dev libcsv-dev)
-test_pkgs=(libcmocka-dev sqlite3 nodejs npm nginx-light wrk redis-server libhiredis-dev
-  postgresql libpq-dev prometheus clang libclang-rt-14-dev)
+test_pkgs=(libcmocka-dev sqlite3 nodejs npm)
+bench_pkgs=(nginx-light wrk sqlite3 python3)
+fuzz_pkgs=(clang libclang-rt-14-dev)
 pkgs=("${build_pkgs[@]}")
-[ "${1:-}" = "--test" ] && pkgs+=("${test_pkgs[@]}")
+for arg in "$@"; do
+  case $arg in
+    --test) pkgs+=("${test_pkgs[@]}") ;;
+    --bench) pkgs+=("${bench_pkgs[@]}") ;;
+    --fuzz) pkgs+=("${fuzz_pkgs[@]}") ;;
+    *) echo "usage: install-deps.sh [--test] [--bench] [--fuzz]" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${pkgs[@]}"; do
