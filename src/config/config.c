@@ -6,6 +6,7 @@
 #include "config/config.h"
 
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "core/money.h"
 
 #include <errno.h>
@@ -60,6 +61,7 @@ void tg_config_defaults(struct tg_config *c)
     c->workers = 0;
     snprintf(c->ledger_path, sizeof c->ledger_path, "./tollgate.db");
     snprintf(c->log_level, sizeof c->log_level, "info");
+    snprintf(c->attr_mode, sizeof c->attr_mode, "off");
     c->max_body_bytes = 10 << 20;
     c->max_header_bytes = 64 << 10;
     c->stream_buffer_bytes = 256 << 10;
@@ -312,6 +314,60 @@ int tg_config_add_pricing_card(struct tg_config *c, const char *path, struct tg_
     return 0;
 }
 
+/* attribution: {required: [FIELD...], mode: off|flag|enforce, enforce_after: DATE,
+ *               forward_baggage: BOOL, aliases: {HEADER: FIELD}} */
+static int load_attribution(struct loader *L, yaml_node_t *map)
+{
+    struct tg_config *c = L->c;
+    if (map->type != YAML_MAPPING_NODE)
+        return node_err(L, map, "key 'attribution' must be a map");
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+         p++) {
+        yaml_node_t *kn = yaml_document_get_node(L->doc, p->key);
+        yaml_node_t *vn = yaml_document_get_node(L->doc, p->value);
+        const char *k = scalar(kn), *v = scalar(vn);
+        if (k != NULL && strcmp(k, "required") == 0) {
+            if (vn->type != YAML_SEQUENCE_NODE)
+                return node_err(L, vn, "attribution.required must be a list of field names");
+            c->n_attr_required = 0;
+            for (yaml_node_item_t *it = vn->data.sequence.items.start;
+                 it < vn->data.sequence.items.top; it++) {
+                const char *f = scalar(yaml_document_get_node(L->doc, *it));
+                if (f == NULL || strlen(f) >= 32 || c->n_attr_required == 16)
+                    return node_err(L, vn, "attribution.required: expected at most 16 field names");
+                snprintf(c->attr_required[c->n_attr_required++], 32, "%s", f);
+            }
+        } else if (k != NULL && strcmp(k, "mode") == 0 && v != NULL) {
+            if (strcmp(v, "off") != 0 && strcmp(v, "flag") != 0 && strcmp(v, "enforce") != 0)
+                return node_err(L, vn, "attribution.mode: '%s' is not off, flag or enforce", v);
+            snprintf(c->attr_mode, sizeof c->attr_mode, "%s", v);
+        } else if (k != NULL && strcmp(k, "enforce_after") == 0 && v != NULL) {
+            if (tg_parse_time(v, &c->attr_enforce_after_ms) != 0)
+                return node_err(L, vn, "attribution.enforce_after: '%s' is not a date (YYYY-MM-DD)",
+                                v);
+        } else if (k != NULL && strcmp(k, "forward_baggage") == 0 && v != NULL) {
+            if (strcmp(v, "true") != 0 && strcmp(v, "false") != 0)
+                return node_err(L, vn, "attribution.forward_baggage: '%s' is not true or false", v);
+            c->attr_forward_baggage = v[0] == 't';
+        } else if (k != NULL && strcmp(k, "aliases") == 0 && vn->type == YAML_MAPPING_NODE) {
+            for (yaml_node_pair_t *q = vn->data.mapping.pairs.start; q < vn->data.mapping.pairs.top;
+                 q++) {
+                const char *h = scalar(yaml_document_get_node(L->doc, q->key));
+                const char *f = scalar(yaml_document_get_node(L->doc, q->value));
+                if (h == NULL || f == NULL || strlen(h) >= 64 || strlen(f) >= 32 ||
+                    c->n_attr_aliases == 32)
+                    return node_err(
+                        L, vn, "attribution.aliases: expected at most 32 'header: field' pairs");
+                snprintf(c->attr_aliases[c->n_attr_aliases].header, 64, "%s", h);
+                snprintf(c->attr_aliases[c->n_attr_aliases++].field, 32, "%s", f);
+            }
+        } else {
+            return node_err(L, kn, "unknown key 'attribution.%s'", k ? k : "?");
+        }
+    }
+    return 0;
+}
+
 /* pricing: {cards: [FILE...], aliases: [FILE...], discounts: {PROVIDER: PERCENT}} */
 static int load_pricing(struct loader *L, yaml_node_t *map)
 {
@@ -378,6 +434,12 @@ static int walk(struct loader *L, yaml_node_t *map, const char *prefix)
             return node_err(L, kn, "keys must be scalars%s", "");
         char path[256];
         snprintf(path, sizeof path, "%s%s%s", prefix, prefix[0] ? "." : "", k);
+        if (prefix[0] == '\0' && strcmp(k, "attribution") == 0) {
+            int rc = load_attribution(L, vn);
+            if (rc != 0)
+                return rc;
+            continue;
+        }
         if (prefix[0] == '\0' && strcmp(k, "pricing") == 0) {
             int rc = load_pricing(L, vn);
             if (rc != 0)

@@ -52,6 +52,16 @@ struct tg_config {
         int64_t bps;
     } discounts[TG_MAX_UPSTREAMS];
     int n_discounts;
+    /* attribution (docs/ATTRIBUTION.md); validated against the field list at start-up */
+    char attr_required[16][32];
+    int n_attr_required;
+    char attr_mode[8]; /* off | flag | enforce */
+    int64_t attr_enforce_after_ms;
+    bool attr_forward_baggage;
+    struct {
+        char header[64], field[32];
+    } attr_aliases[32];
+    int n_attr_aliases;
 };
 
 /** Appends a rate-card layer (--pricing FILE). */

@@ -19,7 +19,9 @@
  * A client hang-up cancels the upstream transfer in the dispose hook.
  * Everything here runs on the worker thread that accepted the connection, except
  * on_ledger_commit, which runs on the ledger writer thread and only posts a message. */
+#include "accounting/identity.h"
 #include "accounting/pricing.h"
+#include "accounting/tracectx.h"
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/clock.h"
@@ -53,6 +55,9 @@ struct call {
     struct tg_request_info info;
     struct tg_call_record rec;
     bool is_virtual_key; /* the caller presented a tollgate key: send the gateway's credential */
+    struct tg_trace_ctx trace; /* the gateway's span in the caller's trace (or a new one) */
+    char tracestate[512];      /* the caller's, kept when its traceparent was valid */
+    char attr_missing[160];    /* flag mode: the mandatory fields this call lacks */
     struct tg_vkey vkey;
     int64_t start_ns;
     /* upstream */
@@ -93,12 +98,6 @@ static bool iov_eq(h2o_iovec_t v, const char *s)
     return v.len == n && memcmp(v.base, s, n) == 0;
 }
 
-static bool iov_prefix(h2o_iovec_t v, const char *s)
-{
-    size_t n = strlen(s);
-    return v.len >= n && memcmp(v.base, s, n) == 0;
-}
-
 static void add_hdr(h2o_req_t *req, const char *name, const char *value, size_t vlen)
 {
     h2o_iovec_t v = h2o_strdup(&req->pool, value, vlen);
@@ -121,19 +120,12 @@ static bool is_hop_header(h2o_iovec_t n)
     return false;
 }
 
-/* Internal attribution must not leak to a third party (DESIGN.md, privacy by default). */
-static bool is_internal_header(h2o_iovec_t n)
+/* Internal attribution must not leak to a third party (DESIGN.md, privacy by default);
+ * the trace headers are replaced by the gateway's own span. */
+static bool is_internal_header(const struct tg_identity_config *id, h2o_iovec_t n)
 {
-    static const char *const internal[] = {"x-request-id",  "x-tenant-id",       "x-team",
-                                           "x-cost-center", "x-feature-id",      "x-workflow-id",
-                                           "x-actor-id",    "x-actor-type",      "x-environment",
-                                           "x-service",     "x-conversation-id", "baggage"};
-    if (iov_prefix(n, "x-tollgate-"))
-        return true;
-    for (size_t i = 0; i < sizeof internal / sizeof internal[0]; i++)
-        if (iov_eq(n, internal[i]))
-            return true;
-    return false;
+    return iov_eq(n, "traceparent") || iov_eq(n, "tracestate") ||
+           tg_identity_is_internal_header(id, n.base, n.len);
 }
 
 /* Upstream response headers not passed back to the client. */
@@ -221,8 +213,13 @@ static void on_generator_stop(h2o_generator_t *g, h2o_req_t *req)
 static void set_common_headers(struct call *c)
 {
     h2o_req_t *req = c->req;
+    char tp[56];
     add_hdr(req, "x-request-id", c->rec.request_id, strlen(c->rec.request_id));
     add_hdr(req, "x-tollgate-call-id", c->rec.call_id, strlen(c->rec.call_id));
+    tg_trace_format(c->trace.trace_id, c->trace.span_id, c->trace.flags, tp);
+    add_hdr(req, "traceparent", tp, strlen(tp));
+    if (c->attr_missing[0] != '\0')
+        add_hdr(req, "x-tollgate-attribution-missing", c->attr_missing, strlen(c->attr_missing));
     if (c->rec.usage.response_model[0] != '\0')
         add_hdr(req, "x-tollgate-model", c->rec.usage.response_model,
                 strlen(c->rec.usage.response_model));
@@ -670,15 +667,53 @@ static struct call *call_new(struct tg_worker *w, h2o_req_t *req)
     r->ttft_ms = -1;
     r->upstream_ms = -1;
     tg_uuid7(r->started_at_ms, r->call_id);
-    size_t n = 0;
-    const char *rid = hdr_value(req, "x-request-id", &n);
-    if (rid != NULL && n > 0)
-        TG_SET(r->request_id, rid, n);
-    else
-        tg_uuid7(r->started_at_ms, r->request_id);
     TG_SETS(r->outcome, "ok");
     r->request_bytes = (int64_t)req->entity.len;
     return c;
+}
+
+/* Step 3 of the request path: trace context, then who caused the call (headers,
+ * aliases, baggage, the virtual key's defaults). Runs before any refusal so refused
+ * calls are attributed too, and again once a virtual key supplied its defaults. */
+static void attribute(struct call *c, h2o_req_t *req, const struct tg_identity_defaults *key)
+{
+    struct tg_header hs[128];
+    struct tg_baggage bg;
+    size_t nh = 0;
+    int ntp = 0;
+    const h2o_header_t *tp = NULL, *ts = NULL;
+    bg.n = bg.dropped = 0;
+    for (size_t i = 0; i < req->headers.size && nh < 128; i++) {
+        const h2o_header_t *h = &req->headers.entries[i];
+        hs[nh].name = h->name->base;
+        hs[nh].orig_name = h->orig_name;
+        hs[nh].name_len = h->name->len;
+        hs[nh].value = h->value.base;
+        hs[nh++].value_len = h->value.len;
+        if (iov_eq(*h->name, "traceparent")) {
+            tp = h;
+            ntp++;
+        } else if (iov_eq(*h->name, "tracestate")) {
+            ts = h;
+        } else if (iov_eq(*h->name, "baggage")) {
+            tg_baggage_parse(h->value.base, h->value.len, &bg);
+        }
+    }
+    if (key == NULL) { /* the trace is decided once, on the first pass */
+        struct tg_traceparent caller;
+        uint8_t rnd[24];
+        bool valid = ntp == 1 && tg_trace_parse(tp->value.base, tp->value.len, &caller);
+        tg_random_bytes(rnd, sizeof rnd);
+        tg_trace_continue(&caller, valid, rnd, &c->trace);
+        if (valid && ts != NULL && ts->value.len < sizeof c->tracestate)
+            TG_SET(c->tracestate, ts->value.base, ts->value.len);
+        TG_SETS(c->rec.trace_id, c->trace.trace_id);
+        TG_SETS(c->rec.span_id, c->trace.span_id);
+        TG_SETS(c->rec.parent_span_id, c->trace.parent_span_id);
+    }
+    char generated[37];
+    tg_uuid7(c->rec.started_at_ms, generated);
+    tg_identity_resolve(&c->w->srv->identity, hs, nh, &bg, key, generated, &c->rec);
 }
 
 /* A call the gateway answers itself (never forwarded): record and respond. */
@@ -710,7 +745,7 @@ static void build_upstream_headers(struct call *c, h2o_req_t *req)
     bool has_auth = false;
     for (size_t i = 0; i < req->headers.size; i++) {
         const h2o_header_t *h = &req->headers.entries[i];
-        if (is_hop_header(*h->name) || is_internal_header(*h->name))
+        if (is_hop_header(*h->name) || is_internal_header(&c->w->srv->identity, *h->name))
             continue;
         bool is_auth = iov_eq(*h->name, "authorization") || iov_eq(*h->name, "x-api-key");
         if (is_auth && c->is_virtual_key)
@@ -720,6 +755,12 @@ static void build_upstream_headers(struct call *c, h2o_req_t *req)
         add_upstream_header(c, h->name->base, h->name->len, h->value.base, h->value.len);
     }
     c->hdrs = curl_slist_append(c->hdrs, "Expect:"); /* no 100-continue round trip */
+    char tp[80];
+    snprintf(tp, sizeof tp, "traceparent: ");
+    tg_trace_format(c->trace.trace_id, c->trace.span_id, c->trace.flags, tp + 13);
+    c->hdrs = curl_slist_append(c->hdrs, tp);
+    if (c->tracestate[0] != '\0')
+        add_upstream_header(c, "tracestate", 10, c->tracestate, strlen(c->tracestate));
     if (!has_auth && c->route.upstream->api_key_env[0] != '\0') {
         const char *key = getenv(c->route.upstream->api_key_env);
         if (key != NULL && key[0] != '\0') {
@@ -841,6 +882,14 @@ static bool authenticate(struct call *c, h2o_req_t *req)
     }
     c->vkey = *k; /* the snapshot may be swapped while the call runs */
     c->is_virtual_key = true;
+    struct tg_identity_defaults d;
+    memset(&d, 0, sizeof d);
+    TG_SETS(d.v[TG_F_TENANT], k->tenant_id);
+    TG_SETS(d.v[TG_F_TEAM], k->team);
+    TG_SETS(d.v[TG_F_COST_CENTER], k->cost_center);
+    TG_SETS(d.v[TG_F_FEATURE], k->feature_id);
+    TG_SETS(d.v[TG_F_ENVIRONMENT], k->environment);
+    attribute(c, req, &d);
     return true;
 }
 
@@ -854,6 +903,58 @@ static bool model_allowed(struct call *c)
              c->vkey.models);
     refuse(c, 403, "permission_error", "model_not_allowed", msg);
     return false;
+}
+
+/* Step 4a: the mandatory-attribution policy. enforce: 400 naming each missing field and
+ * the header or baggage key that sets it; flag: the call goes through, the row and the
+ * response say what was missing. */
+static bool attribution_ok(struct call *c)
+{
+    bool enforce = false;
+    unsigned missing =
+        tg_identity_missing(&c->w->srv->identity, &c->rec, c->rec.started_at_ms, &enforce);
+    if (missing == 0)
+        return true;
+    struct tg_buf msg = {0}, list = {0};
+    tg_identity_missing_message(missing, &msg, &list);
+    if (!enforce) {
+        TG_SETS(c->attr_missing, list.base);
+        /* the row is flagged inside attribution_sources, next to where each field came from */
+        size_t n = strlen(c->rec.attribution_sources);
+        char flagged[TG_JSON_FIELD_LEN];
+        if (n >= 2)
+            snprintf(flagged, sizeof flagged, "%.*s,\"missing\":\"%s\"}", (int)(n - 1),
+                     c->rec.attribution_sources, list.base);
+        else
+            snprintf(flagged, sizeof flagged, "{\"missing\":\"%s\"}", list.base);
+        TG_SETS(c->rec.attribution_sources, flagged);
+    } else {
+        TG_SETS(c->rec.outcome, "refused");
+        TG_SETS(c->rec.error_type, "missing_attribution");
+        struct tg_buf tg = {0};
+        tg_buf_appendf(&tg, "{\"call_id\":\"%s\",\"error\":\"missing_attribution\",\"missing\":[",
+                       c->rec.call_id);
+        const char *p = list.base;
+        while (p != NULL && *p != '\0') {
+            const char *comma = strchr(p, ',');
+            size_t len = comma ? (size_t)(comma - p) : strlen(p);
+            tg_buf_appendf(&tg, "%s\"%.*s\"", p == list.base ? "" : ",", (int)len, p);
+            p = comma ? comma + 1 : NULL;
+        }
+        tg_buf_appends(&tg, "]}");
+        tg_buf_reset(&c->body);
+        c->route.provider->format_error(&c->body, "invalid_request_error", "missing_attribution",
+                                        msg.base, tg.base);
+        c->resp_status = 400;
+        c->rec.status_code = 400;
+        tg_buf_reset(&c->resp_hdrs);
+        c->content_type[0] = '\0';
+        tg_buf_free(&tg);
+        finish_call(c);
+    }
+    tg_buf_free(&msg);
+    tg_buf_free(&list);
+    return !enforce;
 }
 
 static int send_health(h2o_req_t *req)
@@ -880,6 +981,7 @@ int tg_proxy_on_req(h2o_handler_t *self, h2o_req_t *req)
         return send_health(req);
 
     struct call *c = call_new(w, req);
+    attribute(c, req, NULL);
     enum tg_route_result rr =
         tg_route_match(cfg, req->method.base, req->method.len, path, plen, &c->route);
     if (rr != TG_ROUTE_OK) {
@@ -935,6 +1037,8 @@ int tg_proxy_on_req(h2o_handler_t *self, h2o_req_t *req)
         if (!model_allowed(c))
             return 0;
     }
+    if (!attribution_ok(c))
+        return 0;
     forward(c, req);
     return 0;
 }

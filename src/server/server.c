@@ -271,6 +271,25 @@ int tg_server_run(const struct tg_config *cfg, struct tg_errbuf *eb)
     sigaddset(&sigs, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL); /* inherited by the workers */
 
+    tg_identity_config_defaults(&srv.identity);
+    for (int i = 0; rc == 0 && i < cfg->n_attr_aliases; i++)
+        rc = tg_identity_add_alias(&srv.identity, cfg->attr_aliases[i].header,
+                                   cfg->attr_aliases[i].field, eb);
+    for (int i = 0; rc == 0 && i < cfg->n_attr_required; i++) {
+        int f = tg_field_by_name(cfg->attr_required[i]);
+        if (f < 0)
+            rc = tg_errf(eb, TG_ERR_INVALID, "attribution.required: unknown field '%s'",
+                         cfg->attr_required[i]);
+        else
+            srv.identity.required |= 1u << f;
+    }
+    srv.identity.mode = strcmp(cfg->attr_mode, "enforce") == 0 ? TG_ATTR_ENFORCE
+                        : strcmp(cfg->attr_mode, "flag") == 0  ? TG_ATTR_FLAG
+                                                               : TG_ATTR_OFF;
+    srv.identity.enforce_after_ms = cfg->attr_enforce_after_ms;
+    srv.identity.forward_baggage = cfg->attr_forward_baggage;
+    if (rc != 0)
+        goto out;
     srv.card = tg_pricing_new();
     for (int i = 0; rc == 0 && i < cfg->n_pricing_cards; i++)
         rc = tg_pricing_load_file(srv.card, cfg->pricing_cards[i], eb);

@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 
+#include "accounting/identity.h"
 #include "accounting/pricing.h"
 #include "config/config.h"
 #include "store/keys.h"
@@ -51,9 +52,10 @@ struct tg_shared_keyset {
 struct tg_server {
     const struct tg_config *cfg;
     struct tg_ledger *ledger;
-    sqlite3 *admin_db;        /* main thread only: polls virtual keys for changes */
-    struct tg_ratecard *card; /* immutable after start-up; read by every worker */
-    long unpriced_calls;      /* atomic: calls whose model no rate-card row prices */
+    sqlite3 *admin_db;                  /* main thread only: polls virtual keys for changes */
+    struct tg_ratecard *card;           /* immutable after start-up; read by every worker */
+    struct tg_identity_config identity; /* immutable after start-up */
+    long unpriced_calls;                /* atomic: calls whose model no rate-card row prices */
     char keys_fingerprint[128];
     h2o_globalconf_t globalconf;
     struct tg_worker *workers;

@@ -1,0 +1,310 @@
+/* accounting/identity.c - attribution resolution (DESIGN.md, Attribution fields)
+ *
+ * Every field is resolved by one precedence: canonical header > alias header > baggage >
+ * virtual-key default (route defaults and mapping tables come after these when they
+ * land), and records where its value came from so drift is measurable: `header`,
+ * `alias:<name as sent>`, `baggage`, `key`, `generated`, or `rejected:<where>` for a
+ * value that failed validation. Pure: headers come in as an abstract list, so this is
+ * tested without a server. */
+#include "accounting/identity.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+struct field_def {
+    const char *name, *header, *baggage;
+    size_t offset, size;
+};
+
+#define FIELD(n, h, f)                                                                             \
+    {                                                                                              \
+        n, h, n, offsetof(struct tg_call_record, f), sizeof(((struct tg_call_record *)0)->f)       \
+    }
+
+static const struct field_def fields[TG_F_COUNT] = {
+    FIELD("request_id", "x-request-id", request_id),
+    FIELD("tenant_id", "x-tenant-id", tenant_id),
+    FIELD("team", "x-team", team),
+    FIELD("cost_center", "x-cost-center", cost_center),
+    FIELD("feature_id", "x-feature-id", feature_id),
+    FIELD("workflow_id", "x-workflow-id", workflow_id),
+    FIELD("actor_id", "x-actor-id", actor_id),
+    FIELD("actor_type", "x-actor-type", actor_type),
+    FIELD("environment", "x-environment", environment),
+    FIELD("service", "x-service", service),
+    FIELD("conversation_id", "x-conversation-id", conversation_id),
+};
+
+const char *tg_field_name(enum tg_field f)
+{
+    return fields[f].name;
+}
+
+const char *tg_field_header(enum tg_field f)
+{
+    return fields[f].header;
+}
+
+int tg_field_by_name(const char *name)
+{
+    static const struct {
+        const char *alias;
+        enum tg_field f;
+    } short_names[] = {{"tenant", TG_F_TENANT},
+                       {"feature", TG_F_FEATURE},
+                       {"workflow", TG_F_WORKFLOW},
+                       {"actor", TG_F_ACTOR_ID},
+                       {"conversation", TG_F_CONVERSATION}};
+    for (int i = 0; i < TG_F_COUNT; i++)
+        if (strcmp(fields[i].name, name) == 0)
+            return i;
+    for (size_t i = 0; i < sizeof short_names / sizeof short_names[0]; i++)
+        if (strcmp(short_names[i].alias, name) == 0)
+            return (int)short_names[i].f;
+    return -1;
+}
+
+void tg_identity_config_defaults(struct tg_identity_config *c)
+{
+    static const struct {
+        const char *header;
+        enum tg_field f;
+    } shipped[] = {
+        {"tenant", TG_F_TENANT},
+        {"tenantid", TG_F_TENANT},
+        {"tenant-id", TG_F_TENANT},
+        {"tenant_id", TG_F_TENANT},
+        {"x-tenant", TG_F_TENANT},
+        {"x-tenantid", TG_F_TENANT},
+        {"customer_id", TG_F_TENANT},
+        {"x-customer-id", TG_F_TENANT},
+        {"x-customer", TG_F_TENANT},
+        {"team", TG_F_TEAM},
+        {"x-team-id", TG_F_TEAM},
+        {"x-team-name", TG_F_TEAM},
+        {"x-costcenter", TG_F_COST_CENTER},
+        {"x-cost-centre", TG_F_COST_CENTER},
+        {"cost-center", TG_F_COST_CENTER},
+        {"x-cc", TG_F_COST_CENTER},
+        {"x-feature", TG_F_FEATURE},
+        {"feature", TG_F_FEATURE},
+        {"x-workflow", TG_F_WORKFLOW},
+        {"x-workflow-run-id", TG_F_WORKFLOW},
+        {"x-run-id", TG_F_WORKFLOW},
+        {"x-actor", TG_F_ACTOR_ID},
+        {"x-user-id", TG_F_ACTOR_ID},
+        {"x-env", TG_F_ENVIRONMENT},
+        {"x-service-name", TG_F_SERVICE},
+        {"x-session-id", TG_F_CONVERSATION},
+    };
+    memset(c, 0, sizeof *c);
+    for (size_t i = 0; i < sizeof shipped / sizeof shipped[0]; i++) {
+        snprintf(c->aliases[i].header, sizeof c->aliases[i].header, "%s", shipped[i].header);
+        c->aliases[i].field = shipped[i].f;
+    }
+    c->n_aliases = (int)(sizeof shipped / sizeof shipped[0]);
+}
+
+int tg_identity_add_alias(struct tg_identity_config *c, const char *header, const char *field,
+                          struct tg_errbuf *eb)
+{
+    int f = tg_field_by_name(field);
+    if (f < 0 || f == TG_F_REQUEST_ID)
+        return tg_errf(eb, TG_ERR_INVALID, "alias '%s': unknown attribution field '%s'", header,
+                       field);
+    if (strlen(header) == 0 || strlen(header) >= sizeof c->aliases[0].header)
+        return tg_errf(eb, TG_ERR_INVALID, "alias header name '%s' is empty or too long", header);
+    int slot = c->n_aliases;
+    for (int i = 0; i < c->n_aliases; i++)
+        if (strcasecmp(c->aliases[i].header, header) == 0)
+            slot = i;
+    if (slot == TG_MAX_ALIASES)
+        return tg_errf(eb, TG_ERR_LIMIT, "at most %d alias headers", TG_MAX_ALIASES);
+    for (size_t k = 0; k <= strlen(header); k++)
+        c->aliases[slot].header[k] =
+            (char)((header[k] >= 'A' && header[k] <= 'Z') ? header[k] + 32 : header[k]);
+    c->aliases[slot].field = (enum tg_field)f;
+    if (slot == c->n_aliases)
+        c->n_aliases++;
+    return 0;
+}
+
+static bool name_is(const struct tg_header *h, const char *name)
+{
+    size_t n = strlen(name);
+    return h->name_len == n && memcmp(h->name, name, n) == 0;
+}
+
+/* Trims; rejects control characters and values that do not fit a ledger column. */
+static bool clean_value(const char *v, size_t n, char *out, size_t cap)
+{
+    while (n > 0 && (*v == ' ' || *v == '\t')) {
+        v++;
+        n--;
+    }
+    while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+        n--;
+    if (n == 0 || n >= cap)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f)
+            return false;
+    memcpy(out, v, n);
+    out[n] = '\0';
+    return true;
+}
+
+static bool valid_for(enum tg_field f, const char *v)
+{
+    if (f != TG_F_ACTOR_TYPE)
+        return true;
+    return strcmp(v, "human") == 0 || strcmp(v, "service") == 0 || strcmp(v, "agent") == 0;
+}
+
+static void source_add(struct tg_buf *src, const char *field, const char *prefix, const char *what)
+{
+    tg_buf_appends(src, src->len > 1 ? "," : "");
+    tg_buf_append_json_str(src, field, strlen(field));
+    tg_buf_appends(src, ":\"");
+    tg_buf_appends(src, prefix);
+    /* what: a header name as sent, already restricted to HTTP token characters */
+    tg_buf_appends(src, what);
+    tg_buf_appends(src, "\"");
+}
+
+/* Tries one candidate value for field f; true when it was taken (or rejected: a rejected
+ * value still ends the search, so a bad canonical header is visible, not papered over). */
+static bool take(enum tg_field f, const char *v, size_t n, const char *prefix, const char *where,
+                 struct tg_call_record *rec, struct tg_buf *src)
+{
+    char *dst = (char *)rec + fields[f].offset;
+    char tmp[TG_FIELD_LEN];
+    if (clean_value(v, n, tmp, fields[f].size < sizeof tmp ? fields[f].size : sizeof tmp) &&
+        valid_for(f, tmp)) {
+        memcpy(dst, tmp, strlen(tmp) + 1);
+        source_add(src, fields[f].name, prefix, where);
+        return true;
+    }
+    dst[0] = '\0';
+    char rej[96];
+    snprintf(rej, sizeof rej, "rejected:%s%s", prefix, where);
+    source_add(src, fields[f].name, "", rej);
+    return true;
+}
+
+static void add_tag(struct tg_buf *tags, const char *k, size_t kn, const char *v, size_t vn)
+{
+    char key[64], val[256];
+    if (!clean_value(k, kn, key, sizeof key) || !clean_value(v, vn, val, sizeof val))
+        return;
+    tg_buf_appends(tags, tags->len > 1 ? "," : "");
+    tg_buf_append_json_str(tags, key, strlen(key));
+    tg_buf_appends(tags, ":");
+    tg_buf_append_json_str(tags, val, strlen(val));
+}
+
+void tg_identity_resolve(const struct tg_identity_config *cfg, const struct tg_header *h, size_t nh,
+                         const struct tg_baggage *bg, const struct tg_identity_defaults *key,
+                         const char *generated_request_id, struct tg_call_record *rec)
+{
+    struct tg_buf src = {0}, tags = {0};
+    tg_buf_appends(&src, "{");
+    tg_buf_appends(&tags, "{");
+    for (int f = 0; f < TG_F_COUNT; f++) {
+        bool done = false;
+        for (size_t i = 0; !done && i < nh; i++)
+            if (name_is(&h[i], fields[f].header))
+                done = take((enum tg_field)f, h[i].value, h[i].value_len, "header", "", rec, &src);
+        for (int a = 0; !done && a < cfg->n_aliases; a++) {
+            if ((int)cfg->aliases[a].field != f)
+                continue;
+            for (size_t i = 0; !done && i < nh; i++)
+                if (name_is(&h[i], cfg->aliases[a].header)) {
+                    char sent[64];
+                    snprintf(sent, sizeof sent, "%.*s", (int)h[i].name_len,
+                             h[i].orig_name ? h[i].orig_name : h[i].name);
+                    done = take((enum tg_field)f, h[i].value, h[i].value_len, "alias:", sent, rec,
+                                &src);
+                }
+        }
+        const char *bv = bg ? tg_baggage_get(bg, fields[f].baggage) : NULL;
+        if (!done && bv != NULL)
+            done = take((enum tg_field)f, bv, strlen(bv), "baggage", "", rec, &src);
+        if (!done && key != NULL && key->v[f][0] != '\0')
+            done = take((enum tg_field)f, key->v[f], strlen(key->v[f]), "key", "", rec, &src);
+        if (!done && f == TG_F_REQUEST_ID && generated_request_id != NULL)
+            done = take(TG_F_REQUEST_ID, generated_request_id, strlen(generated_request_id),
+                        "generated", "", rec, &src);
+        if (!done)
+            ((char *)rec + fields[f].offset)[0] = '\0';
+    }
+    for (size_t i = 0; i < nh; i++) {
+        if (!name_is(&h[i], "x-tollgate-tags"))
+            continue;
+        const char *p = h[i].value, *end = p + h[i].value_len;
+        while (p < end) {
+            const char *comma = memchr(p, ',', (size_t)(end - p));
+            const char *stop = comma ? comma : end;
+            const char *eq = memchr(p, '=', (size_t)(stop - p));
+            if (eq != NULL)
+                add_tag(&tags, p, (size_t)(eq - p), eq + 1, (size_t)(stop - eq - 1));
+            p = comma ? comma + 1 : end;
+        }
+    }
+    for (int i = 0; bg != NULL && i < bg->n; i++)
+        if (strncmp(bg->m[i].key, "tag.", 4) == 0)
+            add_tag(&tags, bg->m[i].key + 4, strlen(bg->m[i].key) - 4, bg->m[i].value,
+                    strlen(bg->m[i].value));
+    tg_buf_appends(&src, "}");
+    tg_buf_appends(&tags, "}");
+    TG_SET(rec->attribution_sources, src.len > 2 ? src.base : "", src.len > 2 ? src.len : 0);
+    TG_SET(rec->tags, tags.len > 2 ? tags.base : "", tags.len > 2 ? tags.len : 0);
+    tg_buf_free(&src);
+    tg_buf_free(&tags);
+}
+
+unsigned tg_identity_missing(const struct tg_identity_config *cfg, const struct tg_call_record *rec,
+                             int64_t now_ms, bool *enforce)
+{
+    unsigned missing = 0;
+    *enforce = false;
+    if (cfg->mode == TG_ATTR_OFF)
+        return 0;
+    for (int f = 0; f < TG_F_COUNT; f++)
+        if ((cfg->required & (1u << f)) && ((const char *)rec + fields[f].offset)[0] == '\0')
+            missing |= 1u << f;
+    *enforce = missing != 0 && (cfg->mode == TG_ATTR_ENFORCE ||
+                                (cfg->enforce_after_ms > 0 && now_ms >= cfg->enforce_after_ms));
+    return missing;
+}
+
+void tg_identity_missing_message(unsigned missing, struct tg_buf *msg, struct tg_buf *list)
+{
+    tg_buf_appends(msg, "missing required attribution: ");
+    bool first = true;
+    for (int f = 0; f < TG_F_COUNT; f++) {
+        if (!(missing & (1u << f)))
+            continue;
+        tg_buf_appendf(msg, "%s%s (set header %s or baggage %s)", first ? "" : ", ", fields[f].name,
+                       fields[f].header, fields[f].baggage);
+        tg_buf_appendf(list, "%s%s", first ? "" : ",", fields[f].name);
+        first = false;
+    }
+}
+
+bool tg_identity_is_internal_header(const struct tg_identity_config *cfg, const char *name,
+                                    size_t n)
+{
+    if (n >= 11 && strncmp(name, "x-tollgate-", 11) == 0)
+        return true;
+    if (n == 7 && memcmp(name, "baggage", 7) == 0)
+        return !cfg->forward_baggage;
+    for (int f = 0; f < TG_F_COUNT; f++)
+        if (strlen(fields[f].header) == n && memcmp(fields[f].header, name, n) == 0)
+            return true;
+    for (int a = 0; a < cfg->n_aliases; a++)
+        if (strlen(cfg->aliases[a].header) == n && memcmp(cfg->aliases[a].header, name, n) == 0)
+            return true;
+    return false;
+}
