@@ -1,0 +1,191 @@
+/* tests/unit/accounting/test_identity.c - precedence, sources, aliases, rejection, tags, policy,
+ * privacy */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <string.h>
+
+#include "accounting/identity.h"
+
+#define H(n, v)                                                                                    \
+    {                                                                                              \
+        n, n, sizeof(n) - 1, v, sizeof(v) - 1                                                      \
+    }
+#define HO(n, orig, v)                                                                             \
+    {                                                                                              \
+        n, orig, sizeof(n) - 1, v, sizeof(v) - 1                                                   \
+    }
+
+static void resolve(const struct tg_identity_config *cfg, const struct tg_header *h, size_t n,
+                    const char *baggage, const struct tg_identity_defaults *key,
+                    struct tg_call_record *r)
+{
+    struct tg_baggage b;
+    memset(&b, 0, sizeof b);
+    if (baggage != NULL)
+        tg_baggage_parse(baggage, strlen(baggage), &b);
+    memset(r, 0, sizeof *r);
+    tg_identity_resolve(cfg, h, n, &b, key, "gen-0001", r);
+}
+
+static void test_precedence_matrix(void **state)
+{
+    (void)state;
+    struct tg_identity_config cfg;
+    tg_identity_config_defaults(&cfg);
+    struct tg_identity_defaults key;
+    memset(&key, 0, sizeof key);
+    /* team is offered by every source: the canonical header wins */
+    strcpy(key.v[TG_F_TEAM], "key-team");
+    strcpy(key.v[TG_F_COST_CENTER], "CC-KEY");
+    strcpy(key.v[TG_F_ENVIRONMENT], "prod");
+    const struct tg_header h[] = {
+        H("x-team", "header-team"),         HO("x-team-id", "X-Team-Id", "alias-team"),
+        HO("tenantid", "tenantId", "acme"), /* alias: recorded as sent */
+        H("x-request-id", "biz-42"),        H("x-actor-type", "agent"),
+    };
+    struct tg_call_record r;
+    resolve(&cfg, h, 5, "team=bag-team,feature_id=checkout,cost_center=CC-BAG,workflow_id=run%207",
+            &key, &r);
+    assert_string_equal(r.team, "header-team");
+    assert_string_equal(r.tenant_id, "acme");
+    assert_string_equal(r.cost_center, "CC-BAG"); /* baggage beats the key default */
+    assert_string_equal(r.feature_id, "checkout");
+    assert_string_equal(r.workflow_id, "run 7");
+    assert_string_equal(r.environment, "prod");
+    assert_string_equal(r.request_id, "biz-42");
+    assert_string_equal(r.actor_type, "agent");
+    assert_string_equal(r.actor_id, "");
+    assert_string_equal(
+        r.attribution_sources,
+        "{\"request_id\":\"header\",\"tenant_id\":\"alias:tenantId\",\"team\":\"header\","
+        "\"cost_center\":\"baggage\",\"feature_id\":\"baggage\",\"workflow_id\":\"baggage\","
+        "\"actor_type\":\"header\",\"environment\":\"key\"}");
+    assert_string_equal(r.tags, "");
+
+    /* without the canonical header the alias wins over baggage and key */
+    resolve(&cfg, h + 1, 1, "team=bag-team", &key, &r);
+    assert_string_equal(r.team, "alias-team");
+    assert_string_equal(
+        r.attribution_sources,
+        "{\"request_id\":\"generated\",\"team\":\"alias:X-Team-Id\",\"cost_center\":\"key\","
+        "\"environment\":\"key\"}");
+    assert_string_equal(r.request_id, "gen-0001");
+
+    /* nothing at all: every field NULL, only the generated request id */
+    resolve(&cfg, NULL, 0, NULL, NULL, &r);
+    assert_string_equal(r.attribution_sources, "{\"request_id\":\"generated\"}");
+    assert_string_equal(r.team, "");
+}
+
+static void test_rejections_and_tags(void **state)
+{
+    (void)state;
+    struct tg_identity_config cfg;
+    tg_identity_config_defaults(&cfg);
+    static char longv[200];
+    memset(longv, 'x', sizeof longv - 1);
+    const struct tg_header h[] = {
+        H("x-actor-type", "robot"),
+        H("x-team", "  padded  "),
+        H("x-feature-id", "bad\x01value"),
+        {"x-service", "x-service", 9, longv, sizeof longv - 1},
+        H("x-tollgate-tags", "region=eu, project = apollo ,=skip,noeq"),
+    };
+    struct tg_call_record r;
+    resolve(&cfg, h, 5, "tag.squad=blue,feature_id=from-bag", NULL, &r);
+    assert_string_equal(r.actor_type, "");
+    assert_string_equal(r.team, "padded");
+    assert_string_equal(r.feature_id, ""); /* a rejected header is not papered over by baggage */
+    assert_string_equal(r.service, "");
+    assert_string_equal(
+        r.attribution_sources,
+        "{\"request_id\":\"generated\",\"team\":\"header\",\"feature_id\":\"rejected:header\","
+        "\"actor_type\":\"rejected:header\",\"service\":\"rejected:header\"}");
+    assert_string_equal(r.tags, "{\"region\":\"eu\",\"project\":\"apollo\",\"squad\":\"blue\"}");
+}
+
+static void test_configured_alias(void **state)
+{
+    (void)state;
+    struct tg_identity_config cfg;
+    struct tg_errbuf eb;
+    tg_identity_config_defaults(&cfg);
+    assert_int_equal(tg_identity_add_alias(&cfg, "X-Org-Unit", "cost_center", &eb), 0);
+    assert_int_equal(tg_identity_add_alias(&cfg, "x-thing", "nonsense", &eb), TG_ERR_INVALID);
+    assert_string_equal(eb.msg, "alias 'x-thing': unknown attribution field 'nonsense'");
+    const struct tg_header h[] = {HO("x-org-unit", "X-Org-Unit", "CC-7")};
+    struct tg_call_record r;
+    resolve(&cfg, h, 1, NULL, NULL, &r);
+    assert_string_equal(r.cost_center, "CC-7");
+    assert_string_equal(r.attribution_sources,
+                        "{\"request_id\":\"generated\",\"cost_center\":\"alias:X-Org-Unit\"}");
+}
+
+static void test_policy(void **state)
+{
+    (void)state;
+    struct tg_identity_config cfg;
+    tg_identity_config_defaults(&cfg);
+    cfg.required = (1u << TG_F_COST_CENTER) | (1u << TG_F_FEATURE) | (1u << TG_F_TEAM);
+    struct tg_call_record r;
+    memset(&r, 0, sizeof r);
+    strcpy(r.team, "payments");
+    bool enforce = true;
+    cfg.mode = TG_ATTR_OFF;
+    assert_int_equal(tg_identity_missing(&cfg, &r, 0, &enforce), 0);
+    assert_false(enforce);
+    cfg.mode = TG_ATTR_FLAG;
+    unsigned m = tg_identity_missing(&cfg, &r, 1000, &enforce);
+    assert_int_equal(m, (1u << TG_F_COST_CENTER) | (1u << TG_F_FEATURE));
+    assert_false(enforce);
+    cfg.enforce_after_ms = 2000; /* the grace period ends: flag becomes enforce */
+    tg_identity_missing(&cfg, &r, 1999, &enforce);
+    assert_false(enforce);
+    tg_identity_missing(&cfg, &r, 2000, &enforce);
+    assert_true(enforce);
+    cfg.mode = TG_ATTR_ENFORCE;
+    cfg.enforce_after_ms = 0;
+    tg_identity_missing(&cfg, &r, 0, &enforce);
+    assert_true(enforce);
+    struct tg_buf msg = {0}, list = {0};
+    tg_identity_missing_message(m, &msg, &list);
+    assert_string_equal(
+        msg.base, "missing required attribution: cost_center (set header x-cost-center or baggage "
+                  "cost_center), feature_id (set header x-feature-id or baggage feature_id)");
+    assert_string_equal(list.base, "cost_center,feature_id");
+    tg_buf_free(&msg);
+    tg_buf_free(&list);
+}
+
+static void test_privacy(void **state)
+{
+    (void)state;
+    struct tg_identity_config cfg;
+    tg_identity_config_defaults(&cfg);
+    static const char *internal[] = {"x-tenant-id",  "x-cost-center",   "x-request-id", "tenantid",
+                                     "x-costcenter", "x-tollgate-tags", "baggage"};
+    static const char *external[] = {"authorization", "content-type", "x-stainless-lang",
+                                     "anthropic-version", "openai-organization"};
+    for (size_t i = 0; i < sizeof internal / sizeof internal[0]; i++)
+        assert_true(tg_identity_is_internal_header(&cfg, internal[i], strlen(internal[i])));
+    for (size_t i = 0; i < sizeof external / sizeof external[0]; i++)
+        assert_false(tg_identity_is_internal_header(&cfg, external[i], strlen(external[i])));
+    cfg.forward_baggage = true;
+    assert_false(tg_identity_is_internal_header(&cfg, "baggage", 7));
+    assert_int_equal(tg_field_by_name("tenant"), TG_F_TENANT);
+    assert_int_equal(tg_field_by_name("cost_center"), TG_F_COST_CENTER);
+    assert_int_equal(tg_field_by_name("colour"), -1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_precedence_matrix), cmocka_unit_test(test_rejections_and_tags),
+        cmocka_unit_test(test_configured_alias),  cmocka_unit_test(test_policy),
+        cmocka_unit_test(test_privacy),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
