@@ -880,6 +880,19 @@ static bool authenticate(struct call *c, h2o_req_t *req)
                "this tollgate virtual key has expired");
         return false;
     }
+    const char *env = c->route.upstream->api_key_env;
+    const char *cred = env[0] != '\0' ? getenv(env) : NULL;
+    if (cred == NULL || cred[0] == '\0') {
+        char msg[200];
+        snprintf(msg, sizeof msg, "the gateway holds no credential for upstream %s (set %s)",
+                 c->route.upstream->name, env[0] ? env : "upstreams.NAME.api_key_env");
+        TG_SETS(c->rec.outcome, "gateway_error");
+        TG_SETS(c->rec.error_type, "no_provider_credential");
+        set_gateway_error(c, 500, "api_error", "no_provider_credential", msg);
+        c->rec.status_code = 500;
+        finish_call(c);
+        return false;
+    }
     c->vkey = *k; /* the snapshot may be swapped while the call runs */
     c->is_virtual_key = true;
     struct tg_identity_defaults d;
