@@ -109,8 +109,9 @@ void tg_trace_format(const char *trace_id, const char *span_id, uint8_t flags, c
 
 static bool tchar(char c)
 {
+    /* c != 0: strchr would find the set's own terminator */
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           strchr("!#$%&'*+-.^_`|~", c) != NULL;
+           (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
 }
 
 static bool baggage_octet(unsigned char c)
