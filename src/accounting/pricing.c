@@ -1,14 +1,26 @@
 /* accounting/pricing.c - rate cards and the exact cost of a call
  *
+ * Owns the in-memory rate card (rows, alias map, per-provider discounts, the fallback
+ * price for budgets), its CSV loader (libcsv), the (provider, model, date) lookup and the
+ * cost computation.
+ *
  * DESIGN (money). Prices are integer micro-dollars per million tokens, parsed exactly from
  * the CSV's decimal text (more than 6 decimals is an error, never a rounding). A token at
- * p micro-dollars per million costs p/1000 nano-dollars, so a component is
- * tokens * p / 1000 computed in 128 bits and rounded half-up once, per component. The
- * tier multiplier and the negotiated discount are basis points applied to each
- * component with the same rounding; cost_nanos is defined as the sum of the rounded
- * effective components, so components and total can never disagree. No floating point
- * anywhere. Pure module: no clock (dates come from the record), no I/O except the
- * explicit file loaders. */
+ * p micro-dollars per million costs p pico-dollars (1e-12 USD) = p/1000 nano-dollars. So a
+ * component is first summed exactly in pico-dollars in 128 bits (tokens * price for each
+ * kind of token in it; a server-tool fee of f micro-dollars per 1,000 requests is f
+ * nano-dollars = 1000 f pico-dollars per request), then multiplied by the tier multiplier
+ * and the discount factor (both basis points), and divided ONCE, rounding half-up, to a
+ * whole nano-dollar. list components use the tier only, effective components tier and
+ * discount. cost_nanos is defined as the sum of the rounded effective components and
+ * list_cost_nanos as the sum of the rounded list components, so components and totals
+ * can never disagree. The bounds in pricing.h (counts <= 1e12, prices <= 1e12, tiers <=
+ * 1e5 bps) keep the largest numerator below 1e12 * 1e12 * 1e3 * 3 * 1e5 * 1e4 < 1e37,
+ * inside a signed 128-bit integer (1.7e38); a result that does not fit int64 leaves the
+ * call unpriced. No floating point anywhere.
+ *
+ * Pure module: no clock (dates come from the record), no I/O except the explicit file
+ * loaders. A loaded card is read-only, so any thread may price with it. */
 #include "accounting/pricing.h"
 
 #include "core/alloc.h"
@@ -17,7 +29,6 @@
 
 #include <csv.h>
 #include <errno.h>
-#include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +36,7 @@
 struct alias {
     char provider[32], alias[128], version[128];
     int64_t from_ms, to_ms;
+    long line;
 };
 
 struct discount {
@@ -39,6 +51,8 @@ struct tg_ratecard {
     int na, capa;
     struct discount discounts[16];
     int nd;
+    bool has_fallback;
+    int64_t fallback_input, fallback_output;
 };
 
 struct tg_ratecard *tg_pricing_new(void)
@@ -58,6 +72,21 @@ void tg_pricing_destroy(struct tg_ratecard *rc)
 int tg_pricing_rows(const struct tg_ratecard *rc)
 {
     return rc->n;
+}
+
+int tg_pricing_aliases(const struct tg_ratecard *rc)
+{
+    return rc->na;
+}
+
+const char *tg_pricing_match_name(enum tg_price_match how)
+{
+    switch (how) {
+    case TG_PRICE_EXACT: return "exact";
+    case TG_PRICE_ALIAS: return "alias";
+    case TG_PRICE_PATTERN: return "pattern";
+    }
+    return "?";
 }
 
 /* --- CSV loading ---------------------------------------------------------------------- */
@@ -100,8 +129,11 @@ static const struct column columns[] = {
     COL("long_context_threshold", C_INT, long_context_threshold, false),
     COL("long_context_input_per_mtok", C_PRICE, lc_input, false),
     COL("long_context_cached_input_per_mtok", C_PRICE, lc_cached_input, false),
+    COL("long_context_cache_write_5m_per_mtok", C_PRICE, lc_cache_write_5m, false),
+    COL("long_context_cache_write_1h_per_mtok", C_PRICE, lc_cache_write_1h, false),
     COL("long_context_output_per_mtok", C_PRICE, lc_output, false),
     COL("batch_multiplier", C_BPS, batch_bps, false),
+    COL("flex_multiplier", C_BPS, flex_bps, false),
     COL("priority_multiplier", C_BPS, priority_bps, false),
     COL_STR("source", source, false),
     COL_STR("source_date", source_date, false),
@@ -110,24 +142,27 @@ static const struct column columns[] = {
 #define N_COLUMNS  (sizeof columns / sizeof columns[0])
 #define MAX_FIELDS 64
 
+static const char *const alias_cols[] = {"provider", "alias", "version", "effective_from",
+                                         "effective_to"};
+#define N_ALIAS_COLS   5
+#define N_ALIAS_NEEDED 4 /* all but effective_to */
+
+enum load_kind { LOAD_CARD, LOAD_ALIASES, LOAD_ANY };
+
 struct loader {
     struct tg_ratecard *rc;
     const char *name;
     struct tg_errbuf *eb;
     int rc_err;
-    bool aliases;
-    long line;
+    enum load_kind kind; /* LOAD_ANY becomes one of the others at the header */
+    long cur_line;       /* the physical line being fed to libcsv */
+    long row_line;       /* the physical line the current row started on */
     char *fields[MAX_FIELDS];
     int nfields;
-    int map[MAX_FIELDS]; /* CSV column -> columns[] index, -1 unknown */
+    int map[MAX_FIELDS]; /* CSV column -> columns[] (or alias_cols[]) index */
     int ncols;
     bool header_done;
 };
-
-static int parse_date(const char *s, int64_t *ms)
-{
-    return tg_parse_time(s, ms);
-}
 
 static int set_field(struct loader *L, struct tg_price_row *r, const struct column *c,
                      const char *v)
@@ -137,15 +172,15 @@ static int set_field(struct loader *L, struct tg_price_row *r, const struct colu
     int rc = 0;
     if (v[0] == '\0') {
         if (c->required)
-            return tg_errf(L->eb, TG_ERR_INVALID, "%s:%ld: %s is required", L->name, L->line,
+            return tg_errf(L->eb, TG_ERR_INVALID, "%s:%ld: %s is required", L->name, L->row_line,
                            c->name);
         return 0; /* the default set before */
     }
     switch (c->kind) {
     case C_STR:
         if (strlen(v) >= c->size)
-            return tg_errf(L->eb, TG_ERR_INVALID, "%s:%ld: %s is too long", L->name, L->line,
-                           c->name);
+            return tg_errf(L->eb, TG_ERR_INVALID, "%s:%ld: %s is too long (at most %zu bytes)",
+                           L->name, L->row_line, c->name, c->size - 1);
         memcpy(base + c->offset, v, strlen(v) + 1);
         return 0;
     case C_PRICE:
@@ -154,25 +189,38 @@ static int set_field(struct loader *L, struct tg_price_row *r, const struct colu
             return tg_errf(
                 L->eb, TG_ERR_INVALID,
                 "%s:%ld: %s '%s' has more precision than micro-dollars per million tokens", L->name,
-                L->line, c->name, v);
+                L->row_line, c->name, v);
+        if (rc == 0 && x > TG_PRICE_MAX_MICROS)
+            return tg_errf(L->eb, TG_ERR_INVALID, "%s:%ld: %s '%s' is above the limit of 1000000",
+                           L->name, L->row_line, c->name, v);
         break;
     case C_BPS:
         rc = tg_money_parse_decimal(v, 4, &x);
         if (rc == TG_ERR_LIMIT)
             return tg_errf(L->eb, TG_ERR_INVALID, "%s:%ld: %s '%s' has more than 4 decimals",
-                           L->name, L->line, c->name, v);
+                           L->name, L->row_line, c->name, v);
+        if (rc == 0 && x > TG_PRICE_MAX_BPS)
+            return tg_errf(L->eb, TG_ERR_INVALID, "%s:%ld: %s '%s' is above the limit of 10",
+                           L->name, L->row_line, c->name, v);
         break;
-    case C_INT: rc = tg_money_parse_decimal(v, 0, &x); break;
+    case C_INT:
+        rc = tg_money_parse_decimal(v, 0, &x);
+        if (rc == 0 && x > TG_PRICE_MAX_UNITS)
+            rc = TG_ERR_INVALID;
+        if (rc != 0)
+            return tg_errf(L->eb, TG_ERR_INVALID, "%s:%ld: %s '%s' is not a whole number of tokens",
+                           L->name, L->row_line, c->name, v);
+        break;
     case C_DATE:
-        rc = parse_date(v, &x);
+        rc = tg_parse_time(v, &x);
         if (rc != 0)
             return tg_errf(L->eb, TG_ERR_INVALID, "%s:%ld: %s '%s' is not a date (YYYY-MM-DD)",
-                           L->name, L->line, c->name, v);
+                           L->name, L->row_line, c->name, v);
         break;
     }
     if (rc != 0)
         return tg_errf(L->eb, TG_ERR_INVALID,
-                       "%s:%ld: %s '%s' is not a non-negative decimal number", L->name, L->line,
+                       "%s:%ld: %s '%s' is not a non-negative decimal number", L->name, L->row_line,
                        c->name, v);
     *(int64_t *)(base + c->offset) = x;
     return 0;
@@ -180,101 +228,168 @@ static int set_field(struct loader *L, struct tg_price_row *r, const struct colu
 
 static int finish_header(struct loader *L)
 {
-    static const char *const alias_cols[] = {"provider", "alias", "version", "effective_from",
-                                             "effective_to"};
+    if (L->kind == LOAD_ANY) {
+        L->kind = LOAD_CARD;
+        for (int i = 0; i < L->nfields; i++)
+            if (strcmp(L->fields[i], "alias") == 0)
+                L->kind = LOAD_ALIASES;
+    }
+    bool aliases = L->kind == LOAD_ALIASES;
+    int ncand = aliases ? N_ALIAS_COLS : (int)N_COLUMNS;
     for (int i = 0; i < L->nfields; i++) {
         L->map[i] = -1;
-        if (L->aliases) {
-            for (int k = 0; k < 5; k++)
-                if (strcmp(L->fields[i], alias_cols[k]) == 0)
-                    L->map[i] = k;
-        } else {
-            for (size_t k = 0; k < N_COLUMNS; k++)
-                if (strcmp(L->fields[i], columns[k].name) == 0)
-                    L->map[i] = (int)k;
-        }
+        for (int k = 0; k < ncand; k++)
+            if (strcmp(L->fields[i], aliases ? alias_cols[k] : columns[k].name) == 0)
+                L->map[i] = k;
         if (L->map[i] < 0)
-            return tg_errf(L->eb, TG_ERR_INVALID, "%s:%ld: unknown column '%s'", L->name, L->line,
-                           L->fields[i]);
+            return tg_errf(L->eb, TG_ERR_INVALID, "%s:%ld: unknown column '%s'", L->name,
+                           L->row_line, L->fields[i]);
+        for (int j = 0; j < i; j++)
+            if (L->map[j] == L->map[i])
+                return tg_errf(L->eb, TG_ERR_INVALID, "%s:%ld: column '%s' appears twice", L->name,
+                               L->row_line, L->fields[i]);
     }
     L->ncols = L->nfields;
-    int required = L->aliases ? 4 : (int)N_COLUMNS;
-    for (int k = 0; k < required; k++) {
-        bool is_required = L->aliases ? k < 4 : columns[k].required;
+    for (int k = 0; k < ncand; k++) {
+        bool is_required = aliases ? k < N_ALIAS_NEEDED : columns[k].required;
         bool seen = false;
         for (int i = 0; i < L->ncols; i++)
             if (L->map[i] == k)
                 seen = true;
         if (is_required && !seen)
             return tg_errf(L->eb, TG_ERR_INVALID, "%s:%ld: missing required column '%s'", L->name,
-                           L->line, L->aliases ? alias_cols[k] : columns[k].name);
+                           L->row_line, aliases ? alias_cols[k] : columns[k].name);
     }
     L->header_done = true;
     return 0;
 }
 
-static int finish_alias(struct loader *L)
+static bool overlaps(int64_t from_a, int64_t to_a, int64_t from_b, int64_t to_b)
 {
+    int64_t ea = to_a == 0 ? INT64_MAX : to_a, eb = to_b == 0 ? INT64_MAX : to_b;
+    return from_a < eb && from_b < ea;
+}
+
+static void day_of(int64_t ms, char out[25])
+{
+    tg_iso8601_ms(ms, out);
+    out[10] = '\0';
+}
+
+static int finish_alias(struct loader *L, int first)
+{
+    struct tg_ratecard *rc = L->rc;
     struct alias a;
     memset(&a, 0, sizeof a);
-    for (int i = 0; i < L->nfields && i < L->ncols; i++) {
+    for (int i = 0; i < L->nfields; i++) {
         const char *v = L->fields[i];
-        switch (L->map[i]) {
-        case 0: snprintf(a.provider, sizeof a.provider, "%s", v); break;
-        case 1: snprintf(a.alias, sizeof a.alias, "%s", v); break;
-        case 2: snprintf(a.version, sizeof a.version, "%s", v); break;
-        case 3:
-        case 4:
-            if (v[0] != '\0' && parse_date(v, L->map[i] == 3 ? &a.from_ms : &a.to_ms) != 0)
-                return tg_errf(L->eb, TG_ERR_INVALID, "%s:%ld: '%s' is not a date (YYYY-MM-DD)",
-                               L->name, L->line, v);
-            break;
-        default: break;
+        int k = L->map[i];
+        if (k <= 2) {
+            char *dst = k == 0 ? a.provider : k == 1 ? a.alias : a.version;
+            size_t cap = k == 0 ? sizeof a.provider : sizeof a.alias;
+            if (strlen(v) >= cap)
+                return tg_errf(L->eb, TG_ERR_INVALID, "%s:%ld: %s is too long", L->name,
+                               L->row_line, alias_cols[k]);
+            memcpy(dst, v, strlen(v) + 1);
+        } else if (v[0] != '\0' && tg_parse_time(v, k == 3 ? &a.from_ms : &a.to_ms) != 0) {
+            return tg_errf(L->eb, TG_ERR_INVALID, "%s:%ld: %s '%s' is not a date (YYYY-MM-DD)",
+                           L->name, L->row_line, alias_cols[k], v);
+        } else if (k == 3 && v[0] == '\0') {
+            return tg_errf(L->eb, TG_ERR_INVALID, "%s:%ld: effective_from is required", L->name,
+                           L->row_line);
         }
     }
-    if (a.provider[0] == '\0' || a.alias[0] == '\0' || a.version[0] == '\0')
-        return tg_errf(L->eb, TG_ERR_INVALID, "%s:%ld: provider, alias and version are required",
-                       L->name, L->line);
-    if (L->rc->na == L->rc->capa) {
-        L->rc->capa = L->rc->capa ? L->rc->capa * 2 : 32;
-        L->rc->aliases = tg_realloc(L->rc->aliases, (size_t)L->rc->capa * sizeof *L->rc->aliases);
+    for (int k = 0; k < 3; k++) {
+        const char *v = k == 0 ? a.provider : k == 1 ? a.alias : a.version;
+        if (v[0] == '\0')
+            return tg_errf(L->eb, TG_ERR_INVALID, "%s:%ld: %s is required", L->name, L->row_line,
+                           alias_cols[k]);
     }
-    L->rc->aliases[L->rc->na++] = a;
+    if (a.to_ms != 0 && a.to_ms <= a.from_ms)
+        return tg_errf(L->eb, TG_ERR_INVALID, "%s:%ld: effective_to must be after effective_from",
+                       L->name, L->row_line);
+    for (int i = first; i < rc->na; i++) {
+        const struct alias *b = &rc->aliases[i];
+        if (strcmp(b->provider, a.provider) == 0 && strcmp(b->alias, a.alias) == 0 &&
+            overlaps(a.from_ms, a.to_ms, b->from_ms, b->to_ms))
+            return tg_errf(L->eb, TG_ERR_INVALID,
+                           "%s:%ld: %s alias %s overlaps line %ld (within one file the dates of "
+                           "an alias must not overlap)",
+                           L->name, L->row_line, a.provider, a.alias, b->line);
+    }
+    a.line = L->row_line;
+    if (rc->na == rc->capa) {
+        rc->capa = rc->capa ? rc->capa * 2 : 32;
+        rc->aliases = tg_realloc(rc->aliases, (size_t)rc->capa * sizeof *rc->aliases);
+    }
+    rc->aliases[rc->na++] = a;
     return 0;
 }
 
-static int finish_row(struct loader *L)
+static int check_row(struct loader *L, const struct tg_price_row *r, int first)
 {
-    if (L->nfields == 1 && L->fields[0][0] == '\0')
+    if (strcmp(r->currency, "USD") != 0)
+        return tg_errf(L->eb, TG_ERR_INVALID, "%s:%ld: currency '%s' is not supported (USD only)",
+                       L->name, L->row_line, r->currency);
+    if (r->to_ms != 0 && r->to_ms <= r->from_ms)
+        return tg_errf(L->eb, TG_ERR_INVALID, "%s:%ld: effective_to must be after effective_from",
+                       L->name, L->row_line);
+    bool any_lc = r->lc_input >= 0 || r->lc_cached_input >= 0 || r->lc_cache_write_5m >= 0 ||
+                  r->lc_cache_write_1h >= 0 || r->lc_output >= 0;
+    if (any_lc && r->long_context_threshold == 0)
+        return tg_errf(L->eb, TG_ERR_INVALID,
+                       "%s:%ld: long_context_* prices need a long_context_threshold", L->name,
+                       L->row_line);
+    if (r->long_context_threshold > 0 && (r->lc_input < 0 || r->lc_output < 0))
+        return tg_errf(L->eb, TG_ERR_INVALID,
+                       "%s:%ld: long_context_threshold needs long_context_input_per_mtok and "
+                       "long_context_output_per_mtok",
+                       L->name, L->row_line);
+    for (int i = first; i < L->rc->n; i++) {
+        const struct tg_price_row *b = &L->rc->rows[i];
+        char day[25];
+        if (strcmp(b->provider, r->provider) == 0 && strcmp(b->model, r->model) == 0 &&
+            overlaps(r->from_ms, r->to_ms, b->from_ms, b->to_ms)) {
+            day_of(b->from_ms, day);
+            return tg_errf(L->eb, TG_ERR_INVALID,
+                           "%s:%ld: %s %s overlaps line %ld (from %s); within one file the "
+                           "dates of a model must not overlap",
+                           L->name, L->row_line, r->provider, r->model, b->line, day);
+        }
+    }
+    return 0;
+}
+
+static int finish_row(struct loader *L, int first)
+{
+    if (L->nfields == 0 || (L->nfields == 1 && L->fields[0][0] == '\0'))
         return 0; /* blank line */
-    if (L->nfields > 0 && L->fields[0][0] == '#')
+    if (L->fields[0][0] == '#')
         return 0; /* comment line */
     if (!L->header_done)
         return finish_header(L);
     if (L->nfields != L->ncols)
         return tg_errf(L->eb, TG_ERR_INVALID, "%s:%ld: %d fields, the header has %d", L->name,
-                       L->line, L->nfields, L->ncols);
-    if (L->aliases)
-        return finish_alias(L);
+                       L->row_line, L->nfields, L->ncols);
+    if (L->kind == LOAD_ALIASES)
+        return finish_alias(L, first);
     struct tg_price_row r;
     memset(&r, 0, sizeof r);
     r.cached_input = r.cache_write_5m = r.cache_write_1h = r.reasoning = r.audio_input =
         r.audio_output = -1;
-    r.lc_input = r.lc_cached_input = r.lc_output = -1;
-    r.batch_bps = r.priority_bps = 10000;
+    r.lc_input = r.lc_cached_input = r.lc_cache_write_5m = r.lc_cache_write_1h = r.lc_output = -1;
+    r.batch_bps = r.flex_bps = r.priority_bps = 10000;
     for (int i = 0; i < L->nfields; i++) {
         int rc = set_field(L, &r, &columns[L->map[i]], L->fields[i]);
         if (rc != 0)
             return rc;
     }
-    if (strcmp(r.currency, "USD") != 0)
-        return tg_errf(L->eb, TG_ERR_INVALID, "%s:%ld: currency '%s' is not supported (USD only)",
-                       L->name, L->line, r.currency);
-    if (r.to_ms != 0 && r.to_ms <= r.from_ms)
-        return tg_errf(L->eb, TG_ERR_INVALID, "%s:%ld: effective_to must be after effective_from",
-                       L->name, L->line);
+    int rc = check_row(L, &r, first);
+    if (rc != 0)
+        return rc;
     r.is_pattern = strchr(r.model, '*') != NULL;
-    snprintf(r.ref, sizeof r.ref, "%.72s:%ld", L->name, L->line);
+    r.line = L->row_line;
+    snprintf(r.ref, sizeof r.ref, "%.72s:%ld", L->name, L->row_line);
     if (L->rc->n == L->rc->cap) {
         L->rc->cap = L->rc->cap ? L->rc->cap * 2 : 64;
         L->rc->rows = tg_realloc(L->rc->rows, (size_t)L->rc->cap * sizeof *L->rc->rows);
@@ -283,13 +398,23 @@ static int finish_row(struct loader *L)
     return 0;
 }
 
+/* Rows of this load start at these indexes (overlap checks stay within one file). */
+struct load_ctx {
+    struct loader L;
+    int first_row, first_alias;
+};
+
 static void on_field(void *s, size_t len, void *ud)
 {
-    struct loader *L = ud;
+    struct load_ctx *C = ud;
+    struct loader *L = &C->L;
     if (L->rc_err != 0)
         return;
+    if (L->nfields == 0)
+        L->row_line = L->cur_line;
     if (L->nfields == MAX_FIELDS) {
-        L->rc_err = tg_errf(L->eb, TG_ERR_INVALID, "%s:%ld: too many fields", L->name, L->line);
+        L->rc_err = tg_errf(L->eb, TG_ERR_INVALID, "%s:%ld: more than %d fields", L->name,
+                            L->row_line, MAX_FIELDS);
         return;
     }
     char *v = tg_strndup(s ? s : "", len);
@@ -306,65 +431,85 @@ static void on_field(void *s, size_t len, void *ud)
 
 static void on_row(int c, void *ud)
 {
-    struct loader *L = ud;
+    struct load_ctx *C = ud;
+    struct loader *L = &C->L;
     (void)c;
-    L->line++;
     if (L->rc_err == 0)
-        L->rc_err = finish_row(L);
+        L->rc_err = finish_row(L, L->kind == LOAD_ALIASES ? C->first_alias : C->first_row);
     for (int i = 0; i < L->nfields; i++)
         free(L->fields[i]);
     L->nfields = 0;
 }
 
+/* libcsv skips blank lines without a callback, so the text is fed one physical line at a
+ * time and errors name the line a row started on, as an editor shows it. */
 static int load(struct tg_ratecard *rc, const char *name, const char *text, unsigned long len,
-                bool aliases, struct tg_errbuf *eb)
+                enum load_kind kind, bool *is_alias_map, struct tg_errbuf *eb)
 {
     struct csv_parser p;
-    struct loader L;
-    memset(&L, 0, sizeof L);
-    L.rc = rc;
-    L.name = name;
-    L.eb = eb;
-    L.aliases = aliases;
-    int n0 = rc->n, na0 = rc->na;
-    if (csv_init(&p, CSV_APPEND_NULL | CSV_EMPTY_IS_NULL) != 0)
+    struct load_ctx C;
+    struct loader *L = &C.L;
+    memset(&C, 0, sizeof C);
+    L->rc = rc;
+    L->name = name;
+    L->eb = eb;
+    L->kind = kind;
+    C.first_row = rc->n;
+    C.first_alias = rc->na;
+    if (csv_init(&p, CSV_APPEND_NULL | CSV_EMPTY_IS_NULL | CSV_STRICT_FINI) != 0)
         return tg_errf(eb, TG_ERR_NOMEM, "%s: csv_init failed", name);
-    if (csv_parse(&p, text, len, on_field, on_row, &L) != len && L.rc_err == 0)
-        L.rc_err = tg_errf(eb, TG_ERR_INVALID, "%s:%ld: %s", name, L.line + 1,
-                           csv_strerror(csv_error(&p)));
-    if (L.rc_err == 0)
-        csv_fini(&p, on_field, on_row, &L);
-    for (int i = 0; i < L.nfields; i++)
-        free(L.fields[i]);
-    csv_free(&p);
-    if (L.rc_err == 0 && !L.header_done)
-        L.rc_err = tg_errf(eb, TG_ERR_INVALID, "%s: empty file (no header row)", name);
-    if (L.rc_err != 0) { /* all or nothing */
-        rc->n = n0;
-        rc->na = na0;
+    size_t pos = 0;
+    if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0)
+        pos = 3; /* the byte-order mark spreadsheets write before UTF-8 CSV */
+    while (pos < len && L->rc_err == 0) {
+        const char *nl = memchr(text + pos, '\n', len - pos);
+        size_t n = nl != NULL ? (size_t)(nl - (text + pos)) + 1 : len - pos;
+        L->cur_line++;
+        if (csv_parse(&p, text + pos, n, on_field, on_row, &C) != n && L->rc_err == 0)
+            L->rc_err = tg_errf(eb, TG_ERR_INVALID, "%s:%ld: %s", name, L->cur_line,
+                                csv_strerror(csv_error(&p)));
+        pos += n;
     }
-    return L.rc_err;
+    if (L->rc_err == 0 && csv_fini(&p, on_field, on_row, &C) != 0 && L->rc_err == 0)
+        L->rc_err = tg_errf(eb, TG_ERR_INVALID, "%s:%ld: unterminated quoted field", name,
+                            L->row_line ? L->row_line : L->cur_line);
+    for (int i = 0; i < L->nfields; i++)
+        free(L->fields[i]);
+    csv_free(&p);
+    if (L->rc_err == 0 && !L->header_done)
+        L->rc_err = tg_errf(eb, TG_ERR_INVALID, "%s: empty file (no header row)", name);
+    if (L->rc_err != 0) { /* all or nothing */
+        rc->n = C.first_row;
+        rc->na = C.first_alias;
+    }
+    if (is_alias_map != NULL)
+        *is_alias_map = L->kind == LOAD_ALIASES;
+    return L->rc_err;
 }
 
 int tg_pricing_load_csv(struct tg_ratecard *rc, const char *name, const char *text,
                         unsigned long len, struct tg_errbuf *eb)
 {
-    return load(rc, name, text, len, false, eb);
+    return load(rc, name, text, len, LOAD_CARD, NULL, eb);
 }
 
 int tg_pricing_load_aliases_csv(struct tg_ratecard *rc, const char *name, const char *text,
                                 unsigned long len, struct tg_errbuf *eb)
 {
-    return load(rc, name, text, len, true, eb);
+    return load(rc, name, text, len, LOAD_ALIASES, NULL, eb);
 }
 
-static int load_path(struct tg_ratecard *rc, const char *path, bool aliases, struct tg_errbuf *eb)
+static int load_path(struct tg_ratecard *rc, const char *path, enum load_kind kind,
+                     bool *is_alias_map, struct tg_errbuf *eb)
 {
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return tg_errf(eb, TG_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     char *text = NULL;
     size_t len = 0, cap = 0;
+    int rc2 = 0;
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        rc2 = tg_errf(eb, TG_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+        goto out;
+    }
     for (;;) {
         if (len == cap) {
             cap = cap ? cap * 2 : 16384;
@@ -375,21 +520,34 @@ static int load_path(struct tg_ratecard *rc, const char *path, bool aliases, str
             break;
         len += got;
     }
-    fclose(f);
-    const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-    int rc2 = load(rc, name, text, len, aliases, eb);
+    if (ferror(f)) {
+        rc2 = tg_errf(eb, TG_ERR_IO, "%s: read error", path);
+        goto out;
+    }
+    const char *slash = strrchr(path, '/');
+    rc2 = load(rc, slash != NULL ? slash + 1 : path, text != NULL ? text : "", len, kind,
+               is_alias_map, eb);
+out:
+    if (f != NULL)
+        fclose(f);
     free(text);
     return rc2;
 }
 
 int tg_pricing_load_file(struct tg_ratecard *rc, const char *path, struct tg_errbuf *eb)
 {
-    return load_path(rc, path, false, eb);
+    return load_path(rc, path, LOAD_CARD, NULL, eb);
 }
 
 int tg_pricing_load_aliases_file(struct tg_ratecard *rc, const char *path, struct tg_errbuf *eb)
 {
-    return load_path(rc, path, true, eb);
+    return load_path(rc, path, LOAD_ALIASES, NULL, eb);
+}
+
+int tg_pricing_check_file(struct tg_ratecard *rc, const char *path, bool *is_alias_map,
+                          struct tg_errbuf *eb)
+{
+    return load_path(rc, path, LOAD_ANY, is_alias_map, eb);
 }
 
 int tg_pricing_set_discount(struct tg_ratecard *rc, const char *provider, int64_t bps,
@@ -397,6 +555,8 @@ int tg_pricing_set_discount(struct tg_ratecard *rc, const char *provider, int64_
 {
     if (bps < 0 || bps > 10000)
         return tg_errf(eb, TG_ERR_INVALID, "discount for %s must be 0..100%%", provider);
+    if (strlen(provider) >= sizeof rc->discounts[0].provider)
+        return tg_errf(eb, TG_ERR_INVALID, "discount: provider name '%s' is too long", provider);
     for (int i = 0; i < rc->nd; i++)
         if (strcmp(rc->discounts[i].provider, provider) == 0) {
             rc->discounts[i].bps = bps;
@@ -409,11 +569,48 @@ int tg_pricing_set_discount(struct tg_ratecard *rc, const char *provider, int64_
     return 0;
 }
 
+int tg_pricing_set_fallback(struct tg_ratecard *rc, int64_t input_micros, int64_t output_micros,
+                            struct tg_errbuf *eb)
+{
+    if (input_micros < 0 || output_micros < 0 || input_micros > TG_PRICE_MAX_MICROS ||
+        output_micros > TG_PRICE_MAX_MICROS)
+        return tg_errf(eb, TG_ERR_INVALID, "fallback prices must be 0..1000000 USD per million");
+    rc->has_fallback = true;
+    rc->fallback_input = input_micros;
+    rc->fallback_output = output_micros;
+    return 0;
+}
+
 /* --- lookup ------------------------------------------------------------------------- */
 
 static bool in_effect(int64_t from, int64_t to, int64_t t)
 {
     return t >= from && (to == 0 || t < to);
+}
+
+/* '*' matches any run of characters (also none); every other byte is literal, so model
+ * names with '?', '[' or '\' need no escaping. Greedy with one backtrack point: linear
+ * enough for names of at most 127 bytes. */
+static bool glob_match(const char *pat, const char *s)
+{
+    const char *star = NULL, *resume = NULL;
+    while (*s != '\0') {
+        if (*pat == '*') {
+            star = pat++;
+            resume = s;
+        } else if (*pat == *s) {
+            pat++;
+            s++;
+        } else if (star != NULL) {
+            pat = star + 1;
+            s = ++resume;
+        } else {
+            return false;
+        }
+    }
+    while (*pat == '*')
+        pat++;
+    return *pat == '\0';
 }
 
 static const struct tg_price_row *find_exact(const struct tg_ratecard *rc, const char *provider,
@@ -428,66 +625,114 @@ static const struct tg_price_row *find_exact(const struct tg_ratecard *rc, const
     return NULL;
 }
 
-const struct tg_price_row *tg_pricing_lookup(const struct tg_ratecard *rc, const char *provider,
-                                             const char *model, int64_t date_ms,
-                                             enum tg_price_match *how, const char **resolved)
+/* The longest pattern wins; between patterns of equal length, the later layer. */
+static const struct tg_price_row *find_pattern(const struct tg_ratecard *rc, const char *provider,
+                                               const char *model, int64_t t)
 {
-    const struct tg_price_row *r = find_exact(rc, provider, model, date_ms);
-    if (resolved != NULL)
-        *resolved = NULL;
-    if (r != NULL) {
-        *how = TG_PRICE_EXACT;
-        return r;
-    }
-    for (int i = rc->na - 1; i >= 0; i--) {
-        const struct alias *a = &rc->aliases[i];
-        if (strcmp(a->provider, provider) == 0 && strcmp(a->alias, model) == 0 &&
-            in_effect(a->from_ms, a->to_ms, date_ms)) {
-            r = find_exact(rc, provider, a->version, date_ms);
-            if (r != NULL) {
-                *how = TG_PRICE_ALIAS;
-                if (resolved != NULL)
-                    *resolved = a->version;
-                return r;
-            }
-        }
-    }
     const struct tg_price_row *best = NULL;
     size_t best_len = 0;
     for (int i = rc->n - 1; i >= 0; i--) {
         const struct tg_price_row *p = &rc->rows[i];
         size_t len = strlen(p->model);
-        if (p->is_pattern && strcmp(p->provider, provider) == 0 &&
-            in_effect(p->from_ms, p->to_ms, date_ms) && len > best_len &&
-            fnmatch(p->model, model, 0) == 0) {
+        if (p->is_pattern && len > best_len && strcmp(p->provider, provider) == 0 &&
+            in_effect(p->from_ms, p->to_ms, t) && glob_match(p->model, model)) {
             best = p;
             best_len = len;
         }
     }
-    *how = TG_PRICE_PATTERN;
     return best;
+}
+
+const struct tg_price_row *tg_pricing_lookup(const struct tg_ratecard *rc, const char *provider,
+                                             const char *model, int64_t date_ms,
+                                             enum tg_price_match *how, const char **resolved)
+{
+    const struct alias *a = NULL;
+    const struct tg_price_row *r = find_exact(rc, provider, model, date_ms);
+    if (resolved != NULL)
+        *resolved = NULL;
+    *how = TG_PRICE_EXACT;
+    if (r != NULL)
+        return r;
+    for (int i = rc->na - 1; i >= 0 && a == NULL; i--) { /* later layers first */
+        const struct alias *c = &rc->aliases[i];
+        if (strcmp(c->provider, provider) == 0 && strcmp(c->alias, model) == 0 &&
+            in_effect(c->from_ms, c->to_ms, date_ms))
+            a = c;
+    }
+    if (a != NULL) {
+        if (resolved != NULL)
+            *resolved = a->version;
+        r = find_exact(rc, provider, a->version, date_ms);
+        if (r != NULL) {
+            *how = TG_PRICE_ALIAS;
+            return r;
+        }
+    }
+    *how = TG_PRICE_PATTERN;
+    r = find_pattern(rc, provider, model, date_ms);
+    if (r == NULL && a != NULL)
+        r = find_pattern(rc, provider, a->version, date_ms);
+    if (r == NULL && resolved != NULL)
+        *resolved = NULL;
+    return r;
 }
 
 /* --- cost --------------------------------------------------------------------------- */
 
-/* tokens at p micro-dollars per million = tokens * p / 1000 nano-dollars, half-up */
-static int64_t tokens_cost(int64_t tokens, int64_t p)
-{
-    if (tokens <= 0 || p <= 0)
-        return 0;
-    __int128 v = (__int128)tokens * p;
-    return (int64_t)((v + 500) / 1000);
-}
-
-static int64_t scale_bps(int64_t nanos, int64_t bps)
-{
-    __int128 v = (__int128)nanos * bps;
-    return (int64_t)((v + 5000) / 10000);
-}
+/* The prices that apply to one call: the row's, or its long-context ones, with every
+ * "not given" (-1) replaced by its documented default. */
+struct prices {
+    int64_t input, cached, write_5m, write_1h, output, reasoning, audio_in, audio_out, search,
+        fetch;
+    bool is_long_context;
+};
 
 static int64_t pick(int64_t price, int64_t fallback)
 {
     return price >= 0 ? price : fallback;
+}
+
+static void resolve_prices(const struct tg_price_row *r, int64_t input_tokens, struct prices *p)
+{
+    bool lc = r->long_context_threshold > 0 && input_tokens > r->long_context_threshold;
+    p->is_long_context = lc;
+    p->input = lc ? r->lc_input : r->input;
+    p->output = lc ? r->lc_output : r->output;
+    p->cached = pick(r->cached_input, p->input);
+    p->write_5m = pick(r->cache_write_5m, p->input);
+    p->write_1h = pick(r->cache_write_1h, p->input);
+    if (lc) {
+        p->cached = pick(r->lc_cached_input, p->cached);
+        p->write_5m = pick(r->lc_cache_write_5m, p->write_5m);
+        p->write_1h = pick(r->lc_cache_write_1h, p->write_1h);
+    }
+    p->reasoning = pick(r->reasoning, p->output);
+    p->audio_in = pick(r->audio_input, p->input);
+    p->audio_out = pick(r->audio_output, p->output);
+    p->search = pick(r->web_search_per_1k, 0);
+    p->fetch = pick(r->web_fetch_per_1k, 0);
+}
+
+static int64_t tier_bps(const struct tg_price_row *r, const char *tier)
+{
+    if (tier == NULL)
+        return 10000;
+    if (strcmp(tier, "batch") == 0)
+        return r->batch_bps;
+    if (strcmp(tier, "flex") == 0)
+        return r->flex_bps;
+    if (strcmp(tier, "priority") == 0)
+        return r->priority_bps;
+    return 10000; /* default, auto, standard, scale, or not reported */
+}
+
+static int64_t discount_bps(const struct tg_ratecard *rc, const char *provider)
+{
+    for (int i = 0; i < rc->nd; i++)
+        if (strcmp(rc->discounts[i].provider, provider) == 0)
+            return rc->discounts[i].bps;
+    return 0;
 }
 
 static int64_t clamp0(int64_t v)
@@ -495,77 +740,142 @@ static int64_t clamp0(int64_t v)
     return v < 0 ? 0 : v;
 }
 
-bool tg_pricing_cost(const struct tg_ratecard *rc, struct tg_call_record *rec)
+/* pico-dollars * tier bps * factor bps -> nano-dollars, half-up; -1 when it does not fit.
+ * All three are non-negative (the bounds in pricing.h keep the product in 128 bits). */
+static int64_t to_nanos(__int128 pico, int64_t tier, int64_t factor)
 {
-    const struct tg_usage *u = &rec->usage;
-    const char *model = u->response_model[0] ? u->response_model : rec->request_model;
-    enum tg_price_match how;
-    const struct tg_price_row *r =
-        tg_pricing_lookup(rc, rec->provider, model, rec->started_at_ms, &how, NULL);
+    const __int128 den = (__int128)1000 * 10000 * 10000;
+    __int128 v = (pico * tier * factor + den / 2) / den;
+    return v > INT64_MAX ? -1 : (int64_t)v;
+}
+
+static bool count_ok(int64_t v)
+{
+    return v >= 0 && v <= TG_PRICE_MAX_UNITS;
+}
+
+static bool usage_ok(const struct tg_usage *u)
+{
+    const int64_t counts[] = {u->input_tokens,          u->cached_input_tokens,
+                              u->cache_write_5m_tokens, u->cache_write_1h_tokens,
+                              u->audio_input_tokens,    u->output_tokens,
+                              u->reasoning_tokens,      u->audio_output_tokens,
+                              u->web_search_requests,   u->web_fetch_requests};
+    for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++)
+        if (!count_ok(counts[i]))
+            return false;
+    return true;
+}
+
+enum { K_INPUT, K_CACHED, K_WRITE, K_OUTPUT, K_OTHER, K_N };
+
+static void clear_costs(struct tg_call_record *rec)
+{
     rec->is_priced = false;
     rec->price_ref[0] = '\0';
     rec->cost_nanos = rec->input_cost_nanos = rec->cached_input_cost_nanos =
         rec->cache_write_cost_nanos = 0;
     rec->output_cost_nanos = rec->other_cost_nanos = rec->list_cost_nanos =
         rec->cache_savings_nanos = 0;
-    if (r == NULL)
+}
+
+bool tg_pricing_cost(const struct tg_ratecard *rc, struct tg_call_record *rec)
+{
+    const struct tg_usage *u = &rec->usage;
+    const char *model = u->response_model[0] != '\0' ? u->response_model : rec->request_model;
+    enum tg_price_match how;
+    struct prices p;
+    clear_costs(rec);
+    const struct tg_price_row *r =
+        tg_pricing_lookup(rc, rec->provider, model, rec->started_at_ms, &how, NULL);
+    if (r == NULL || !usage_ok(u))
         return false;
+    resolve_prices(r, u->input_tokens, &p);
 
-    bool lc = r->long_context_threshold > 0 && u->input_tokens > r->long_context_threshold;
-    int64_t in_p = lc ? pick(r->lc_input, r->input) : r->input;
-    int64_t cached_p =
-        lc ? pick(r->lc_cached_input, pick(r->cached_input, in_p)) : pick(r->cached_input, in_p);
-    int64_t out_p = lc ? pick(r->lc_output, r->output) : r->output;
-    int64_t w5_p = pick(r->cache_write_5m, in_p), w1_p = pick(r->cache_write_1h, in_p);
-    int64_t reas_p = pick(r->reasoning, out_p);
-    int64_t ain_p = pick(r->audio_input, in_p), aout_p = pick(r->audio_output, out_p);
-
-    /* input_tokens counts everything (OTel rule): the plain text part is what remains */
+    /* input_tokens counts everything (OTel rule): the plain text part is what remains.
+     * Inconsistent usage (parts above the whole) is clamped, never negative. */
     int64_t plain_in = clamp0(u->input_tokens - u->cached_input_tokens - u->cache_write_5m_tokens -
                               u->cache_write_1h_tokens - u->audio_input_tokens);
+    /* output includes reasoning, audio and rejected predictions, all billed as output */
     int64_t plain_out = clamp0(u->output_tokens - u->reasoning_tokens - u->audio_output_tokens);
 
-    int64_t list[5];
-    list[0] = tokens_cost(plain_in, in_p) + tokens_cost(u->audio_input_tokens, ain_p);
-    list[1] = tokens_cost(u->cached_input_tokens, cached_p);
-    list[2] =
-        tokens_cost(u->cache_write_5m_tokens, w5_p) + tokens_cost(u->cache_write_1h_tokens, w1_p);
-    list[3] = tokens_cost(plain_out, out_p) + tokens_cost(u->reasoning_tokens, reas_p) +
-              tokens_cost(u->audio_output_tokens, aout_p);
-    /* per-request fees: micro-dollars per 1,000 requests = nano-dollars per request */
-    list[4] = u->web_search_requests * clamp0(r->web_search_per_1k) +
-              u->web_fetch_requests * clamp0(r->web_fetch_per_1k);
-    int64_t savings = tokens_cost(u->cached_input_tokens, in_p) - list[1];
+    __int128 pico[K_N];
+    pico[K_INPUT] = (__int128)plain_in * p.input + (__int128)u->audio_input_tokens * p.audio_in;
+    pico[K_CACHED] = (__int128)u->cached_input_tokens * p.cached;
+    pico[K_WRITE] = (__int128)u->cache_write_5m_tokens * p.write_5m +
+                    (__int128)u->cache_write_1h_tokens * p.write_1h;
+    pico[K_OUTPUT] = (__int128)plain_out * p.output + (__int128)u->reasoning_tokens * p.reasoning +
+                     (__int128)u->audio_output_tokens * p.audio_out;
+    /* f micro-dollars per 1,000 requests = f nano-dollars = 1000 f pico-dollars each */
+    pico[K_OTHER] =
+        ((__int128)u->web_search_requests * p.search + (__int128)u->web_fetch_requests * p.fetch) *
+        1000;
+    __int128 cached_at_input = (__int128)u->cached_input_tokens * p.input;
 
-    int64_t tier = 10000;
-    if (strcmp(u->service_tier, "batch") == 0)
-        tier = r->batch_bps;
-    else if (strcmp(u->service_tier, "priority") == 0)
-        tier = r->priority_bps;
-    int64_t disc = 0;
-    for (int i = 0; i < rc->nd; i++)
-        if (strcmp(rc->discounts[i].provider, rec->provider) == 0)
-            disc = rc->discounts[i].bps;
-
-    int64_t eff[5], total = 0, list_total = 0;
-    for (int i = 0; i < 5; i++) {
-        list[i] = tier == 10000 ? list[i] : scale_bps(list[i], tier);
-        eff[i] = disc == 0 ? list[i] : scale_bps(list[i], 10000 - disc);
-        total += eff[i];
-        list_total += list[i];
+    int64_t tier = tier_bps(r, u->service_tier);
+    int64_t keep = 10000 - discount_bps(rc, rec->provider);
+    int64_t eff[K_N], list[K_N];
+    __int128 total = 0, list_total = 0;
+    for (int k = 0; k < K_N; k++) {
+        eff[k] = to_nanos(pico[k], tier, keep);
+        list[k] = to_nanos(pico[k], tier, 10000);
+        if (eff[k] < 0 || list[k] < 0)
+            return false;
+        total += eff[k];
+        list_total += list[k];
     }
-    savings = tier == 10000 ? savings : scale_bps(savings, tier);
-    rec->input_cost_nanos = eff[0];
-    rec->cached_input_cost_nanos = eff[1];
-    rec->cache_write_cost_nanos = eff[2];
-    rec->output_cost_nanos = eff[3];
-    rec->other_cost_nanos = eff[4];
-    rec->cost_nanos = total;
-    rec->list_cost_nanos = list_total;
-    rec->cache_savings_nanos = disc == 0 ? savings : scale_bps(savings, 10000 - disc);
-    static const char *const match_names[] = {"exact", "alias", "pattern"};
-    snprintf(rec->price_ref, sizeof rec->price_ref, "%.95s:%s%s", r->ref, match_names[how],
-             lc ? ":long_context" : "");
+    int64_t would_cost = to_nanos(cached_at_input, tier, keep);
+    if (total > INT64_MAX || list_total > INT64_MAX || would_cost < 0)
+        return false;
+    rec->input_cost_nanos = eff[K_INPUT];
+    rec->cached_input_cost_nanos = eff[K_CACHED];
+    rec->cache_write_cost_nanos = eff[K_WRITE];
+    rec->output_cost_nanos = eff[K_OUTPUT];
+    rec->other_cost_nanos = eff[K_OTHER];
+    rec->cost_nanos = (int64_t)total;
+    rec->list_cost_nanos = (int64_t)list_total;
+    /* both sides rounded the same way: exactly "would have cost" minus "cost", as booked */
+    rec->cache_savings_nanos = would_cost - eff[K_CACHED];
+    snprintf(rec->price_ref, sizeof rec->price_ref, "%.95s:%s%s", r->ref,
+             tg_pricing_match_name(how), p.is_long_context ? ":long_context" : "");
     rec->is_priced = true;
     return true;
+}
+
+static int64_t max3(int64_t a, int64_t b, int64_t c)
+{
+    int64_t m = a > b ? a : b;
+    return m > c ? m : c;
+}
+
+int tg_pricing_estimate(const struct tg_ratecard *rc, const char *provider, const char *model,
+                        int64_t date_ms, int64_t input_tokens, int64_t max_output_tokens,
+                        const char *service_tier, struct tg_price_estimate *out)
+{
+    enum tg_price_match how;
+    struct prices p;
+    memset(out, 0, sizeof *out);
+    if (!count_ok(input_tokens) || !count_ok(max_output_tokens))
+        return TG_ERR_INVALID;
+    const struct tg_price_row *r = tg_pricing_lookup(rc, provider, model, date_ms, &how, NULL);
+    if (r == NULL) {
+        if (!rc->has_fallback)
+            return TG_ERR_NOTFOUND;
+        __int128 pico = (__int128)input_tokens * rc->fallback_input +
+                        (__int128)max_output_tokens * rc->fallback_output;
+        out->nanos = to_nanos(pico, 10000, 10000);
+        out->is_fallback = true;
+        snprintf(out->price_ref, sizeof out->price_ref, "fallback");
+        return out->nanos < 0 ? TG_ERR_INVALID : 0;
+    }
+    resolve_prices(r, input_tokens, &p);
+    /* an upper bound: every input token at the dearest input-side price, every output
+     * token at the dearest output-side price (cache reads never cost more than input) */
+    int64_t in_p = max3(max3(p.input, p.cached, p.audio_in), p.write_5m, p.write_1h);
+    int64_t out_p = max3(p.output, p.reasoning, p.audio_out);
+    __int128 pico = (__int128)input_tokens * in_p + (__int128)max_output_tokens * out_p;
+    out->nanos = to_nanos(pico, tier_bps(r, service_tier), 10000 - discount_bps(rc, provider));
+    snprintf(out->price_ref, sizeof out->price_ref, "%.72s:%s%s", r->ref,
+             tg_pricing_match_name(how), p.is_long_context ? ":long_context" : "");
+    return out->nanos < 0 ? TG_ERR_INVALID : 0;
 }
