@@ -8,7 +8,12 @@
  * tested without a server. */
 #include "accounting/identity.h"
 
+#include "core/alloc.h"
+
+#include <csv.h>
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -204,8 +209,200 @@ static void add_tag(struct tg_buf *tags, const char *k, size_t kn, const char *v
     tg_buf_append_json_str(tags, val, strlen(val));
 }
 
+/* --- mapping tables ------------------------------------------------------------------ */
+
+struct map_entry {
+    char key[128], value[128];
+};
+
+struct tg_mappings {
+    struct map_entry *e[TG_MAP_COUNT]; /* sorted by key */
+    int n[TG_MAP_COUNT];
+    bool loaded[TG_MAP_COUNT];
+};
+
+static const char *const map_headers[TG_MAP_COUNT][2] = {
+    {"tenant_id", "cost_center"}, {"team", "cost_center"}, {"workflow_id", "team"}};
+
+struct tg_mappings *tg_mappings_new(void)
+{
+    return tg_calloc(1, sizeof(struct tg_mappings));
+}
+
+void tg_mappings_destroy(struct tg_mappings *m)
+{
+    if (m == NULL)
+        return;
+    for (int k = 0; k < TG_MAP_COUNT; k++)
+        free(m->e[k]);
+    free(m);
+}
+
+struct map_loader {
+    struct tg_mappings *m;
+    const char *name;
+    struct tg_errbuf *eb;
+    int err, kind, nf;
+    long line;
+    char f[3][128];
+    bool too_long;
+    struct map_entry *v;
+    int n, cap;
+};
+
+static void map_field(void *s, size_t len, void *ud)
+{
+    struct map_loader *L = ud;
+    if (L->nf < 3) {
+        if (len >= sizeof L->f[0])
+            L->too_long = true;
+        snprintf(L->f[L->nf], sizeof L->f[0], "%.*s", (int)(len < 127 ? len : 127),
+                 s ? (const char *)s : "");
+    }
+    L->nf++;
+}
+
+static void map_row(int c, void *ud)
+{
+    struct map_loader *L = ud;
+    (void)c;
+    L->line++;
+    int nf = L->nf;
+    L->nf = 0;
+    if (L->err != 0 || (nf == 1 && L->f[0][0] == '\0') || L->f[0][0] == '#')
+        return;
+    if (L->kind < 0) {
+        for (int k = 0; k < TG_MAP_COUNT; k++)
+            if (nf == 2 && strcmp(L->f[0], map_headers[k][0]) == 0 &&
+                strcmp(L->f[1], map_headers[k][1]) == 0)
+                L->kind = k;
+        if (L->kind < 0)
+            L->err = tg_errf(L->eb, TG_ERR_INVALID,
+                             "%s:%ld: header must be tenant_id,cost_center or team,cost_center or "
+                             "workflow_id,team",
+                             L->name, L->line);
+        return;
+    }
+    if (nf != 2 || L->f[0][0] == '\0' || L->f[1][0] == '\0' || L->too_long) {
+        L->err =
+            tg_errf(L->eb, TG_ERR_INVALID,
+                    "%s:%ld: expected two non-empty values of at most 127 bytes", L->name, L->line);
+        return;
+    }
+    if (L->n == L->cap) {
+        L->cap = L->cap ? L->cap * 2 : 64;
+        L->v = tg_realloc(L->v, (size_t)L->cap * sizeof *L->v);
+    }
+    memcpy(L->v[L->n].key, L->f[0], sizeof L->f[0]);
+    memcpy(L->v[L->n++].value, L->f[1], sizeof L->f[1]);
+}
+
+static int by_key(const void *a, const void *b)
+{
+    return strcmp(((const struct map_entry *)a)->key, ((const struct map_entry *)b)->key);
+}
+
+int tg_mappings_load_csv(struct tg_mappings *m, const char *name, const char *text,
+                         unsigned long len, struct tg_errbuf *eb)
+{
+    struct csv_parser p;
+    struct map_loader L;
+    memset(&L, 0, sizeof L);
+    L.m = m;
+    L.name = name;
+    L.eb = eb;
+    L.kind = -1;
+    if (csv_init(&p, CSV_APPEND_NULL) != 0)
+        return tg_errf(eb, TG_ERR_NOMEM, "%s: csv_init failed", name);
+    if (csv_parse(&p, text, len, map_field, map_row, &L) != len && L.err == 0)
+        L.err = tg_errf(eb, TG_ERR_INVALID, "%s:%ld: %s", name, L.line + 1,
+                        csv_strerror(csv_error(&p)));
+    if (L.err == 0)
+        csv_fini(&p, map_field, map_row, &L);
+    csv_free(&p);
+    if (L.err == 0 && L.kind < 0)
+        L.err = tg_errf(eb, TG_ERR_INVALID, "%s: empty file (no header row)", name);
+    if (L.err == 0) { /* a key mapped twice is an error, not a silent pick */
+        qsort(L.v, (size_t)L.n, sizeof *L.v, by_key);
+        for (int i = 1; i < L.n; i++)
+            if (strcmp(L.v[i].key, L.v[i - 1].key) == 0) {
+                L.err = tg_errf(eb, TG_ERR_INVALID, "%s: '%s' is mapped twice", name, L.v[i].key);
+                break;
+            }
+    }
+    if (L.err != 0) {
+        free(L.v);
+        return L.err;
+    }
+    free(m->e[L.kind]);
+    m->e[L.kind] = L.v;
+    m->n[L.kind] = L.n;
+    m->loaded[L.kind] = true;
+    return 0;
+}
+
+int tg_mappings_load_file(struct tg_mappings *m, const char *path, struct tg_errbuf *eb)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return tg_errf(eb, TG_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    char *text = NULL;
+    size_t len = 0, cap = 0, got;
+    do {
+        if (len == cap) {
+            cap = cap ? cap * 2 : 16384;
+            text = tg_realloc(text, cap);
+        }
+        got = fread(text + len, 1, cap - len, f);
+        len += got;
+    } while (got > 0);
+    fclose(f);
+    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    int rc = tg_mappings_load_csv(m, base, text, len, eb);
+    free(text);
+    return rc;
+}
+
+const char *tg_mappings_get(const struct tg_mappings *m, enum tg_map_kind kind, const char *key,
+                            bool *has_table)
+{
+    *has_table = m != NULL && m->loaded[kind];
+    if (!*has_table || m->n[kind] == 0)
+        return NULL;
+    struct map_entry probe;
+    snprintf(probe.key, sizeof probe.key, "%s", key);
+    const struct map_entry *e =
+        bsearch(&probe, m->e[kind], (size_t)m->n[kind], sizeof probe, by_key);
+    return e ? e->value : NULL;
+}
+
+/* A mapping table fills a field still empty from the value of another field. */
+static void apply_map(const struct tg_mappings *maps, enum tg_map_kind kind, enum tg_field from,
+                      enum tg_field to, struct tg_call_record *rec, struct tg_buf *src,
+                      bool *unmapped)
+{
+    char *dst = (char *)rec + fields[to].offset;
+    const char *key = (const char *)rec + fields[from].offset;
+    bool has_table = false;
+    if (dst[0] != '\0' || key[0] == '\0')
+        return;
+    const char *v = tg_mappings_get(maps, kind, key, &has_table);
+    if (!has_table)
+        return;
+    if (v == NULL) {
+        *unmapped = true; /* a visible bucket: the audit counts these */
+        return;
+    }
+    tg_field_set(dst, (unsigned)fields[to].size, v, strlen(v));
+    *unmapped = false;
+    char what[48];
+    snprintf(what, sizeof what, "map:%s", fields[from].name);
+    source_add(src, fields[to].name, "", what);
+}
+
 void tg_identity_resolve(const struct tg_identity_config *cfg, const struct tg_header *h, size_t nh,
                          const struct tg_baggage *bg, const struct tg_identity_defaults *key,
+                         const struct tg_identity_defaults *route, const struct tg_mappings *maps,
                          const char *generated_request_id, struct tg_call_record *rec)
 {
     struct tg_buf src = {0}, tags = {0};
@@ -233,12 +430,23 @@ void tg_identity_resolve(const struct tg_identity_config *cfg, const struct tg_h
             done = take((enum tg_field)f, bv, strlen(bv), "baggage", "", rec, &src);
         if (!done && key != NULL && key->v[f][0] != '\0')
             done = take((enum tg_field)f, key->v[f], strlen(key->v[f]), "key", "", rec, &src);
+        if (!done && route != NULL && route->v[f][0] != '\0')
+            done = take((enum tg_field)f, route->v[f], strlen(route->v[f]), "route", "", rec, &src);
         if (!done && f == TG_F_REQUEST_ID && generated_request_id != NULL)
             done = take(TG_F_REQUEST_ID, generated_request_id, strlen(generated_request_id),
                         "generated", "", rec, &src);
         if (!done)
             ((char *)rec + fields[f].offset)[0] = '\0';
     }
+    bool team_unmapped = false, cc_unmapped = false, cc_unmapped2 = false;
+    apply_map(maps, TG_MAP_WORKFLOW_TEAM, TG_F_WORKFLOW, TG_F_TEAM, rec, &src, &team_unmapped);
+    apply_map(maps, TG_MAP_TENANT_COST_CENTER, TG_F_TENANT, TG_F_COST_CENTER, rec, &src,
+              &cc_unmapped);
+    apply_map(maps, TG_MAP_TEAM_COST_CENTER, TG_F_TEAM, TG_F_COST_CENTER, rec, &src, &cc_unmapped2);
+    if (team_unmapped && rec->team[0] == '\0')
+        source_add(&src, "team", "", "unmapped");
+    if ((cc_unmapped || cc_unmapped2) && rec->cost_center[0] == '\0')
+        source_add(&src, "cost_center", "", "unmapped");
     for (size_t i = 0; i < nh; i++) {
         if (!name_is(&h[i], "x-tollgate-tags"))
             continue;

@@ -72,14 +72,41 @@ struct tg_identity_defaults {
     char v[TG_F_COUNT][128];
 };
 
+/* Mapping tables (CSV, docs/ATTRIBUTION.md): tenant -> cost_center, team -> cost_center,
+ * workflow -> owner team. Immutable once loaded; a reload builds a new one. */
+enum tg_map_kind {
+    TG_MAP_TENANT_COST_CENTER,
+    TG_MAP_TEAM_COST_CENTER,
+    TG_MAP_WORKFLOW_TEAM,
+    TG_MAP_COUNT
+};
+struct tg_mappings;
+
+/** An empty set of tables. */
+struct tg_mappings *tg_mappings_new(void);
+/** Loads one table from CSV text with the header row "tenant_id,cost_center",
+ *  "team,cost_center" or "workflow_id,team" (the kind is taken from the header). Errors
+ *  name the file and line. */
+int tg_mappings_load_csv(struct tg_mappings *m, const char *name, const char *text,
+                         unsigned long len, struct tg_errbuf *eb);
+int tg_mappings_load_file(struct tg_mappings *m, const char *path, struct tg_errbuf *eb);
+/** The mapped value, or NULL; *has_table says whether that table was loaded at all. */
+const char *tg_mappings_get(const struct tg_mappings *m, enum tg_map_kind kind, const char *key,
+                            bool *has_table);
+void tg_mappings_destroy(struct tg_mappings *m);
+
 /** Fills rec's attribution fields, tags and attribution_sources from the headers, the
- *  parsed baggage and the key defaults, by precedence: canonical header > alias header >
- *  baggage > key default. request_id falls back to generated_request_id (source
- *  "generated"). A value with control characters, over 127 bytes, or an actor_type not in
- *  human|service|agent is rejected (field left NULL, source "rejected:<where>"). Tags come
- *  from x-tollgate-tags ("k=v,k2=v2") and baggage keys "tag.<k>". Pure. */
+ *  parsed baggage, the key and route defaults and the mapping tables, by precedence:
+ *  canonical header > alias header > baggage > key default > route default > mapping
+ *  table (workflow -> team first, then tenant -> cost_center, then team -> cost_center).
+ *  A mapping miss leaves the field NULL with source "unmapped" (never a guess).
+ *  request_id falls back to generated_request_id (source "generated"). A value with control
+ * characters, over 127 bytes, or an actor_type not in human|service|agent is rejected (field left
+ * NULL, source "rejected:<where>"). Tags come from x-tollgate-tags ("k=v,k2=v2") and baggage keys
+ * "tag.<k>". Pure. */
 void tg_identity_resolve(const struct tg_identity_config *cfg, const struct tg_header *h, size_t nh,
                          const struct tg_baggage *bg, const struct tg_identity_defaults *key,
+                         const struct tg_identity_defaults *route, const struct tg_mappings *maps,
                          const char *generated_request_id, struct tg_call_record *rec);
 
 /** The mandatory fields rec lacks, as a bit set; *enforce says whether the call must be

@@ -275,7 +275,9 @@ static int load_upstreams(struct loader *L, yaml_node_t *map)
             yaml_node_t *fk = yaml_document_get_node(L->doc, q->key);
             yaml_node_t *fv = yaml_document_get_node(L->doc, q->value);
             const char *f = scalar(fk), *val = scalar(fv);
-            if (f == NULL || val == NULL)
+            if (f != NULL && strcmp(f, "defaults") == 0)
+                fv = NULL; /* a map, handled below */
+            if (f == NULL || (val == NULL && fv != NULL))
                 return node_err(L, fk, "upstreams.%s: expected scalar fields", name);
             if (strcmp(f, "base_url") == 0) {
                 if (!valid_base_url(val) || strlen(val) >= sizeof u->base_url)
@@ -288,6 +290,23 @@ static int load_upstreams(struct loader *L, yaml_node_t *map)
                     return node_err(L, fv, "upstreams.%s.type: '%s' is not openai or anthropic",
                                     name, val);
                 snprintf(u->type, sizeof u->type, "%s", val);
+            } else if (strcmp(f, "defaults") == 0 && fv == NULL) {
+                yaml_node_t *dm = yaml_document_get_node(L->doc, q->value);
+                if (dm->type != YAML_MAPPING_NODE)
+                    return node_err(
+                        L, dm, "upstreams.%s.defaults must map attribution fields to values", name);
+                for (yaml_node_pair_t *d = dm->data.mapping.pairs.start;
+                     d < dm->data.mapping.pairs.top; d++) {
+                    const char *dk = scalar(yaml_document_get_node(L->doc, d->key));
+                    const char *dv = scalar(yaml_document_get_node(L->doc, d->value));
+                    if (dk == NULL || dv == NULL || strlen(dk) >= 32 || strlen(dv) >= 128 ||
+                        u->n_defaults == 8)
+                        return node_err(
+                            L, dm, "upstreams.%s.defaults: at most 8 'field: value' pairs", name);
+                    snprintf(u->defaults[u->n_defaults].field, 32, "%s", dk);
+                    snprintf(u->defaults[u->n_defaults++].value, 128, "%s", dv);
+                }
+                continue;
             } else if (strcmp(f, "api_key_env") == 0) {
                 if (strlen(val) >= sizeof u->api_key_env)
                     return node_err(L, fv, "upstreams.%s.api_key_env: too long", name);
@@ -349,6 +368,17 @@ static int load_attribution(struct loader *L, yaml_node_t *map)
             if (strcmp(v, "true") != 0 && strcmp(v, "false") != 0)
                 return node_err(L, vn, "attribution.forward_baggage: '%s' is not true or false", v);
             c->attr_forward_baggage = v[0] == 't';
+        } else if (k != NULL && strcmp(k, "mappings") == 0) {
+            if (vn->type != YAML_SEQUENCE_NODE)
+                return node_err(L, vn, "attribution.mappings must be a list of CSV files");
+            c->n_attr_mappings = 0;
+            for (yaml_node_item_t *it = vn->data.sequence.items.start;
+                 it < vn->data.sequence.items.top; it++) {
+                const char *f = scalar(yaml_document_get_node(L->doc, *it));
+                if (f == NULL || strlen(f) >= 1024 || c->n_attr_mappings == 4)
+                    return node_err(L, vn, "attribution.mappings: expected at most 4 file paths");
+                snprintf(c->attr_mappings[c->n_attr_mappings++], 1024, "%s", f);
+            }
         } else if (k != NULL && strcmp(k, "aliases") == 0 && vn->type == YAML_MAPPING_NODE) {
             for (yaml_node_pair_t *q = vn->data.mapping.pairs.start; q < vn->data.mapping.pairs.top;
                  q++) {

@@ -17,6 +17,10 @@ struct tg_upstream_conf {
     char type[16];        /* openai | anthropic: the API family (wire format) */
     char base_url[512];   /* scheme://host[:port][/prefix], no trailing slash */
     char api_key_env[64]; /* env var holding the provider key used when the caller sends none */
+    struct {
+        char field[32], value[128];
+    } defaults[8]; /* route defaults for attribution (docs/ATTRIBUTION.md) */
+    int n_defaults;
 };
 
 /* Immutable after tg_config_finish; shared read-only by every worker. */
@@ -62,6 +66,8 @@ struct tg_config {
         char header[64], field[32];
     } attr_aliases[32];
     int n_attr_aliases;
+    char attr_mappings[4][1024]; /* mapping-table CSV files, reloaded on SIGHUP */
+    int n_attr_mappings;
 };
 
 /** Appends a rate-card layer (--pricing FILE). */

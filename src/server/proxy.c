@@ -699,7 +699,7 @@ static void attribute(struct call *c, h2o_req_t *req, const struct tg_identity_d
             tg_baggage_parse(h->value.base, h->value.len, &bg);
         }
     }
-    if (key == NULL) { /* the trace is decided once, on the first pass */
+    if (c->trace.trace_id[0] == '\0') { /* the trace is decided once, on the first pass */
         struct tg_traceparent caller;
         uint8_t rnd[24];
         bool valid = ntp == 1 && tg_trace_parse(tp->value.base, tp->value.len, &caller);
@@ -713,7 +713,11 @@ static void attribute(struct call *c, h2o_req_t *req, const struct tg_identity_d
     }
     char generated[37];
     tg_uuid7(c->rec.started_at_ms, generated);
-    tg_identity_resolve(&c->w->srv->identity, hs, nh, &bg, key, generated, &c->rec);
+    const struct tg_identity_defaults *route = NULL;
+    if (c->route.upstream != NULL)
+        route = &c->w->srv->route_defaults[c->route.upstream - c->w->srv->cfg->upstreams];
+    tg_identity_resolve(&c->w->srv->identity, hs, nh, &bg, key, route,
+                        c->w->maps ? c->w->maps->m : NULL, generated, &c->rec);
 }
 
 /* A call the gateway answers itself (never forwarded): record and respond. */
@@ -1009,6 +1013,7 @@ int tg_proxy_on_req(h2o_handler_t *self, h2o_req_t *req)
             refuse(c, 404, "not_found_error", "unknown_route", msg);
         return 0;
     }
+    attribute(c, req, NULL); /* again, now that the route's defaults are known */
     TG_SETS(c->rec.provider, c->route.upstream->name);
     TG_SETS(c->rec.operation, tg_op_name(c->route.op));
     TG_SETS(c->rec.endpoint, c->route.endpoint);

@@ -27,13 +27,50 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-enum ctl_kind { CTL_SHUTDOWN, CTL_KEYS };
+enum ctl_kind { CTL_SHUTDOWN, CTL_KEYS, CTL_MAPS };
 
 struct ctl_msg {
     h2o_multithread_message_t super;
     enum ctl_kind kind;
     struct tg_shared_keyset *keys;
+    struct tg_shared_maps *maps;
 };
+
+static void maps_release(struct tg_shared_maps *sm)
+{
+    if (sm != NULL && __atomic_sub_fetch(&sm->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+        tg_mappings_destroy(sm->m);
+        free(sm);
+    }
+}
+
+/* Loads every configured mapping table into a new snapshot and hands it to the workers
+ * (start-up: installed directly). On SIGHUP a table with an error keeps the old ones. */
+static int load_maps(struct tg_server *srv, bool startup, struct tg_errbuf *eb)
+{
+    struct tg_mappings *m = tg_mappings_new();
+    for (int i = 0; i < srv->cfg->n_attr_mappings; i++) {
+        int rc = tg_mappings_load_file(m, srv->cfg->attr_mappings[i], eb);
+        if (rc != 0) {
+            tg_mappings_destroy(m);
+            return rc;
+        }
+    }
+    struct tg_shared_maps *sm = tg_calloc(1, sizeof *sm);
+    sm->m = m;
+    sm->refs = srv->n_workers;
+    for (int i = 0; i < srv->n_workers; i++) {
+        if (startup) {
+            srv->workers[i].maps = sm;
+            continue;
+        }
+        struct ctl_msg *msg = tg_calloc(1, sizeof *msg);
+        msg->kind = CTL_MAPS;
+        msg->maps = sm;
+        h2o_multithread_send_message(&srv->workers[i].ctl_rx, &msg->super);
+    }
+    return 0;
+}
 
 static void keyset_release(struct tg_shared_keyset *sk)
 {
@@ -171,10 +208,16 @@ static void on_ctl_messages(h2o_multithread_receiver_t *rx, h2o_linklist_t *mess
         h2o_linklist_unlink(&m->super.link);
         enum ctl_kind kind = m->kind;
         struct tg_shared_keyset *keys = m->keys;
+        struct tg_shared_maps *maps = m->maps;
         free(m);
         if (kind == CTL_KEYS) {
             keyset_release(w->keys);
             w->keys = keys;
+            continue;
+        }
+        if (kind == CTL_MAPS) {
+            maps_release(w->maps);
+            w->maps = maps;
             continue;
         }
         if (w->draining)
@@ -234,6 +277,8 @@ static void worker_dispose(struct tg_worker *w)
     tg_curlloop_destroy(w->curl);
     keyset_release(w->keys);
     w->keys = NULL;
+    maps_release(w->maps);
+    w->maps = NULL;
     /* h2o 2.2.5 cannot fully tear down a context with live connections; the process is
      * about to exit, so the loop and context are left to the OS. */
 }
@@ -288,6 +333,16 @@ int tg_server_run(const struct tg_config *cfg, struct tg_errbuf *eb)
                                                                : TG_ATTR_OFF;
     srv.identity.enforce_after_ms = cfg->attr_enforce_after_ms;
     srv.identity.forward_baggage = cfg->attr_forward_baggage;
+    for (int u = 0; rc == 0 && u < cfg->n_upstreams; u++)
+        for (int i = 0; rc == 0 && i < cfg->upstreams[u].n_defaults; i++) {
+            int f = tg_field_by_name(cfg->upstreams[u].defaults[i].field);
+            if (f < 0 || f == TG_F_REQUEST_ID)
+                rc = tg_errf(eb, TG_ERR_INVALID, "upstreams.%s.defaults: unknown field '%s'",
+                             cfg->upstreams[u].name, cfg->upstreams[u].defaults[i].field);
+            else
+                snprintf(srv.route_defaults[u].v[f], sizeof srv.route_defaults[u].v[f], "%s",
+                         cfg->upstreams[u].defaults[i].value);
+        }
     if (rc != 0)
         goto out;
     srv.card = tg_pricing_new();
@@ -338,6 +393,9 @@ int tg_server_run(const struct tg_config *cfg, struct tg_errbuf *eb)
         worker_init(&srv, &srv.workers[i], i, fd);
     }
     reload_keys(&srv, true);
+    rc = load_maps(&srv, true, eb);
+    if (rc != 0)
+        goto out;
     if (cfg->port_file[0] != '\0') {
         rc = write_port_file(cfg->port_file, port, eb);
         if (rc != 0)
@@ -357,8 +415,15 @@ int tg_server_run(const struct tg_config *cfg, struct tg_errbuf *eb)
         }
         if (sig == SIGTERM || sig == SIGINT)
             break;
-        if (sig == SIGHUP)
-            tg_info("event=sighup note=reloadable tables are reloaded by their modules");
+        if (sig == SIGHUP) {
+            struct tg_errbuf reb;
+            if (load_maps(&srv, false, &reb) == 0)
+                tg_info("event=mappings_reloaded files=%d", cfg->n_attr_mappings);
+            else
+                tg_error("event=mappings_reload_failed error=\"%s\" note=the previous tables stay "
+                         "in force",
+                         reb.msg);
+        }
     }
     tg_info("event=shutdown_start");
     for (int i = 0; i < n; i++) {

@@ -36,6 +36,7 @@ struct tg_worker {
     h2o_timeout_entry_t grace_entry;
     h2o_timeout_t grace_timeout;
     struct tg_shared_keyset *keys; /* this worker's current virtual-key snapshot */
+    struct tg_shared_maps *maps;   /* this worker's current mapping tables */
     int active_calls;
     bool draining; /* stop accepting; exit when active_calls reaches 0 */
     bool exit_loop;
@@ -49,13 +50,20 @@ struct tg_shared_keyset {
     int refs; /* atomic */
 };
 
+/* Mapping tables shared the same way, swapped on SIGHUP. */
+struct tg_shared_maps {
+    struct tg_mappings *m;
+    int refs; /* atomic */
+};
+
 struct tg_server {
     const struct tg_config *cfg;
     struct tg_ledger *ledger;
     sqlite3 *admin_db;                  /* main thread only: polls virtual keys for changes */
     struct tg_ratecard *card;           /* immutable after start-up; read by every worker */
     struct tg_identity_config identity; /* immutable after start-up */
-    long unpriced_calls;                /* atomic: calls whose model no rate-card row prices */
+    struct tg_identity_defaults route_defaults[TG_MAX_UPSTREAMS]; /* by upstream index */
+    long unpriced_calls; /* atomic: calls whose model no rate-card row prices */
     char keys_fingerprint[128];
     h2o_globalconf_t globalconf;
     struct tg_worker *workers;

@@ -160,3 +160,42 @@ test('a grace date in the past turns flag into enforce', async (t) => {
   assert.equal(res.status, 400);
   assert.equal((await res.json()).error.code, 'missing_attribution');
 });
+
+test('mapping tables fill what callers left out, a miss stays NULL, SIGHUP reloads them; route defaults', async (t) => {
+  const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const path = await import('node:path');
+  const dir = mkdtempSync(path.join(tmpdir(), 'tg-maps-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const tenants = path.join(dir, 'tenants.csv');
+  writeFileSync(tenants, 'tenant_id,cost_center\nacme,CC-ACME\n');
+  writeFileSync(path.join(dir, 'flows.csv'), 'workflow_id,team\nnightly-etl,data\n');
+  const config = `attribution:\n  mappings: [${tenants}, ${path.join(dir, 'flows.csv')}]\nupstreams:\n  internal:\n    type: openai\n    base_url: ${mock.url}\n    defaults: { environment: onprem, service: batch-runner }\n`;
+  const g = await startGateway(t, { mockUrl: mock.url, config });
+  const call = async (headers, base = `${g.url}/v1`) => {
+    const c = new OpenAI({ baseURL: base, apiKey: 'sk', maxRetries: 0 });
+    const { response } = await c.chat.completions.create({ model: 'gpt-4o', messages: [] }, { headers }).withResponse();
+    return ledgerRow(g.ledgerPath, response.headers.get('x-tollgate-call-id'));
+  };
+  let row = await call({ 'x-tenant-id': 'acme', 'x-workflow-id': 'nightly-etl' });
+  assert.deepEqual(pick(row, ['cost_center', 'team']), { cost_center: 'CC-ACME', team: 'data' });
+  assert.deepEqual(pick(sources(row), ['cost_center', 'team']), { cost_center: 'map:tenant_id', team: 'map:workflow_id' });
+  row = await call({ 'x-tenant-id': 'initech' });
+  assert.equal(row.cost_center, null);
+  assert.equal(sources(row).cost_center, 'unmapped');
+
+  writeFileSync(tenants, 'tenant_id,cost_center\nacme,CC-ACME\ninitech,CC-INITECH\n');
+  g.proc.kill('SIGHUP');
+  let reloaded;
+  for (let i = 0; i < 50 && !reloaded; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    reloaded = /event=mappings_reloaded/.test(g.stderr());
+  }
+  assert.ok(reloaded);
+  row = await call({ 'x-tenant-id': 'initech' });
+  assert.equal(row.cost_center, 'CC-INITECH');
+
+  row = await call({}, `${g.url}/internal/v1`);
+  assert.deepEqual(pick(row, ['provider', 'environment', 'service']), { provider: 'internal', environment: 'onprem', service: 'batch-runner' });
+  assert.deepEqual(pick(sources(row), ['environment', 'service']), { environment: 'route', service: 'route' });
+});

@@ -27,7 +27,7 @@ static void resolve(const struct tg_identity_config *cfg, const struct tg_header
     if (baggage != NULL)
         tg_baggage_parse(baggage, strlen(baggage), &b);
     memset(r, 0, sizeof *r);
-    tg_identity_resolve(cfg, h, n, &b, key, "gen-0001", r);
+    tg_identity_resolve(cfg, h, n, &b, key, NULL, NULL, "gen-0001", r);
 }
 
 static void test_precedence_matrix(void **state)
@@ -124,6 +124,75 @@ static void test_configured_alias(void **state)
                         "{\"request_id\":\"generated\",\"cost_center\":\"alias:X-Org-Unit\"}");
 }
 
+static void test_mappings_and_route(void **state)
+{
+    (void)state;
+    struct tg_identity_config cfg;
+    struct tg_errbuf eb;
+    tg_identity_config_defaults(&cfg);
+    struct tg_mappings *m = tg_mappings_new();
+    static const char tenants[] = "tenant_id,cost_center\nacme,CC-ACME\nglobex,CC-GLOBEX\n";
+    static const char teams[] = "team,cost_center\npayments,CC-PAY\n";
+    static const char flows[] = "workflow_id,team\nnightly-etl,data\n";
+    assert_int_equal(tg_mappings_load_csv(m, "tenants.csv", tenants, sizeof tenants - 1, &eb), 0);
+    assert_int_equal(tg_mappings_load_csv(m, "teams.csv", teams, sizeof teams - 1, &eb), 0);
+    assert_int_equal(tg_mappings_load_csv(m, "flows.csv", flows, sizeof flows - 1, &eb), 0);
+    struct tg_call_record r;
+    struct tg_baggage b;
+    memset(&b, 0, sizeof b);
+
+    /* workflow -> team, then the tenant's cost center (tenant before team) */
+    const struct tg_header h1[] = {H("x-tenant-id", "acme"), H("x-workflow-id", "nightly-etl")};
+    memset(&r, 0, sizeof r);
+    tg_identity_resolve(&cfg, h1, 2, &b, NULL, NULL, m, "g", &r);
+    assert_string_equal(r.team, "data");
+    assert_string_equal(r.cost_center, "CC-ACME");
+    assert_string_equal(r.attribution_sources,
+                        "{\"request_id\":\"generated\",\"tenant_id\":\"header\","
+                        "\"workflow_id\":\"header\",\"team\":\"map:workflow_id\","
+                        "\"cost_center\":\"map:tenant_id\"}");
+
+    /* a miss is a visible NULL, never a guess: unknown tenant, team not in the table */
+    const struct tg_header h2[] = {H("x-tenant-id", "initech"), H("x-team", "legal")};
+    memset(&r, 0, sizeof r);
+    tg_identity_resolve(&cfg, h2, 2, &b, NULL, NULL, m, "g", &r);
+    assert_string_equal(r.cost_center, "");
+    assert_string_equal(r.attribution_sources,
+                        "{\"request_id\":\"generated\",\"tenant_id\":\"header\","
+                        "\"team\":\"header\",\"cost_center\":\"unmapped\"}");
+
+    /* the team table answers when the tenant has no entry; a route default beats maps */
+    const struct tg_header h3[] = {H("x-team", "payments")};
+    struct tg_identity_defaults route;
+    memset(&route, 0, sizeof route);
+    strcpy(route.v[TG_F_ENVIRONMENT], "prod");
+    memset(&r, 0, sizeof r);
+    tg_identity_resolve(&cfg, h3, 1, &b, NULL, &route, m, "g", &r);
+    assert_string_equal(r.cost_center, "CC-PAY");
+    assert_string_equal(r.environment, "prod");
+    assert_string_equal(r.attribution_sources,
+                        "{\"request_id\":\"generated\",\"team\":\"header\","
+                        "\"environment\":\"route\",\"cost_center\":\"map:team\"}");
+    strcpy(route.v[TG_F_COST_CENTER], "CC-ROUTE");
+    memset(&r, 0, sizeof r);
+    tg_identity_resolve(&cfg, h3, 1, &b, NULL, &route, m, "g", &r);
+    assert_string_equal(r.cost_center, "CC-ROUTE");
+
+    /* errors name the file and line */
+    static const char bad[] = "tenant_id,cost_center\nacme,\n";
+    assert_int_equal(tg_mappings_load_csv(m, "t.csv", bad, sizeof bad - 1, &eb), TG_ERR_INVALID);
+    assert_string_equal(eb.msg, "t.csv:2: expected two non-empty values of at most 127 bytes");
+    static const char dup[] = "team,cost_center\na,1\na,2\n";
+    assert_int_equal(tg_mappings_load_csv(m, "d.csv", dup, sizeof dup - 1, &eb), TG_ERR_INVALID);
+    assert_string_equal(eb.msg, "d.csv: 'a' is mapped twice");
+    static const char hdr[] = "tenant,cc\nx,y\n";
+    assert_int_equal(tg_mappings_load_csv(m, "h.csv", hdr, sizeof hdr - 1, &eb), TG_ERR_INVALID);
+    assert_string_equal(
+        eb.msg,
+        "h.csv:1: header must be tenant_id,cost_center or team,cost_center or workflow_id,team");
+    tg_mappings_destroy(m);
+}
+
 static void test_policy(void **state)
 {
     (void)state;
@@ -183,8 +252,11 @@ static void test_privacy(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_precedence_matrix), cmocka_unit_test(test_rejections_and_tags),
-        cmocka_unit_test(test_configured_alias),  cmocka_unit_test(test_policy),
+        cmocka_unit_test(test_precedence_matrix),
+        cmocka_unit_test(test_rejections_and_tags),
+        cmocka_unit_test(test_configured_alias),
+        cmocka_unit_test(test_mappings_and_route),
+        cmocka_unit_test(test_policy),
         cmocka_unit_test(test_privacy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
