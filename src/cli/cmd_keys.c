@@ -137,26 +137,8 @@ static int do_list(sqlite3 *db, const struct opts *o)
                            k->models[0] ? k->models : "*");
             continue;
         }
-        const char *fields[][2] = {{"key_id", k->key_id},
-                                   {"prefix", k->prefix},
-                                   {"team", k->team},
-                                   {"cost_center", k->cost_center},
-                                   {"tenant_id", k->tenant_id},
-                                   {"feature_id", k->feature_id},
-                                   {"environment", k->environment},
-                                   {"models", k->models},
-                                   {"created_at", created},
-                                   {"expires_at", exp},
-                                   {"revoked_at", rev}};
-        tg_buf_appends(&b, i ? ",{" : "{");
-        for (size_t f = 0; f < sizeof fields / sizeof fields[0]; f++) {
-            tg_buf_appendf(&b, "%s\"%s\":", f ? "," : "", fields[f][0]);
-            if (fields[f][1][0] == '\0' || strcmp(fields[f][1], "-") == 0)
-                tg_buf_appends(&b, "null");
-            else
-                tg_buf_append_json_str(&b, fields[f][1], strlen(fields[f][1]));
-        }
-        tg_buf_appends(&b, "}");
+        tg_buf_appends(&b, i ? "," : "");
+        tg_keys_to_json(k, &b);
     }
     if (json)
         tg_buf_appends(&b, "]\n");

@@ -42,6 +42,7 @@ static const struct key keys[] = {
     INT_KEY("workers", workers, 0, 256),
     STR_KEY("ledger", ledger_path),
     STR_KEY("log_level", log_level),
+    STR_KEY("admin.master_key_env", admin_key_env),
     INT_KEY("limits.max_body_bytes", max_body_bytes, 1024, INT64_C(1) << 34),
     INT_KEY("limits.max_header_bytes", max_header_bytes, 1024, 1 << 24),
     INT_KEY("limits.stream_buffer_bytes", stream_buffer_bytes, 4096, 1 << 30),
@@ -62,6 +63,7 @@ void tg_config_defaults(struct tg_config *c)
     snprintf(c->ledger_path, sizeof c->ledger_path, "./tollgate.db");
     snprintf(c->log_level, sizeof c->log_level, "info");
     snprintf(c->attr_mode, sizeof c->attr_mode, "off");
+    snprintf(c->admin_key_env, sizeof c->admin_key_env, "TOLLGATE_MASTER_KEY");
     c->max_body_bytes = 10 << 20;
     c->max_header_bytes = 64 << 10;
     c->stream_buffer_bytes = 256 << 10;

@@ -46,6 +46,7 @@ struct tg_config {
     int64_t shutdown_grace_ms;      /* SIGTERM: wait this long for in-flight calls */
     char log_level[8];
     bool require_virtual_key; /* refuse calls that do not present a tollgate virtual key */
+    char admin_key_env[64];   /* env var with the admin API's master key; unset = API off */
     /* pricing: rate-card layers (later files win), alias maps, discounts per provider */
     char pricing_cards[TG_MAX_PRICING_FILES][1024];
     int n_pricing_cards;

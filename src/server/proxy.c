@@ -996,6 +996,8 @@ int tg_proxy_on_req(h2o_handler_t *self, h2o_req_t *req)
 
     if (plen == 8 && memcmp(path, "/healthz", 8) == 0)
         return send_health(req);
+    if (plen >= 7 && memcmp(path, "/admin/", 7) == 0)
+        return tg_admin_handle(w, req);
 
     struct call *c = call_new(w, req);
     attribute(c, req, NULL);

@@ -279,6 +279,7 @@ static void worker_dispose(struct tg_worker *w)
     w->keys = NULL;
     maps_release(w->maps);
     w->maps = NULL;
+    sqlite3_close(w->admin_db);
     /* h2o 2.2.5 cannot fully tear down a context with live connections; the process is
      * about to exit, so the loop and context are left to the OS. */
 }

@@ -37,6 +37,7 @@ struct tg_worker {
     h2o_timeout_t grace_timeout;
     struct tg_shared_keyset *keys; /* this worker's current virtual-key snapshot */
     struct tg_shared_maps *maps;   /* this worker's current mapping tables */
+    sqlite3 *admin_db;             /* admin API's connection to the ledger, opened on first use */
     int active_calls;
     bool draining; /* stop accepting; exit when active_calls reaches 0 */
     bool exit_loop;
@@ -74,6 +75,8 @@ struct tg_server {
 int tg_proxy_on_req(h2o_handler_t *self, h2o_req_t *req);
 /** Receives ledger-commit messages on the worker thread (proxy.c). */
 void tg_proxy_on_ledger_messages(h2o_multithread_receiver_t *rx, h2o_linklist_t *messages);
+/** Serves /admin/... (admin.c); returns 0 when it answered the request. */
+int tg_admin_handle(struct tg_worker *w, h2o_req_t *req);
 /** Called by proxy.c when a call ends; lets a draining worker exit (server.c). */
 void tg_worker_call_ended(struct tg_worker *w);
 

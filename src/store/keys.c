@@ -7,6 +7,7 @@
 #include "store/keys.h"
 
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "core/uuid.h"
 
 #include <fnmatch.h>
@@ -210,6 +211,37 @@ out:
     free(v);
     sqlite3_finalize(st);
     return rc;
+}
+
+void tg_keys_to_json(const struct tg_vkey *k, struct tg_buf *b)
+{
+    const char *fields[][2] = {
+        {"key_id", k->key_id},           {"prefix", k->prefix},       {"team", k->team},
+        {"cost_center", k->cost_center}, {"tenant_id", k->tenant_id}, {"feature_id", k->feature_id},
+        {"environment", k->environment}, {"models", k->models}};
+    const struct {
+        const char *name;
+        int64_t ms;
+    } times[] = {{"created_at", k->created_at_ms},
+                 {"expires_at", k->expires_at_ms},
+                 {"revoked_at", k->revoked_at_ms}};
+    tg_buf_appends(b, "{");
+    for (size_t f = 0; f < sizeof fields / sizeof fields[0]; f++) {
+        tg_buf_appendf(b, "%s\"%s\":", f ? "," : "", fields[f][0]);
+        if (fields[f][1][0] == '\0')
+            tg_buf_appends(b, "null");
+        else
+            tg_buf_append_json_str(b, fields[f][1], strlen(fields[f][1]));
+    }
+    for (size_t t = 0; t < sizeof times / sizeof times[0]; t++) {
+        char ts[25];
+        tg_iso8601_ms(times[t].ms, ts);
+        if (times[t].ms == 0)
+            tg_buf_appendf(b, ",\"%s\":null", times[t].name);
+        else
+            tg_buf_appendf(b, ",\"%s\":\"%s\"", times[t].name, ts);
+    }
+    tg_buf_appends(b, "}");
 }
 
 static int by_hash(const void *a, const void *b)

@@ -3,6 +3,7 @@
 #ifndef TG_STORE_KEYS_H
 #define TG_STORE_KEYS_H
 
+#include "core/buf.h"
 #include "core/err.h"
 
 #include <sqlite3.h>
@@ -34,6 +35,11 @@ int tg_keys_revoke(sqlite3 *db, const char *key_id, int64_t now_ms, struct tg_er
 
 /** Reads every key (revoked included), oldest first; *out is tg_malloc'ed, caller frees. */
 int tg_keys_list(sqlite3 *db, struct tg_vkey **out, int *n, struct tg_errbuf *eb);
+
+/** Appends k as a JSON object (metadata only: key_id, prefix, team, cost_center,
+ *  tenant_id, feature_id, environment, models, created_at, expires_at, revoked_at; empty
+ *  values and unset times are null). */
+void tg_keys_to_json(const struct tg_vkey *k, struct tg_buf *out);
 
 /** Hex SHA-256 of key into hex (65 bytes). Pure. */
 void tg_keys_hash(const char *key, unsigned long len, char hex[65]);

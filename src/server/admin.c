@@ -1,0 +1,181 @@
+/* server/admin.c - the admin HTTP API: virtual keys, behind the master key
+ *
+ *   GET  /admin/keys                  list (metadata only)
+ *   POST /admin/keys
+ * {"team","cost_center",["tenant_id","feature_id","environment","models","expires"]}
+ *                                     -> 201 {"key": "tgk_...", ...metadata}; the key is shown once
+ *   POST /admin/keys/{key_id}/revoke  -> 200 metadata
+ *
+ * Authorization: Bearer <master key>, the value of the environment variable named by
+ * admin.master_key_env (TOLLGATE_MASTER_KEY); when it is unset the API does not exist
+ * (404). Admin calls are rare: they run their small SQLite statement on the worker
+ * thread, on a connection of the worker's own, and the request path never waits on it
+ * (running gateways pick key changes up within a second, as for the CLI). */
+#include "core/buf.h"
+#include "core/clock.h"
+#include "server/worker.h"
+#include "store/keys.h"
+
+#include <cjson/cJSON.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int respond(h2o_req_t *req, int status, struct tg_buf *body)
+{
+    req->res.status = status;
+    req->res.reason = status < 300 ? "OK" : "Error";
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
+                   H2O_STRLIT("application/json"));
+    h2o_iovec_t v = h2o_strdup(&req->pool, body->base ? body->base : "", body->len);
+    tg_buf_free(body);
+    h2o_send_inline(req, v.base, v.len);
+    return 0;
+}
+
+static int error(h2o_req_t *req, int status, const char *type, const char *msg)
+{
+    struct tg_buf b = {0};
+    tg_buf_appends(&b, "{\"error\":{\"message\":");
+    tg_buf_append_json_str(&b, msg, strlen(msg));
+    tg_buf_appendf(&b, ",\"type\":\"%s\"}}", type);
+    return respond(req, status, &b);
+}
+
+static bool authorized(h2o_req_t *req, const char *master)
+{
+    ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
+    if (i < 0)
+        return false;
+    h2o_iovec_t v = req->headers.entries[i].value;
+    size_t n = strlen(master);
+    /* constant time in the key's bytes */
+    return v.len == n + 7 && strncasecmp(v.base, "Bearer ", 7) == 0 &&
+           CRYPTO_memcmp(v.base + 7, master, n) == 0;
+}
+
+static int db(struct tg_worker *w, h2o_req_t *req)
+{
+    if (w->admin_db != NULL)
+        return 0;
+    if (sqlite3_open_v2(w->srv->cfg->ledger_path, &w->admin_db, SQLITE_OPEN_READWRITE, NULL) !=
+        SQLITE_OK) {
+        sqlite3_close(w->admin_db);
+        w->admin_db = NULL;
+        error(req, 500, "api_error", "cannot open the ledger");
+        return -1;
+    }
+    sqlite3_busy_timeout(w->admin_db, 1000);
+    return 0;
+}
+
+static void copy_str(const cJSON *j, const char *name, char *dst, size_t n, bool *too_long)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, name);
+    if (!cJSON_IsString(v))
+        return;
+    if (strlen(v->valuestring) >= n)
+        *too_long = true;
+    else
+        snprintf(dst, n, "%s", v->valuestring);
+}
+
+static int create(struct tg_worker *w, h2o_req_t *req)
+{
+    struct tg_vkey k;
+    struct tg_errbuf eb;
+    bool too_long = false;
+    memset(&k, 0, sizeof k);
+    cJSON *j = cJSON_ParseWithLength(req->entity.base ? req->entity.base : "", req->entity.len);
+    if (!cJSON_IsObject(j)) {
+        cJSON_Delete(j);
+        return error(req, 400, "invalid_request_error", "body must be a JSON object");
+    }
+    copy_str(j, "team", k.team, sizeof k.team, &too_long);
+    copy_str(j, "cost_center", k.cost_center, sizeof k.cost_center, &too_long);
+    copy_str(j, "tenant_id", k.tenant_id, sizeof k.tenant_id, &too_long);
+    copy_str(j, "feature_id", k.feature_id, sizeof k.feature_id, &too_long);
+    copy_str(j, "environment", k.environment, sizeof k.environment, &too_long);
+    copy_str(j, "models", k.models, sizeof k.models, &too_long);
+    const cJSON *exp = cJSON_GetObjectItemCaseSensitive(j, "expires");
+    bool bad_exp = exp != NULL &&
+                   (!cJSON_IsString(exp) || tg_parse_time(exp->valuestring, &k.expires_at_ms) != 0);
+    cJSON_Delete(j);
+    if (k.team[0] == '\0' || k.cost_center[0] == '\0')
+        return error(req, 400, "invalid_request_error", "team and cost_center are required");
+    if (too_long || bad_exp)
+        return error(req, 400, "invalid_request_error",
+                     bad_exp ? "expires must be YYYY-MM-DD or an ISO 8601 UTC time"
+                             : "a field is too long");
+    if (db(w, req) != 0)
+        return 0;
+    char key[64];
+    if (tg_keys_create(w->admin_db, &k, tg_now_ms(), key, sizeof key, &eb) != 0)
+        return error(req, 500, "api_error", eb.msg);
+    struct tg_buf b = {0};
+    tg_buf_appendf(&b, "{\"key\":\"%s\",\"metadata\":", key);
+    tg_keys_to_json(&k, &b);
+    tg_buf_appends(&b, "}");
+    return respond(req, 201, &b);
+}
+
+static int list_or_revoke(struct tg_worker *w, h2o_req_t *req, const char *revoke_id)
+{
+    struct tg_vkey *v = NULL;
+    int n = 0;
+    struct tg_errbuf eb;
+    if (db(w, req) != 0)
+        return 0;
+    if (revoke_id != NULL) {
+        int rc = tg_keys_revoke(w->admin_db, revoke_id, tg_now_ms(), &eb);
+        if (rc != 0)
+            return error(req, rc == TG_ERR_NOTFOUND ? 404 : 500,
+                         rc == TG_ERR_NOTFOUND ? "not_found_error" : "api_error", eb.msg);
+    }
+    if (tg_keys_list(w->admin_db, &v, &n, &eb) != 0)
+        return error(req, 500, "api_error", eb.msg);
+    struct tg_buf b = {0};
+    if (revoke_id == NULL)
+        tg_buf_appends(&b, "{\"keys\":[");
+    for (int i = 0; i < n; i++) {
+        if (revoke_id != NULL && strcmp(v[i].key_id, revoke_id) != 0)
+            continue;
+        if (revoke_id == NULL && i > 0)
+            tg_buf_appends(&b, ",");
+        tg_keys_to_json(&v[i], &b);
+    }
+    if (revoke_id == NULL)
+        tg_buf_appends(&b, "]}");
+    free(v);
+    return respond(req, 200, &b);
+}
+
+int tg_admin_handle(struct tg_worker *w, h2o_req_t *req)
+{
+    const char *env = w->srv->cfg->admin_key_env;
+    const char *master = env[0] != '\0' ? getenv(env) : NULL;
+    size_t plen = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
+    char path[256];
+    if (master == NULL || master[0] == '\0')
+        return error(req, 404, "not_found_error",
+                     "the admin API is off (set the master key's environment variable)");
+    if (!authorized(req, master))
+        return error(req, 401, "authentication_error",
+                     "the admin API needs Authorization: Bearer <master key>");
+    snprintf(path, sizeof path, "%.*s", (int)(plen < 255 ? plen : 255), req->path.base);
+    bool get = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET"));
+    bool post = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"));
+    if (strcmp(path, "/admin/keys") == 0 && get)
+        return list_or_revoke(w, req, NULL);
+    if (strcmp(path, "/admin/keys") == 0 && post)
+        return create(w, req);
+    size_t n = strlen(path);
+    if (post && strncmp(path, "/admin/keys/", 12) == 0 && n > 19 &&
+        strcmp(path + n - 7, "/revoke") == 0) {
+        char id[64];
+        snprintf(id, sizeof id, "%.*s", (int)(n - 19 < 63 ? n - 19 : 63), path + 12);
+        return list_or_revoke(w, req, id);
+    }
+    return error(req, 404, "not_found_error", "no such admin route");
+}
