@@ -441,14 +441,28 @@ static void on_row(int c, void *ud)
     L->nfields = 0;
 }
 
-/* libcsv skips blank lines without a callback, so the text is fed one physical line at a
- * time and errors name the line a row started on, as an editor shows it. */
+/* True when line (n bytes) is a comment: '#' after optional blanks. */
+static bool is_comment(const char *line, size_t n)
+{
+    size_t i = 0;
+    while (i < n && (line[i] == ' ' || line[i] == '\t'))
+        i++;
+    return i < n && line[i] == '#';
+}
+
+/* The text is fed to libcsv one physical line at a time, so errors name the line a row
+ * started on as an editor shows it (libcsv skips blank lines without a callback). Outside
+ * a quoted field, comment lines are not fed at all: libcsv in strict mode would reject a
+ * quote inside them. The quoted state is the parity of '"' (RFC 4180 escapes a quote by
+ * doubling it), which also tells where an unterminated quote opened. */
 static int load(struct tg_ratecard *rc, const char *name, const char *text, unsigned long len,
                 enum load_kind kind, bool *is_alias_map, struct tg_errbuf *eb)
 {
     struct csv_parser p;
     struct load_ctx C;
     struct loader *L = &C.L;
+    bool in_quote = false;
+    long quote_line = 0;
     memset(&C, 0, sizeof C);
     L->rc = rc;
     L->name = name;
@@ -456,23 +470,34 @@ static int load(struct tg_ratecard *rc, const char *name, const char *text, unsi
     L->kind = kind;
     C.first_row = rc->n;
     C.first_alias = rc->na;
-    if (csv_init(&p, CSV_APPEND_NULL | CSV_EMPTY_IS_NULL | CSV_STRICT_FINI) != 0)
+    if (csv_init(&p, CSV_APPEND_NULL | CSV_EMPTY_IS_NULL | CSV_STRICT) != 0)
         return tg_errf(eb, TG_ERR_NOMEM, "%s: csv_init failed", name);
     size_t pos = 0;
     if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0)
         pos = 3; /* the byte-order mark spreadsheets write before UTF-8 CSV */
     while (pos < len && L->rc_err == 0) {
-        const char *nl = memchr(text + pos, '\n', len - pos);
-        size_t n = nl != NULL ? (size_t)(nl - (text + pos)) + 1 : len - pos;
-        L->cur_line++;
-        if (csv_parse(&p, text + pos, n, on_field, on_row, &C) != n && L->rc_err == 0)
-            L->rc_err = tg_errf(eb, TG_ERR_INVALID, "%s:%ld: %s", name, L->cur_line,
-                                csv_strerror(csv_error(&p)));
+        const char *line = text + pos;
+        const char *nl = memchr(line, '\n', len - pos);
+        size_t n = nl != NULL ? (size_t)(nl - line) + 1 : len - pos;
         pos += n;
+        L->cur_line++;
+        if (!in_quote && is_comment(line, n))
+            continue;
+        for (size_t i = 0; i < n; i++)
+            if (line[i] == '"') {
+                in_quote = !in_quote;
+                if (in_quote)
+                    quote_line = L->cur_line;
+            }
+        if (csv_parse(&p, line, n, on_field, on_row, &C) != n && L->rc_err == 0)
+            L->rc_err = tg_errf(eb, TG_ERR_INVALID, "%s:%ld: malformed CSV: %s", name, L->cur_line,
+                                csv_strerror(csv_error(&p)));
     }
-    if (L->rc_err == 0 && csv_fini(&p, on_field, on_row, &C) != 0 && L->rc_err == 0)
-        L->rc_err = tg_errf(eb, TG_ERR_INVALID, "%s:%ld: unterminated quoted field", name,
-                            L->row_line ? L->row_line : L->cur_line);
+    if (L->rc_err == 0 && in_quote)
+        L->rc_err =
+            tg_errf(eb, TG_ERR_INVALID, "%s:%ld: unterminated quoted field", name, quote_line);
+    if (L->rc_err == 0)
+        csv_fini(&p, on_field, on_row, &C);
     for (int i = 0; i < L->nfields; i++)
         free(L->fields[i]);
     csv_free(&p);

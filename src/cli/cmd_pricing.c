@@ -18,16 +18,24 @@ static const char usage_text[] =
     "show prints the row that prices MODEL on a date and why: the shipped card and alias map (or\n"
     "the config's pricing.cards), then each --card layered on top, as `serve` does.\n";
 
-static void price_cell(const char *name, int64_t micros)
+/* basis points as a decimal factor: 5000 -> "0.5" (bps * 1e5 nanos is bps / 1e4 dollars) */
+static void multiplier_cell(const char *name, int64_t bps)
+{
+    char f[32];
+    tg_money_format_usd(bps * 100000, f, sizeof f);
+    printf("  %-34s x%s\n", name, f);
+}
+
+/* A price in USD per million tokens; a price not given shows the one that applies. */
+static void price_cell(const char *name, int64_t micros, int64_t dflt, const char *dflt_name)
 {
     char usd[32];
-    if (micros < 0) {
-        printf("  %-34s (not given: the default applies)\n", name);
-        return;
-    }
     /* micro-dollars per million tokens -> USD per million tokens */
-    tg_money_format_usd(micros * 1000, usd, sizeof usd);
-    printf("  %-34s %s\n", name, usd);
+    tg_money_format_usd((micros < 0 ? dflt : micros) * 1000, usd, sizeof usd);
+    if (micros < 0)
+        printf("  %-34s %s (not given: the %s price)\n", name, usd, dflt_name);
+    else
+        printf("  %-34s %s\n", name, usd);
 }
 
 static int check(int argc, char **argv)
@@ -40,14 +48,13 @@ static int check(int argc, char **argv)
     for (int i = 2; i < argc; i++) {
         struct tg_ratecard *rc = tg_pricing_new();
         struct tg_errbuf eb;
-        bool aliases = strstr(argv[i], "alias") != NULL;
-        int r = aliases ? tg_pricing_load_aliases_file(rc, argv[i], &eb)
-                        : tg_pricing_load_file(rc, argv[i], &eb);
-        if (r != 0) {
+        bool aliases = false;
+        /* a card or an alias map, told apart by the header (a column named `alias`) */
+        if (tg_pricing_check_file(rc, argv[i], &aliases, &eb) != 0) {
             fprintf(stderr, "%s\n", eb.msg);
             bad = 1;
         } else if (aliases) {
-            printf("ok: %s (alias map)\n", argv[i]);
+            printf("ok: %s: %d aliases\n", argv[i], tg_pricing_aliases(rc));
         } else {
             printf("ok: %s: %d rows\n", argv[i], tg_pricing_rows(rc));
         }
@@ -141,6 +148,8 @@ static int show(int argc, char **argv)
         printf("  matched by alias: %s -> %s\n", model, resolved);
     else
         printf("  matched by %s\n", why[how]);
+    if (how == TG_PRICE_PATTERN)
+        printf("  (no exact row%s)\n", resolved ? ", and the alias' version has none" : "");
     char from[25] = "", to[25] = "open";
     tg_iso8601_ms(row->from_ms, from);
     from[10] = '\0';
@@ -150,24 +159,36 @@ static int show(int argc, char **argv)
     }
     printf("  effective %s .. %s, %s per million tokens; source %s (%s)\n", from, to, row->currency,
            row->source[0] ? row->source : "-", row->source_date[0] ? row->source_date : "-");
-    price_cell("input", row->input);
-    price_cell("cached input", row->cached_input);
-    price_cell("cache write 5m", row->cache_write_5m);
-    price_cell("cache write 1h", row->cache_write_1h);
-    price_cell("output", row->output);
-    price_cell("reasoning", row->reasoning);
-    price_cell("audio input", row->audio_input);
-    price_cell("audio output", row->audio_output);
+    price_cell("input", row->input, 0, "");
+    price_cell("cached input", row->cached_input, row->input, "input");
+    price_cell("cache write 5m", row->cache_write_5m, row->input, "input");
+    price_cell("cache write 1h", row->cache_write_1h, row->input, "input");
+    price_cell("output", row->output, 0, "");
+    price_cell("reasoning", row->reasoning, row->output, "output");
+    price_cell("audio input", row->audio_input, row->input, "input");
+    price_cell("audio output", row->audio_output, row->output, "output");
     if (row->web_search_per_1k > 0)
-        price_cell("web search per 1,000", row->web_search_per_1k);
+        price_cell("web search per 1,000", row->web_search_per_1k, 0, "");
     if (row->web_fetch_per_1k > 0)
-        price_cell("web fetch per 1,000", row->web_fetch_per_1k);
+        price_cell("web fetch per 1,000", row->web_fetch_per_1k, 0, "");
     if (row->long_context_threshold > 0) {
+        /* the defaults pricing.c applies above the threshold */
+        int64_t lc_cached = row->cached_input >= 0 ? row->cached_input : row->lc_input;
+        int64_t lc_w5 = row->cache_write_5m >= 0 ? row->cache_write_5m : row->lc_input;
+        int64_t lc_w1 = row->cache_write_1h >= 0 ? row->cache_write_1h : row->lc_input;
         printf("  above %lld input tokens:\n", (long long)row->long_context_threshold);
-        price_cell("  input", row->lc_input);
-        price_cell("  cached input", row->lc_cached_input);
-        price_cell("  output", row->lc_output);
+        price_cell("  input", row->lc_input, 0, "");
+        price_cell("  cached input", row->lc_cached_input, lc_cached,
+                   "cached input (or long-context input)");
+        price_cell("  cache write 5m", row->lc_cache_write_5m, lc_w5,
+                   "cache write 5m (or long-context input)");
+        price_cell("  cache write 1h", row->lc_cache_write_1h, lc_w1,
+                   "cache write 1h (or long-context input)");
+        price_cell("  output", row->lc_output, 0, "");
     }
+    multiplier_cell("service_tier batch", row->batch_bps);
+    multiplier_cell("service_tier flex", row->flex_bps);
+    multiplier_cell("service_tier priority", row->priority_bps);
     tg_pricing_destroy(rc);
     return 0;
 }
