@@ -82,6 +82,13 @@ test('virtual keys: created by the CLI, used within a second, credential swapped
   assert.equal(denied.error.message, "model 'o3' is not allowed for this key (allowed: gpt-4o*)");
   assert.deepEqual(pick(ledgerRow(ledger, denied.headers.get('x-tollgate-call-id')), ['outcome', 'status_code', 'error_type', 'key_id']), { outcome: 'refused', status_code: 403, error_type: 'model_not_allowed', key_id: list[0].key_id });
 
+  // the same refusal in the Anthropic dialect (the key's list allows only gpt-4o*)
+  const viaAnthropic = new Anthropic({ baseURL: gw.url, apiKey: key, maxRetries: 0 });
+  const aDenied = await viaAnthropic.messages.create({ model: 'claude-sonnet-4-5', max_tokens: 5, messages: [{ role: 'user', content: 'x' }] }).catch((e) => e);
+  assert.equal(aDenied.status, 403);
+  assert.deepEqual(aDenied.error.error, { type: 'permission_error', message: "model 'claude-sonnet-4-5' is not allowed for this key (allowed: gpt-4o*)" });
+  assert.equal(aDenied.error.tollgate.error, 'model_not_allowed');
+
   const anthropic = new Anthropic({ baseURL: gw.url, apiKey: 'tgk_0000000000000000000000000000000000000000', maxRetries: 0 });
   const unknown = await anthropic.messages.create({ model: 'claude-sonnet-4-5', max_tokens: 5, messages: [{ role: 'user', content: 'x' }] }).catch((e) => e);
   assert.equal(unknown.status, 401);
