@@ -427,6 +427,34 @@ static int load_pricing(struct loader *L, yaml_node_t *map)
                                     TG_MAX_PRICING_FILES);
                 snprintf(dst[(*n)++], 1024, "%s", path);
             }
+        } else if (k != NULL && strcmp(k, "fallback") == 0) {
+            if (vn->type != YAML_MAPPING_NODE)
+                return node_err(L, vn,
+                                "pricing.fallback must be {input_per_mtok, output_per_mtok}");
+            int seen = 0;
+            for (yaml_node_pair_t *q = vn->data.mapping.pairs.start; q < vn->data.mapping.pairs.top;
+                 q++) {
+                yaml_node_t *fk = yaml_document_get_node(L->doc, q->key);
+                yaml_node_t *fv = yaml_document_get_node(L->doc, q->value);
+                const char *f = scalar(fk), *v = scalar(fv);
+                int64_t *dst = f && strcmp(f, "input_per_mtok") == 0 ? &L->c->pricing_fallback_input
+                               : f && strcmp(f, "output_per_mtok") == 0
+                                   ? &L->c->pricing_fallback_output
+                                   : NULL;
+                if (dst == NULL)
+                    return node_err(L, fk, "unknown key 'pricing.fallback.%s'", f ? f : "?");
+                if (v == NULL || tg_money_parse_decimal(v, 6, dst) != 0)
+                    return node_err(L, fv,
+                                    "pricing.fallback.%s: '%s' is not a USD price per million "
+                                    "tokens with at most "
+                                    "6 decimals",
+                                    f, v ? v : "?");
+                seen++;
+            }
+            if (seen != 2)
+                return node_err(L, vn,
+                                "pricing.fallback needs both input_per_mtok and output_per_mtok");
+            L->c->has_pricing_fallback = true;
         } else if (k != NULL && strcmp(k, "discounts") == 0) {
             if (vn->type != YAML_MAPPING_NODE)
                 return node_err(L, vn, "pricing.discounts must map provider names to percentages");

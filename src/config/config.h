@@ -57,6 +57,8 @@ struct tg_config {
         int64_t bps;
     } discounts[TG_MAX_UPSTREAMS];
     int n_discounts;
+    bool has_pricing_fallback; /* budget estimate prices for unpriced models */
+    int64_t pricing_fallback_input, pricing_fallback_output; /* micro-dollars per million */
     /* attribution (docs/ATTRIBUTION.md); validated against the field list at start-up */
     char attr_required[16][32];
     int n_attr_required;

@@ -354,6 +354,9 @@ int tg_server_run(const struct tg_config *cfg, struct tg_errbuf *eb)
     for (int i = 0; rc == 0 && i < cfg->n_discounts; i++)
         rc = tg_pricing_set_discount(srv.card, cfg->discounts[i].provider, cfg->discounts[i].bps,
                                      eb);
+    if (rc == 0 && cfg->has_pricing_fallback)
+        rc = tg_pricing_set_fallback(srv.card, cfg->pricing_fallback_input,
+                                     cfg->pricing_fallback_output, eb);
     if (rc != 0)
         goto out;
     rc = tg_ledger_open(cfg->ledger_path, &srv.ledger, eb);

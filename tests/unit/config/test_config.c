@@ -37,7 +37,15 @@ static void test_full_file(void **state)
                             "  first_byte_ms: 250\n"
                             "  idle_stream_ms: 500\n"
                             "limits:\n"
-                            "  max_body_bytes: 2048\n";
+                            "  max_body_bytes: 2048\n"
+                            "pricing:\n"
+                            "  cards: [a.csv, b.csv]\n"
+                            "  discounts: { openai: 12.5 }\n"
+                            "  fallback: { input_per_mtok: 15, output_per_mtok: '75.000001' }\n"
+                            "attribution:\n"
+                            "  required: [cost_center, feature_id]\n"
+                            "  mode: flag\n"
+                            "  enforce_after: 2027-01-01\n";
     struct tg_config c;
     struct tg_errbuf eb;
     tg_config_defaults(&c);
@@ -55,6 +63,15 @@ static void test_full_file(void **state)
     assert_string_equal(g->api_key_env, "GROQ_KEY");
     assert_string_equal(tg_config_upstream(&c, "openai", 6)->base_url, "http://127.0.0.1:1234");
     assert_int_equal(c.n_upstreams, 3);
+    assert_int_equal(c.n_pricing_cards, 2);
+    assert_string_equal(c.pricing_cards[1], "b.csv");
+    assert_int_equal(c.discounts[0].bps, 1250);
+    assert_true(c.has_pricing_fallback);
+    assert_int_equal(c.pricing_fallback_input, 15000000);
+    assert_int_equal(c.pricing_fallback_output, 75000001);
+    assert_int_equal(c.n_attr_required, 2);
+    assert_string_equal(c.attr_mode, "flag");
+    assert_int_equal(c.attr_enforce_after_ms, 1798761600000); /* 2027-01-01T00:00:00Z */
     assert_int_equal(tg_config_finish(&c, &eb), 0);
 }
 
@@ -75,6 +92,12 @@ static const struct err_case err_cases[] = {
     {"upstreams:\n  x: { type: openai }\n", "t.yaml:2: upstreams.x: base_url is required"},
     {"limits: 5\n", "t.yaml:1: limits must be a map"},
     {"a: [1\n", "t.yaml:2: did not find expected ',' or ']'"},
+    {"pricing:\n  fallback: { input_per_mtok: 1 }\n",
+     "t.yaml:2: pricing.fallback needs both input_per_mtok and output_per_mtok"},
+    {"pricing:\n  discounts: { openai: 12.345 }\n",
+     "t.yaml:2: pricing.discounts.openai: expected a percentage 0..100 with at most 2 decimals"},
+    {"attribution:\n  mode: strict\n",
+     "t.yaml:2: attribution.mode: 'strict' is not off, flag or enforce"},
 };
 
 static void test_errors(void **state)
