@@ -159,3 +159,14 @@ test('admin API is off without a master key', async () => {
   const res = await fetch(`${gw.url}/admin/keys`);
   assert.equal(res.status, 404);
 });
+
+test('require_virtual_key turns passthrough off: a provider key gets 401 in the caller dialect', async (t) => {
+  const g = await startGateway(t, { mockUrl: mock.url, config: 'require_virtual_key: true\n' });
+  const err = await new OpenAI({ baseURL: `${g.url}/v1`, apiKey: 'sk-callers-own', maxRetries: 0 }).chat.completions.create({ model: 'gpt-4o', messages: [] }).catch((e) => e);
+  assert.equal(err.status, 401);
+  assert.equal(err.error.code, 'virtual_key_required');
+  assert.deepEqual(pick(ledgerRow(g.ledgerPath, err.headers.get('x-tollgate-call-id')), ['outcome', 'error_type', 'attempt']), { outcome: 'refused', error_type: 'virtual_key_required', attempt: 0 });
+  const aerr = await new Anthropic({ baseURL: g.url, apiKey: 'sk-ant-own', maxRetries: 0 }).messages.create({ model: 'claude-sonnet-4-5', max_tokens: 5, messages: [] }).catch((e) => e);
+  assert.equal(aerr.status, 401);
+  assert.equal(aerr.error.error.type, 'authentication_error');
+});
