@@ -18,13 +18,10 @@ static int inspect_request(enum tg_op op, const char *body, size_t len,
 {
     (void)op;
     (void)rewritten;
-    cJSON *j = cJSON_ParseWithLength(body, len);
-    if (j == NULL)
-        return tg_errf(eb, TG_ERR_INVALID, "request body is not valid JSON");
-    if (!cJSON_IsObject(j)) {
-        cJSON_Delete(j);
-        return tg_errf(eb, TG_ERR_INVALID, "request body must be a JSON object");
-    }
+    cJSON *j = NULL;
+    int rc = tg_provider_parse_body(body, len, &j, eb);
+    if (rc != 0)
+        return rc;
     memset(info, 0, sizeof *info);
     tg_json_copy_str(j, "model", info->model, sizeof info->model);
     info->is_stream = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "stream"));
@@ -161,11 +158,7 @@ static void format_error(struct tg_buf *out, const char *type, const char *code,
     tg_buf_appends(out, ",\"message\":");
     tg_buf_append_json_str(out, message, strlen(message));
     tg_buf_appends(out, "}");
-    if (tollgate_json != NULL) {
-        tg_buf_appends(out, ",\"tollgate\":");
-        tg_buf_appends(out, tollgate_json);
-    }
-    tg_buf_appends(out, "}");
+    tg_provider_close_error(out, tollgate_json);
 }
 
 const struct tg_provider tg_provider_anthropic = {

@@ -14,19 +14,6 @@
 #include <cjson/cJSON.h>
 #include <string.h>
 
-static int parse_object(const char *body, size_t len, cJSON **out, struct tg_errbuf *eb)
-{
-    cJSON *j = cJSON_ParseWithLength(body, len);
-    if (j == NULL)
-        return tg_errf(eb, TG_ERR_INVALID, "request body is not valid JSON");
-    if (!cJSON_IsObject(j)) {
-        cJSON_Delete(j);
-        return tg_errf(eb, TG_ERR_INVALID, "request body must be a JSON object");
-    }
-    *out = j;
-    return 0;
-}
-
 /* Adds "stream_options":{"include_usage":true} to the client's body. When the client sent
  * no stream_options the key is spliced in after the opening brace, so every other byte of
  * the request stays as the client wrote it; otherwise the object is re-serialized. */
@@ -62,7 +49,7 @@ static int inspect_request(enum tg_op op, const char *body, size_t len,
                            struct tg_errbuf *eb)
 {
     cJSON *j = NULL;
-    int rc = parse_object(body, len, &j, eb);
+    int rc = tg_provider_parse_body(body, len, &j, eb);
     if (rc != 0)
         return rc;
     memset(info, 0, sizeof *info);
@@ -317,11 +304,7 @@ static void format_error(struct tg_buf *out, const char *type, const char *code,
     else
         tg_buf_appends(out, "null");
     tg_buf_appends(out, "}");
-    if (tollgate_json != NULL) {
-        tg_buf_appends(out, ",\"tollgate\":");
-        tg_buf_appends(out, tollgate_json);
-    }
-    tg_buf_appends(out, "}");
+    tg_provider_close_error(out, tollgate_json);
 }
 
 const struct tg_provider tg_provider_openai = {

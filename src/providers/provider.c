@@ -1,6 +1,8 @@
 /* providers/provider.c - what every API family shares: operation names, error bodies */
 #include "providers/provider.h"
 
+#include <cjson/cJSON.h>
+
 const char *tg_op_name(enum tg_op op)
 {
     switch (op) {
@@ -12,4 +14,26 @@ const char *tg_op_name(enum tg_op op)
     case TG_OP_MESSAGES: return "chat";
     }
     return "unknown";
+}
+
+int tg_provider_parse_body(const char *body, size_t len, cJSON **out, struct tg_errbuf *eb)
+{
+    cJSON *j = cJSON_ParseWithLength(body, len);
+    if (j == NULL)
+        return tg_errf(eb, TG_ERR_INVALID, "request body is not valid JSON");
+    if (!cJSON_IsObject(j)) {
+        cJSON_Delete(j);
+        return tg_errf(eb, TG_ERR_INVALID, "request body must be a JSON object");
+    }
+    *out = j;
+    return 0;
+}
+
+void tg_provider_close_error(struct tg_buf *out, const char *tollgate_json)
+{
+    if (tollgate_json != NULL) {
+        tg_buf_appends(out, ",\"tollgate\":");
+        tg_buf_appends(out, tollgate_json);
+    }
+    tg_buf_appends(out, "}");
 }

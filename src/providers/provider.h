@@ -84,6 +84,14 @@ struct tg_provider {
                          const char *message, const char *tollgate_json);
 };
 
+/** Parses a request body that must be a JSON object; *out is owned by the caller
+ *  (cJSON_Delete). TG_ERR_INVALID with "request body is not valid JSON" or "request body
+ *  must be a JSON object". Shared by the adapters. */
+struct cJSON;
+int tg_provider_parse_body(const char *body, size_t len, struct cJSON **out, struct tg_errbuf *eb);
+/** Appends the optional ,"tollgate":{...} member and closes the error object. */
+void tg_provider_close_error(struct tg_buf *out, const char *tollgate_json);
+
 extern const struct tg_provider tg_provider_openai;
 extern const struct tg_provider tg_provider_anthropic;
 
