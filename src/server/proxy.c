@@ -58,6 +58,7 @@ struct call {
     struct tg_trace_ctx trace; /* the gateway's span in the caller's trace (or a new one) */
     char tracestate[512];      /* the caller's, kept when its traceparent was valid */
     char attr_missing[160];    /* flag mode: the mandatory fields this call lacks */
+    char generated_rid[37];    /* request_id when the caller sent none (UUIDv7) */
     struct tg_vkey vkey;
     int64_t start_ns;
     /* upstream */
@@ -711,13 +712,13 @@ static void attribute(struct call *c, h2o_req_t *req, const struct tg_identity_d
         TG_SETS(c->rec.span_id, c->trace.span_id);
         TG_SETS(c->rec.parent_span_id, c->trace.parent_span_id);
     }
-    char generated[37];
-    tg_uuid7(c->rec.started_at_ms, generated);
+    if (c->generated_rid[0] == '\0')
+        tg_uuid7(c->rec.started_at_ms, c->generated_rid);
     const struct tg_identity_defaults *route = NULL;
     if (c->route.upstream != NULL)
         route = &c->w->srv->route_defaults[c->route.upstream - c->w->srv->cfg->upstreams];
     tg_identity_resolve(&c->w->srv->identity, hs, nh, &bg, key, route,
-                        c->w->maps ? c->w->maps->m : NULL, generated, &c->rec);
+                        c->w->maps ? c->w->maps->m : NULL, c->generated_rid, &c->rec);
 }
 
 /* A call the gateway answers itself (never forwarded): record and respond. */
@@ -1000,9 +1001,11 @@ int tg_proxy_on_req(h2o_handler_t *self, h2o_req_t *req)
         return tg_admin_handle(w, req);
 
     struct call *c = call_new(w, req);
-    attribute(c, req, NULL);
     enum tg_route_result rr =
         tg_route_match(cfg, req->method.base, req->method.len, path, plen, &c->route);
+    if (rr != TG_ROUTE_OK)
+        c->route.upstream = NULL;
+    attribute(c, req, NULL); /* before any refusal, so refused calls are attributed too */
     if (rr != TG_ROUTE_OK) {
         c->route.provider = tg_route_dialect_for(path, plen);
         TG_SET(c->rec.endpoint, path, plen);
@@ -1015,7 +1018,6 @@ int tg_proxy_on_req(h2o_handler_t *self, h2o_req_t *req)
             refuse(c, 404, "not_found_error", "unknown_route", msg);
         return 0;
     }
-    attribute(c, req, NULL); /* again, now that the route's defaults are known */
     TG_SETS(c->rec.provider, c->route.upstream->name);
     TG_SETS(c->rec.operation, tg_op_name(c->route.op));
     TG_SETS(c->rec.endpoint, c->route.endpoint);
