@@ -34,7 +34,9 @@
 #include "upstream/sse.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -73,6 +75,7 @@ struct call {
     bool got_first_byte;
     bool request_sent; /* bytes reached the provider: it may bill even without an answer */
     h2o_timeout_entry_t timer;
+    h2o_timeout_entry_t client_check; /* while waiting on the provider: did the client leave? */
     /* response */
     bool is_sse;
     struct tg_sse_parser sse;
@@ -162,6 +165,8 @@ static void note_request_sent(struct call *c)
 static void detach_upstream(struct call *c)
 {
     timer_stop(c);
+    if (h2o_timeout_is_linked(&c->client_check))
+        h2o_timeout_unlink(&c->client_check);
     if (c->attached) {
         note_request_sent(c);
         tg_curlloop_cancel(c->w->curl, c->easy);
@@ -479,6 +484,30 @@ static void on_timer(h2o_timeout_entry_t *e)
     finish_call(c);
 }
 
+/* h2o (HTTP/1) does not read a client's socket while its request is being handled, so a
+ * hang-up before the response starts would only be seen when the response is written —
+ * after the provider finished and billed. Every 250 ms a waiting call peeks at its
+ * client's socket; end-of-file cancels the upstream transfer. */
+static void on_client_check(h2o_timeout_entry_t *e)
+{
+    struct call *c = (struct call *)((char *)e - offsetof(struct call, client_check));
+    h2o_socket_t *sock = NULL;
+    if (c->req != NULL && c->req->conn->callbacks->get_socket != NULL)
+        sock = c->req->conn->callbacks->get_socket(c->req->conn);
+    if (sock == NULL || c->state != CALL_FORWARDING || c->started)
+        return; /* once a response is under way, its writes notice a hang-up */
+    char b;
+    ssize_t n = recv(h2o_socket_get_fd(sock), &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+        TG_SETS(c->rec.outcome, "client_aborted");
+        TG_SETS(c->rec.error_type, "client_closed");
+        c->final_is_error = c->is_sse;
+        finish_call(c); /* cancels the transfer; the response write then fails and h2o disposes */
+        return;
+    }
+    h2o_timeout_link(c->w->loop, &c->w->client_check_timeout, &c->client_check);
+}
+
 static void rearm_timer(struct call *c, h2o_timeout_t *which)
 {
     timer_stop(c);
@@ -660,6 +689,7 @@ static struct call *call_new(struct tg_worker *w, h2o_req_t *req)
     c->refs = 1;
     c->start_ns = tg_mono_ns();
     c->timer.cb = on_timer;
+    c->client_check.cb = on_client_check;
     w->active_calls++;
     struct call **slot = h2o_mem_alloc_shared(&req->pool, sizeof *slot, on_req_dispose);
     *slot = c;
@@ -830,6 +860,7 @@ static void forward(struct call *c, h2o_req_t *req)
     c->attached = true;
     c->refs++; /* held by the running transfer */
     rearm_timer(c, &c->w->first_byte_timeout);
+    h2o_timeout_link(c->w->loop, &c->w->client_check_timeout, &c->client_check);
 }
 
 /* The key the caller presented: Bearer token or x-api-key (either API family). */

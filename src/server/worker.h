@@ -33,6 +33,7 @@ struct tg_worker {
     h2o_multithread_receiver_t ledger_rx; /* ledger commits (posted by the writer thread) */
     h2o_multithread_receiver_t ctl_rx;    /* shutdown request (posted by the main thread) */
     h2o_timeout_t first_byte_timeout, idle_timeout, total_timeout;
+    h2o_timeout_t client_check_timeout; /* peeks at waiting clients' sockets for a hang-up */
     h2o_timeout_entry_t grace_entry;
     h2o_timeout_t grace_timeout;
     struct tg_shared_keyset *keys; /* this worker's current virtual-key snapshot */

@@ -174,3 +174,32 @@ test('unknown route and wrong method: JSON 404/405 with rows', async () => {
   assert.equal((await res.json()).error.code, 'method_not_allowed');
   assert.ok(ledgerRows(gw.ledgerPath, "error_type = 'method_not_allowed'").length === 1);
 });
+
+test('client hangs up while a non-streaming call waits on the provider: row client_aborted, provider connection closed', async () => {
+  mock.reset();
+  mock.enqueue({ delayMs: 250 });
+  const ac = new AbortController();
+  const pending = openai.chat.completions.create(chat, { signal: ac.signal }).catch((e) => e);
+  while (mock.requests.length === 0) await new Promise((r) => setTimeout(r, 5));
+  ac.abort();
+  const err = await pending;
+  assert.ok(err instanceof OpenAI.APIUserAbortError, `aborted by the user: ${err}`);
+  const [row] = await waitForRows(gw.ledgerPath, 1, "outcome = 'client_aborted' AND is_stream = 0");
+  assert.deepEqual(pick(row, ['error_type', 'attempt', 'usage_estimated']), { error_type: 'client_closed', attempt: 1, usage_estimated: 1 });
+  // the request reached the provider, so its input is estimated, never booked as zero
+  assert.equal(row.input_tokens, Math.ceil(Buffer.byteLength(JSON.stringify(chat)) / 4));
+  const deadline = Date.now() + 5000;
+  while (!mock.requests[0].closed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(mock.requests[0].closed, true);
+});
+
+test('a stream that goes quiet past idle_stream_ms is aborted and recorded as a timeout', async () => {
+  mock.reset();
+  mock.enqueue({ slowStreamMs: 600 }); // 600 ms between events, idle limit 300 ms
+  const { data: stream, response } = await openai.chat.completions.create({ ...chat, stream: true }).withResponse();
+  const got = [];
+  await assert.rejects(async () => { for await (const c of stream) got.push(c); });
+  assert.ok(got.length >= 1 && got.length < 5, `some chunks arrived before the stall (${got.length})`);
+  const row = ledgerRow(gw.ledgerPath, response.headers.get('x-tollgate-call-id'));
+  assert.deepEqual(pick(row, ['outcome', 'error_type', 'status_code', 'is_stream', 'usage_estimated']), { outcome: 'upstream_error', error_type: 'timeout', status_code: 200, is_stream: 1, usage_estimated: 1 });
+});
