@@ -177,7 +177,8 @@ test('unknown route and wrong method: JSON 404/405 with rows', async () => {
 
 test('client hangs up while a non-streaming call waits on the provider: row client_aborted, provider connection closed', async () => {
   mock.reset();
-  mock.enqueue({ delayMs: 250 });
+  // the provider takes 2 s; the gateway checks a waiting client every 250 ms
+  mock.enqueue({ delayMs: 2000 });
   const ac = new AbortController();
   const pending = openai.chat.completions.create(chat, { signal: ac.signal }).catch((e) => e);
   while (mock.requests.length === 0) await new Promise((r) => setTimeout(r, 5));
