@@ -1,0 +1,261 @@
+/* finops/report.c - `tollgate report`: spend grouped by attribution, model, provider, day
+ *
+ * DESIGN (money). Every money figure is an integer SUM of nano-dollars done by SQLite
+ * and formatted to decimal USD at the edge; nothing is averaged or converted to floating
+ * point, so the groups add up to the total to the nano-dollar. Rows whose model no rate
+ * card priced have a NULL cost: they are counted in `unpriced_calls` of their group
+ * (never as $0 spend). A NULL attribution value is its own group, shown as
+ * "(unattributed)". Dimensions come from a fixed whitelist: user text never reaches the
+ * SQL. */
+#include "finops/report.h"
+
+#include "core/money.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+struct dim {
+    const char *name, *expr;
+};
+
+static const struct dim dims[] = {
+    {"tenant_id", "tenant_id"},
+    {"team", "team"},
+    {"cost_center", "cost_center"},
+    {"feature_id", "feature_id"},
+    {"workflow_id", "workflow_id"},
+    {"actor_id", "actor_id"},
+    {"actor_type", "actor_type"},
+    {"environment", "environment"},
+    {"service", "service"},
+    {"key_id", "key_id"},
+    {"provider", "provider"},
+    {"model", "coalesce(response_model, request_model)"},
+    {"day", "day"},
+};
+
+static const struct {
+    const char *alias, *name;
+} short_names[] = {{"tenant", "tenant_id"},
+                   {"feature", "feature_id"},
+                   {"workflow", "workflow_id"},
+                   {"actor", "actor_id"}};
+
+static const struct dim *find_dim(const char *name, size_t n)
+{
+    for (size_t i = 0; i < sizeof short_names / sizeof short_names[0]; i++)
+        if (strlen(short_names[i].alias) == n && memcmp(short_names[i].alias, name, n) == 0) {
+            name = short_names[i].name;
+            n = strlen(name);
+        }
+    for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++)
+        if (strlen(dims[i].name) == n && memcmp(dims[i].name, name, n) == 0)
+            return &dims[i];
+    return NULL;
+}
+
+int tg_report_parse_dims(const char *list, struct tg_report_query *q, struct tg_errbuf *eb)
+{
+    q->n_dims = 0;
+    const char *p = list;
+    while (*p != '\0') {
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        const struct dim *d = find_dim(p, n);
+        if (d == NULL)
+            return tg_errf(
+                eb, TG_ERR_INVALID,
+                "--by: unknown dimension '%.*s' (tenant_id, team, cost_center, feature_id, "
+                "workflow_id, "
+                "actor_id, actor_type, environment, service, key_id, provider, model, day)",
+                (int)n, p);
+        if (q->n_dims == TG_REPORT_MAX_DIMS)
+            return tg_errf(eb, TG_ERR_LIMIT, "--by: at most %d dimensions", TG_REPORT_MAX_DIMS);
+        q->dims[q->n_dims++] = d->name;
+        p = comma ? comma + 1 : p + n;
+    }
+    if (q->n_dims == 0)
+        return tg_errf(eb, TG_ERR_INVALID, "--by needs at least one dimension");
+    return 0;
+}
+
+enum {
+    M_CALLS,
+    M_INPUT,
+    M_CACHED,
+    M_CACHE_WRITE,
+    M_OUTPUT,
+    M_REASONING,
+    M_TOOL_OUT,
+    M_COST,
+    M_UNPRICED,
+    M_SAVINGS,
+    M_N
+};
+
+static const char *const metric_sql =
+    "count(*), sum(input_tokens), sum(cached_input_tokens), sum(cache_write_5m_tokens + "
+    "cache_write_1h_tokens), "
+    "sum(output_tokens), sum(reasoning_tokens), sum(tool_call_output_tokens), "
+    "coalesce(sum(cost_nanos), 0), "
+    "sum(cost_nanos IS NULL), coalesce(sum(cache_savings_nanos), 0)";
+
+static const char *const metric_names[M_N] = {
+    "calls",          "input_tokens",     "cached_input_tokens",     "cache_write_tokens",
+    "output_tokens",  "reasoning_tokens", "tool_call_output_tokens", "cost_usd",
+    "unpriced_calls", "cache_savings_usd"};
+
+/* Tool-call share of output tokens, one decimal, from integers: "12.5%". */
+static void share(int64_t part, int64_t whole, char *out, size_t n)
+{
+    if (whole <= 0) {
+        snprintf(out, n, "0.0%%");
+        return;
+    }
+    int64_t tenths = (part * 1000 + whole / 2) / whole;
+    snprintf(out, n, "%lld.%lld%%", (long long)(tenths / 10), (long long)(tenths % 10));
+}
+
+static void cell(char *out, size_t n, int metric, const int64_t *m)
+{
+    if (metric == M_COST || metric == M_SAVINGS)
+        tg_money_format_usd(m[metric], out, n);
+    else
+        snprintf(out, n, "%lld", (long long)m[metric]);
+}
+
+static void csv_field(struct tg_buf *out, const char *s)
+{
+    if (strpbrk(s, ",\"\n\r") == NULL) {
+        tg_buf_appends(out, s);
+        return;
+    }
+    tg_buf_appends(out, "\"");
+    for (const char *p = s; *p; p++) {
+        if (*p == '"')
+            tg_buf_appends(out, "\"");
+        tg_buf_append(out, p, 1);
+    }
+    tg_buf_appends(out, "\"");
+}
+
+static void emit_row(const struct tg_report_query *q, struct tg_buf *out, const char *const *vals,
+                     const int64_t *m, bool first)
+{
+    char buf[40], sh[16];
+    share(m[M_TOOL_OUT], m[M_OUTPUT], sh, sizeof sh);
+    if (q->format == TG_REPORT_JSON) {
+        tg_buf_appends(out, first ? "" : ",");
+        tg_buf_appends(out, "{");
+        for (int d = 0; d < q->n_dims; d++) {
+            tg_buf_appendf(out, "\"%s\":", q->dims[d]);
+            if (vals[d] == NULL)
+                tg_buf_appends(out, "null");
+            else
+                tg_buf_append_json_str(out, vals[d], strlen(vals[d]));
+            tg_buf_appends(out, ",");
+        }
+        for (int k = 0; k < M_N; k++) {
+            cell(buf, sizeof buf, k, m);
+            if (k == M_COST || k == M_SAVINGS)
+                tg_buf_appendf(out, "\"%s\":\"%s\",", metric_names[k], buf);
+            else
+                tg_buf_appendf(out, "\"%s\":%s,", metric_names[k], buf);
+        }
+        tg_buf_appendf(out, "\"tool_call_share\":\"%s\"}", sh);
+        return;
+    }
+    for (int d = 0; d < q->n_dims; d++) {
+        const char *v = vals[d] ? vals[d] : "(unattributed)";
+        if (q->format == TG_REPORT_CSV) {
+            csv_field(out, v);
+            tg_buf_appends(out, ",");
+        } else {
+            tg_buf_appendf(out, "%-24.24s ", v);
+        }
+    }
+    for (int k = 0; k < M_N; k++) {
+        cell(buf, sizeof buf, k, m);
+        if (q->format == TG_REPORT_CSV)
+            tg_buf_appendf(out, "%s,", buf);
+        else
+            tg_buf_appendf(out, "%14s ", buf);
+    }
+    tg_buf_appendf(out, q->format == TG_REPORT_CSV ? "%s\n" : "%9s\n", sh);
+}
+
+int tg_report_run(sqlite3 *db, const struct tg_report_query *q, struct tg_buf *out,
+                  struct tg_errbuf *eb)
+{
+    struct tg_buf sql = {0};
+    sqlite3_stmt *st = NULL;
+    int rc = 0, step;
+    int64_t total[M_N] = {0};
+    tg_buf_appends(&sql, "SELECT ");
+    for (int d = 0; d < q->n_dims; d++)
+        tg_buf_appendf(&sql, "%s, ", find_dim(q->dims[d], strlen(q->dims[d]))->expr);
+    tg_buf_appendf(&sql, "%s FROM calls WHERE day BETWEEN ?1 AND ?2 GROUP BY ", metric_sql);
+    for (int d = 0; d < q->n_dims; d++)
+        tg_buf_appendf(&sql, "%s%d", d ? ", " : "", d + 1);
+    tg_buf_appendf(&sql, " ORDER BY %d DESC", q->n_dims + M_COST + 1);
+    for (int d = 0; d < q->n_dims; d++)
+        tg_buf_appendf(&sql, ", %d", d + 1);
+    if (sqlite3_prepare_v2(db, sql.base, -1, &st, NULL) != SQLITE_OK) {
+        rc = tg_errf(eb, TG_ERR_IO, "report: %s", sqlite3_errmsg(db));
+        goto out;
+    }
+    sqlite3_bind_text(st, 1, q->from, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, q->to, -1, SQLITE_STATIC);
+
+    if (q->format == TG_REPORT_JSON) {
+        tg_buf_appendf(out, "{\"from\":\"%s\",\"to\":\"%s\",\"by\":[", q->from, q->to);
+        for (int d = 0; d < q->n_dims; d++)
+            tg_buf_appendf(out, "%s\"%s\"", d ? "," : "", q->dims[d]);
+        tg_buf_appends(out, "],\"rows\":[");
+    } else {
+        for (int d = 0; d < q->n_dims; d++) {
+            if (q->format == TG_REPORT_CSV)
+                tg_buf_appendf(out, "%s,", q->dims[d]);
+            else
+                tg_buf_appendf(out, "%-24s ", q->dims[d]);
+        }
+        for (int k = 0; k < M_N; k++)
+            tg_buf_appendf(out, q->format == TG_REPORT_CSV ? "%s," : "%14.14s ", metric_names[k]);
+        tg_buf_appends(out, q->format == TG_REPORT_CSV ? "tool_call_share\n" : "tool_call\n");
+    }
+    bool first = true;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *vals[TG_REPORT_MAX_DIMS];
+        int64_t m[M_N];
+        for (int d = 0; d < q->n_dims; d++)
+            vals[d] = (const char *)sqlite3_column_text(st, d);
+        for (int k = 0; k < M_N; k++) {
+            m[k] = sqlite3_column_int64(st, q->n_dims + k);
+            total[k] += m[k];
+        }
+        emit_row(q, out, vals, m, first);
+        first = false;
+    }
+    if (step != SQLITE_DONE) {
+        rc = tg_errf(eb, TG_ERR_IO, "report: %s", sqlite3_errmsg(db));
+        goto out;
+    }
+    if (q->format == TG_REPORT_JSON) {
+        tg_buf_appends(out, "],\"total\":");
+        const char *none[TG_REPORT_MAX_DIMS] = {0};
+        struct tg_report_query tq = *q;
+        tq.n_dims = 0;
+        emit_row(&tq, out, none, total, true);
+        tg_buf_appends(out, "}\n");
+    } else {
+        const char *label[TG_REPORT_MAX_DIMS] = {"TOTAL"};
+        for (int d = 1; d < q->n_dims; d++)
+            label[d] = "";
+        emit_row(q, out, label, total, false);
+    }
+out:
+    sqlite3_finalize(st);
+    tg_buf_free(&sql);
+    return rc;
+}

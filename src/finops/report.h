@@ -1,0 +1,34 @@
+/* finops/report.h - spend by any combination of attribution fields, model, provider, day */
+#ifndef TG_FINOPS_REPORT_H
+#define TG_FINOPS_REPORT_H
+
+#include "core/buf.h"
+#include "core/err.h"
+
+#include <sqlite3.h>
+
+enum tg_report_format { TG_REPORT_TABLE, TG_REPORT_CSV, TG_REPORT_JSON };
+
+#define TG_REPORT_MAX_DIMS 6
+
+struct tg_report_query {
+    char from[11], to[11]; /* inclusive UTC days, YYYY-MM-DD */
+    const char *dims[TG_REPORT_MAX_DIMS];
+    int n_dims;
+    enum tg_report_format format;
+};
+
+/** Parses "team,model" into q->dims (names must be on the whitelist: tenant_id, team,
+ *  cost_center, feature_id, workflow_id, actor_id, actor_type, environment, service,
+ *  key_id, provider, model, day; "tenant", "feature", "workflow", "actor" also accepted).
+ *  dims points into a static table. */
+int tg_report_parse_dims(const char *list, struct tg_report_query *q, struct tg_errbuf *eb);
+
+/** Runs the report on an open ledger and writes it to out: one row per group (NULL
+ *  values are the "(unattributed)" bucket), ordered by cost, then a total row that equals
+ *  the ledger's total for the range exactly. Money columns are exact decimal USD from the
+ *  integer nano-dollar sums. */
+int tg_report_run(sqlite3 *db, const struct tg_report_query *q, struct tg_buf *out,
+                  struct tg_errbuf *eb);
+
+#endif
