@@ -143,7 +143,7 @@ static void csv_field(struct tg_buf *out, const char *s)
 static void emit_row(const struct tg_report_query *q, struct tg_buf *out, const char *const *vals,
                      const int64_t *m, bool first)
 {
-    char buf[40], sh[16];
+    char buf[40], sh[48];
     share(m[M_TOOL_OUT], m[M_OUTPUT], sh, sizeof sh);
     if (q->format == TG_REPORT_JSON) {
         tg_buf_appends(out, first ? "" : ",");
