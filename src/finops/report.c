@@ -125,7 +125,7 @@ static void cell(char *out, size_t n, int metric, const int64_t *m)
         snprintf(out, n, "%lld", (long long)m[metric]);
 }
 
-static void csv_field(struct tg_buf *out, const char *s)
+void tg_report_csv_field(struct tg_buf *out, const char *s)
 {
     if (strpbrk(s, ",\"\n\r") == NULL) {
         tg_buf_appends(out, s);
@@ -169,7 +169,7 @@ static void emit_row(const struct tg_report_query *q, struct tg_buf *out, const 
     for (int d = 0; d < q->n_dims; d++) {
         const char *v = vals[d] ? vals[d] : "(unattributed)";
         if (q->format == TG_REPORT_CSV) {
-            csv_field(out, v);
+            tg_report_csv_field(out, v);
             tg_buf_appends(out, ",");
         } else {
             tg_buf_appendf(out, "%-24.24s ", v);

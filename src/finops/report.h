@@ -24,6 +24,9 @@ struct tg_report_query {
  *  dims points into a static table. */
 int tg_report_parse_dims(const char *list, struct tg_report_query *q, struct tg_errbuf *eb);
 
+/** Appends s as one CSV field (RFC 4180 quoting when it holds a comma, quote or line end). */
+void tg_report_csv_field(struct tg_buf *out, const char *s);
+
 /** Runs the report on an open ledger and writes it to out: one row per group (NULL
  *  values are the "(unattributed)" bucket), ordered by cost, then a total row that equals
  *  the ledger's total for the range exactly. Money columns are exact decimal USD from the
