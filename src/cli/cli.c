@@ -1,6 +1,8 @@
 /* cli/cli.c - one table of commands; each command lives in cmd_<name>.c */
 #include "cli/cli.h"
 
+#include "config/config.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -25,6 +27,19 @@ static void usage(FILE *f)
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\n'tollgate <command> --help' describes a command. Version " TG_VERSION ".\n");
+}
+
+int tg_cli_ledger_path(const char *config, const char *ledger, char *out, unsigned long n)
+{
+    struct tg_config cfg;
+    struct tg_errbuf eb;
+    tg_config_defaults(&cfg);
+    if (config != NULL && tg_config_load_file(&cfg, config, &eb) != 0) {
+        fprintf(stderr, "tollgate: %s\n", eb.msg);
+        return -1;
+    }
+    snprintf(out, n, "%s", ledger != NULL ? ledger : cfg.ledger_path);
+    return 0;
 }
 
 int tg_cli_main(int argc, char **argv)

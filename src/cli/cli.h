@@ -5,6 +5,10 @@
 /** Dispatches argv[1] to its subcommand; returns the process exit code. */
 int tg_cli_main(int argc, char **argv);
 
+/** The ledger path a command uses: --ledger when given, else the config file's `ledger`
+ *  (or the default). Prints the config error and returns -1 when the file is bad. */
+int tg_cli_ledger_path(const char *config, const char *ledger, char *out, unsigned long n);
+
 /* One function per subcommand, argv starting at the subcommand name. Exit codes:
  * 0 ok, 1 failure (message on stderr), 2 usage error. */
 int tg_cmd_serve(int argc, char **argv);

@@ -1,7 +1,6 @@
 /* cli/cmd_export.c - `tollgate export allocation`: the daily per-call table for finance */
 #include "cli/cli.h"
 
-#include "config/config.h"
 #include "core/buf.h"
 #include "core/clock.h"
 #include "finops/allocation.h"
@@ -21,7 +20,6 @@ int tg_cmd_export(int argc, char **argv)
 {
     const char *config = NULL, *ledger = NULL, *day = NULL;
     enum tg_report_format format = TG_REPORT_CSV;
-    struct tg_config cfg;
     struct tg_errbuf eb;
     int64_t ms;
     if (argc < 2 || strcmp(argv[1], "allocation") != 0) {
@@ -56,13 +54,11 @@ int tg_cmd_export(int argc, char **argv)
         fprintf(stderr, "tollgate export allocation: --day YYYY-MM-DD is required\n");
         return 2;
     }
-    tg_config_defaults(&cfg);
-    if (config != NULL && tg_config_load_file(&cfg, config, &eb) != 0) {
-        fprintf(stderr, "tollgate: %s\n", eb.msg);
-        return 1;
-    }
+    char path[1024];
     sqlite3 *db = NULL;
-    if (tg_ledger_open_readonly(ledger ? ledger : cfg.ledger_path, &db, &eb) != 0) {
+    if (tg_cli_ledger_path(config, ledger, path, sizeof path) != 0)
+        return 1;
+    if (tg_ledger_open_readonly(path, &db, &eb) != 0) {
         fprintf(stderr, "tollgate: %s\n", eb.msg);
         return 1;
     }

@@ -1,7 +1,6 @@
 /* cli/cmd_keys.c - `tollgate keys create|list|revoke`: virtual keys in the ledger database */
 #include "cli/cli.h"
 
-#include "config/config.h"
 #include "core/buf.h"
 #include "core/clock.h"
 #include "store/keys.h"
@@ -84,14 +83,9 @@ static int parse(int argc, char **argv, struct opts *o)
 
 static int open_db(const struct opts *o, sqlite3 **db)
 {
-    struct tg_config cfg;
-    struct tg_errbuf eb;
-    tg_config_defaults(&cfg);
-    if (o->config != NULL && tg_config_load_file(&cfg, o->config, &eb) != 0) {
-        fprintf(stderr, "tollgate: %s\n", eb.msg);
+    char path[1024];
+    if (tg_cli_ledger_path(o->config, o->ledger, path, sizeof path) != 0)
         return -1;
-    }
-    const char *path = o->ledger ? o->ledger : cfg.ledger_path;
     if (sqlite3_open_v2(path, db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
         fprintf(stderr, "tollgate: %s: %s\n", path, sqlite3_errmsg(*db));
         sqlite3_close(*db);

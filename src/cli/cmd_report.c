@@ -1,7 +1,6 @@
 /* cli/cmd_report.c - `tollgate report`: spend by any combination of dimensions */
 #include "cli/cli.h"
 
-#include "config/config.h"
 #include "core/buf.h"
 #include "core/clock.h"
 #include "finops/report.h"
@@ -32,7 +31,6 @@ static int day_arg(const char *v, char out[11])
 int tg_cmd_report(int argc, char **argv)
 {
     struct tg_report_query q;
-    struct tg_config cfg;
     struct tg_errbuf eb;
     const char *config = NULL, *ledger = NULL, *by = NULL;
     memset(&q, 0, sizeof q);
@@ -85,13 +83,11 @@ int tg_cmd_report(int argc, char **argv)
         fprintf(stderr, "tollgate report: %s\n", eb.msg);
         return 2;
     }
-    tg_config_defaults(&cfg);
-    if (config != NULL && tg_config_load_file(&cfg, config, &eb) != 0) {
-        fprintf(stderr, "tollgate: %s\n", eb.msg);
-        return 1;
-    }
+    char path[1024];
     sqlite3 *db = NULL;
-    if (tg_ledger_open_readonly(ledger ? ledger : cfg.ledger_path, &db, &eb) != 0) {
+    if (tg_cli_ledger_path(config, ledger, path, sizeof path) != 0)
+        return 1;
+    if (tg_ledger_open_readonly(path, &db, &eb) != 0) {
         fprintf(stderr, "tollgate: %s\n", eb.msg);
         return 1;
     }
