@@ -20,9 +20,8 @@
 
 static const char *const scope_names[TG_BS_N] = {"key",     "team",     "tenant", "cost_center",
                                                  "feature", "workflow", "actor"};
-static const char *const scope_columns[TG_BS_N] = {"key_id",     "team",        "tenant_id",
-                                                   "cost_center", "feature_id", "workflow_id",
-                                                   "actor_id"};
+static const char *const scope_columns[TG_BS_N] = {
+    "key_id", "team", "tenant_id", "cost_center", "feature_id", "workflow_id", "actor_id"};
 static const char *const period_names[TG_BP_N] = {"hour",  "day",   "week",
                                                   "month", "total", "minute"};
 
@@ -87,8 +86,7 @@ static int64_t floor_div(int64_t a, int64_t b)
     return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
 }
 
-void tg_budget_period_bounds(enum tg_budget_period p, int64_t now_ms, int64_t *start,
-                             int64_t *end)
+void tg_budget_period_bounds(enum tg_budget_period p, int64_t now_ms, int64_t *start, int64_t *end)
 {
     int64_t day = floor_div(now_ms, DAY_MS);
     int y;
@@ -112,8 +110,8 @@ void tg_budget_period_bounds(enum tg_budget_period p, int64_t now_ms, int64_t *s
     case TG_BP_MONTH:
         tg_civil_from_days(day, &y, &m, &d);
         *start = tg_days_from_civil(y, m, 1) * DAY_MS;
-        *end = (m == 12 ? tg_days_from_civil(y + 1, 1, 1) : tg_days_from_civil(y, m + 1, 1)) *
-               DAY_MS;
+        *end =
+            (m == 12 ? tg_days_from_civil(y + 1, 1, 1) : tg_days_from_civil(y, m + 1, 1)) * DAY_MS;
         return;
     case TG_BP_MINUTE:
         *start = now_ms - 60000;
@@ -130,22 +128,14 @@ void tg_budget_period_bounds(enum tg_budget_period p, int64_t now_ms, int64_t *s
 const char *tg_budget_scope_value(enum tg_budget_scope s, const struct tg_call_record *r)
 {
     switch (s) {
-    case TG_BS_KEY:
-        return r->key_id;
-    case TG_BS_TEAM:
-        return r->team;
-    case TG_BS_TENANT:
-        return r->tenant_id;
-    case TG_BS_COST_CENTER:
-        return r->cost_center;
-    case TG_BS_FEATURE:
-        return r->feature_id;
-    case TG_BS_WORKFLOW:
-        return r->workflow_id;
-    case TG_BS_ACTOR:
-        return r->actor_id;
-    default:
-        return "";
+    case TG_BS_KEY: return r->key_id;
+    case TG_BS_TEAM: return r->team;
+    case TG_BS_TENANT: return r->tenant_id;
+    case TG_BS_COST_CENTER: return r->cost_center;
+    case TG_BS_FEATURE: return r->feature_id;
+    case TG_BS_WORKFLOW: return r->workflow_id;
+    case TG_BS_ACTOR: return r->actor_id;
+    default: return "";
     }
 }
 
@@ -181,12 +171,17 @@ void tg_budget_view_json(const struct tg_budget_view *v, struct tg_buf *out)
     tg_money_format_usd(v->spent_nanos, sp, sizeof sp);
     tg_money_format_usd(v->reserved_nanos, rs, sizeof rs);
     tg_money_format_usd(tg_budget_view_remaining(v), rem, sizeof rem);
+    tg_buf_appendf(out, "{\"id\":\"%s\",\"scope\":", v->def.id);
+    struct tg_buf scope = {0};
+    tg_buf_appendf(&scope, "%s:%s", tg_budget_scope_name(v->def.scope), v->def.value);
+    tg_buf_append_json_str(out, scope.base, scope.len);
+    tg_buf_free(&scope);
+    tg_buf_appends(out, ",\"value\":");
+    tg_buf_append_json_str(out, v->value, strlen(v->value));
     tg_buf_appendf(out,
-                   "{\"id\":\"%s\",\"scope\":\"%s:%s\",\"value\":\"%s\",\"period\":\"%s\","
-                   "\"limit_usd\":\"%s\",\"spent_usd\":\"%s\",\"reserved_usd\":\"%s\","
-                   "\"remaining_usd\":\"%s\",\"soft_pct\":%d,\"action\":\"%s\",\"source\":\"%s\","
-                   "\"reset_at\":",
-                   v->def.id, tg_budget_scope_name(v->def.scope), v->def.value, v->value,
+                   ",\"period\":\"%s\",\"limit_usd\":\"%s\",\"spent_usd\":\"%s\","
+                   "\"reserved_usd\":\"%s\",\"remaining_usd\":\"%s\",\"soft_pct\":%d,"
+                   "\"action\":\"%s\",\"source\":\"%s\",\"reset_at\":",
                    tg_budget_period_name(v->def.period), lim, sp, rs, rem, v->def.soft_pct,
                    v->def.block ? "block" : "warn", v->def.from_config ? "config" : "cli");
     if (v->reset_at_ms > 0) {
@@ -570,7 +565,7 @@ static void local_list_json(struct tg_budget_store *st, int64_t now_ms, struct t
                 }
                 fill_view(d, c, now_ms, &vs[nv++]);
             }
-        if (nv == 0 && strcmp(d->value, "*") != 0) { /* nothing spent yet */
+        if (nv == 0) { /* nothing spent yet ("*": no value seen yet) */
             struct counter zero;
             memset(&zero, 0, sizeof zero);
             snprintf(zero.value, sizeof zero.value, "%s", d->value);

@@ -67,8 +67,7 @@ int tg_budget_parse_period(const char *s, enum tg_budget_period *p, struct tg_er
 
 /** The calendar period containing now_ms: [*start, *end) in epoch ms (UTC). TOTAL: 0 and
  *  0 (no end); MINUTE: now-60 s and now. Pure. */
-void tg_budget_period_bounds(enum tg_budget_period p, int64_t now_ms, int64_t *start,
-                             int64_t *end);
+void tg_budget_period_bounds(enum tg_budget_period p, int64_t now_ms, int64_t *start, int64_t *end);
 
 /** The value of the call's scope field (key_id, team, ...), "" when the call has none. */
 const char *tg_budget_scope_value(enum tg_budget_scope s, const struct tg_call_record *r);
@@ -112,8 +111,8 @@ struct tg_budget_admission {
     int n; /* applicable budgets: views[] and holds[] */
     struct tg_budget_view views[TG_BUDGET_MAX_APPLY];
     struct tg_budget_hold holds[TG_BUDGET_MAX_APPLY];
-    int blocker; /* index into views, or -1 */
-    int tightest; /* the view with the least room left, or -1 */
+    int blocker;      /* index into views, or -1 */
+    int tightest;     /* the view with the least room left, or -1 */
     bool first_block; /* the first refusal by the blocker in its period: announce it */
 };
 

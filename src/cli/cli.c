@@ -16,6 +16,7 @@ struct command {
 static const struct command commands[] = {
     {"serve", tg_cmd_serve, "run the gateway"},
     {"keys", tg_cmd_keys, "create, list and revoke virtual keys"},
+    {"budgets", tg_cmd_budgets, "set, list and delete budgets and spend-rate caps"},
     {"export", tg_cmd_export, "the daily allocation table (per call, every token type, USD)"},
     {"report", tg_cmd_report, "spend by team, cost center, model, day, ..."},
     {"pricing", tg_cmd_pricing, "validate rate cards and show the price of a model"},

@@ -52,6 +52,9 @@ static const struct key keys[] = {
     INT_KEY("timeouts.total_ms", total_timeout_ms, 1, 86400000),
     INT_KEY("timeouts.client_idle_ms", client_idle_timeout_ms, 1, 86400000),
     INT_KEY("timeouts.shutdown_grace_ms", shutdown_grace_ms, 0, 3600000),
+    INT_KEY("budgets.max_counters", budget_max_counters, 1, 100000000),
+    INT_KEY("budgets.bytes_per_token", budget_bytes_per_token, 1, 16),
+    INT_KEY("budgets.default_max_output_tokens", budget_default_max_output, 1, 10000000),
 };
 
 void tg_config_defaults(struct tg_config *c)
@@ -73,6 +76,9 @@ void tg_config_defaults(struct tg_config *c)
     c->total_timeout_ms = 1800000;
     c->client_idle_timeout_ms = 60000;
     c->shutdown_grace_ms = 30000;
+    c->budget_max_counters = 100000;
+    c->budget_bytes_per_token = 1;
+    c->budget_default_max_output = 4096;
     struct tg_errbuf eb;
     /* the shipped rate card and alias map; a config file's pricing.cards replaces them */
     snprintf(c->pricing_cards[0], sizeof c->pricing_cards[0], "%s/pricing/default.csv",
@@ -481,6 +487,121 @@ static int load_pricing(struct loader *L, yaml_node_t *map)
     return 0;
 }
 
+/* One entry of budgets.limits: {scope, period, limit_usd, soft_pct, action}. */
+static int load_budget(struct loader *L, yaml_node_t *item)
+{
+    struct tg_config *c = L->c;
+    struct tg_errbuf eb;
+    if (item->type != YAML_MAPPING_NODE || c->n_budgets == 32)
+        return node_err(L, item,
+                        "budgets.limits: expected at most 32 maps of scope, period, "
+                        "limit_usd, soft_pct, action");
+    struct tg_budget_def *d = &c->budgets[c->n_budgets];
+    memset(d, 0, sizeof *d);
+    d->block = true;
+    d->period = TG_BP_N;
+    d->from_config = true;
+    snprintf(d->id, sizeof d->id, "config:%d", c->n_budgets + 1);
+    bool has_scope = false, has_limit = false;
+    for (yaml_node_pair_t *q = item->data.mapping.pairs.start; q < item->data.mapping.pairs.top;
+         q++) {
+        yaml_node_t *kn = yaml_document_get_node(L->doc, q->key);
+        yaml_node_t *vn = yaml_document_get_node(L->doc, q->value);
+        const char *k = scalar(kn), *v = scalar(vn);
+        if (k == NULL || v == NULL)
+            return node_err(L, kn, "budgets.limits: keys and values must be scalars%s", "");
+        if (strcmp(k, "scope") == 0) {
+            if (tg_budget_parse_scope(v, d, &eb) != 0)
+                return node_err(L, vn, "%s", eb.msg);
+            has_scope = true;
+        } else if (strcmp(k, "period") == 0) {
+            if (tg_budget_parse_period(v, &d->period, &eb) != 0)
+                return node_err(L, vn, "%s", eb.msg);
+        } else if (strcmp(k, "limit_usd") == 0) {
+            if (tg_money_parse_decimal(v, 9, &d->limit_nanos) != 0 || d->limit_nanos <= 0)
+                return node_err(L, vn,
+                                "budgets.limits.limit_usd: '%s' is not a positive USD amount", v);
+            has_limit = true;
+        } else if (strcmp(k, "soft_pct") == 0) {
+            char *end = NULL;
+            long pct = strtol(v, &end, 10);
+            if (end == v || *end != '\0' || pct < 0 || pct > 100)
+                return node_err(L, vn, "budgets.limits.soft_pct: '%s' is not 0..100", v);
+            d->soft_pct = (int)pct;
+        } else if (strcmp(k, "action") == 0) {
+            if (strcmp(v, "block") != 0 && strcmp(v, "warn") != 0)
+                return node_err(L, vn, "budgets.limits.action: '%s' is not block or warn", v);
+            d->block = v[0] == 'b';
+        } else {
+            return node_err(L, kn, "unknown key 'budgets.limits.%s'", k);
+        }
+    }
+    if (!has_scope || !has_limit || d->period == TG_BP_N)
+        return node_err(L, item, "budgets.limits: every budget needs scope, period and limit_usd%s",
+                        "");
+    c->n_budgets++;
+    return 0;
+}
+
+/* budgets: {limits: [...], webhooks: [URL...], on_store_error: fail_open|fail_closed,
+ *           max_counters, bytes_per_token, default_max_output_tokens} */
+static int load_budgets(struct loader *L, yaml_node_t *map)
+{
+    struct tg_config *c = L->c;
+    if (map->type != YAML_MAPPING_NODE)
+        return node_err(L, map, "key 'budgets' must be a map%s", "");
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+         p++) {
+        yaml_node_t *kn = yaml_document_get_node(L->doc, p->key);
+        yaml_node_t *vn = yaml_document_get_node(L->doc, p->value);
+        const char *k = scalar(kn), *v = scalar(vn);
+        if (k != NULL && (strcmp(k, "limits") == 0 || strcmp(k, "webhooks") == 0)) {
+            if (vn->type != YAML_SEQUENCE_NODE)
+                return node_err(L, vn, "budgets.%s must be a list", k);
+            bool limits = k[0] == 'l';
+            if (limits)
+                c->n_budgets = 0;
+            else
+                c->n_budget_webhooks = 0;
+            for (yaml_node_item_t *it = vn->data.sequence.items.start;
+                 it < vn->data.sequence.items.top; it++) {
+                yaml_node_t *item = yaml_document_get_node(L->doc, *it);
+                if (limits) {
+                    int rc = load_budget(L, item);
+                    if (rc != 0)
+                        return rc;
+                    continue;
+                }
+                const char *url = scalar(item);
+                if (url == NULL || strlen(url) >= 512 || c->n_budget_webhooks == 4 ||
+                    !valid_base_url(url))
+                    return node_err(L, item, "budgets.webhooks: expected at most 4 http(s) URLs%s",
+                                    "");
+                snprintf(c->budget_webhooks[c->n_budget_webhooks++], 512, "%s", url);
+            }
+        } else if (k != NULL && strcmp(k, "on_store_error") == 0 && v != NULL) {
+            if (strcmp(v, "fail_open") != 0 && strcmp(v, "fail_closed") != 0)
+                return node_err(L, vn,
+                                "budgets.on_store_error: '%s' is not fail_open or fail_closed", v);
+            c->budget_fail_closed = strcmp(v, "fail_closed") == 0;
+        } else {
+            if (k == NULL)
+                return node_err(L, kn, "keys must be scalars%s", "");
+            char path[128];
+            snprintf(path, sizeof path, "budgets.%s", k);
+            const struct key *found = NULL;
+            for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+                if (strcmp(keys[i].path, path) == 0)
+                    found = &keys[i];
+            int rc =
+                found ? set_key(L, found, path, vn) : node_err(L, kn, "unknown key '%s'", path);
+            if (rc != 0)
+                return rc;
+        }
+    }
+    return 0;
+}
+
 static int walk(struct loader *L, yaml_node_t *map, const char *prefix)
 {
     if (map->type != YAML_MAPPING_NODE)
@@ -496,6 +617,12 @@ static int walk(struct loader *L, yaml_node_t *map, const char *prefix)
         snprintf(path, sizeof path, "%s%s%s", prefix, prefix[0] ? "." : "", k);
         if (prefix[0] == '\0' && strcmp(k, "attribution") == 0) {
             int rc = load_attribution(L, vn);
+            if (rc != 0)
+                return rc;
+            continue;
+        }
+        if (prefix[0] == '\0' && strcmp(k, "budgets") == 0) {
+            int rc = load_budgets(L, vn);
             if (rc != 0)
                 return rc;
             continue;

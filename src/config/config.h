@@ -2,6 +2,7 @@
 #ifndef TG_CONFIG_CONFIG_H
 #define TG_CONFIG_CONFIG_H
 
+#include "accounting/budget.h"
 #include "core/err.h"
 
 #include <stdbool.h>
@@ -71,6 +72,15 @@ struct tg_config {
     int n_attr_aliases;
     char attr_mappings[4][1024]; /* mapping-table CSV files, reloaded on SIGHUP */
     int n_attr_mappings;
+    /* budgets (docs/BUDGETS.md): the config file's own, next to those set from the CLI */
+    struct tg_budget_def budgets[32];
+    int n_budgets;
+    bool budget_fail_closed;           /* the store cannot answer: refuse (else allow, flagged) */
+    int64_t budget_max_counters;       /* live counters the in-process store keeps */
+    int64_t budget_bytes_per_token;    /* request bytes per estimated input token (1 = bound) */
+    int64_t budget_default_max_output; /* output tokens assumed when a request sets no limit */
+    char budget_webhooks[4][512];
+    int n_budget_webhooks;
 };
 
 /** Appends a rate-card layer (--pricing FILE). */

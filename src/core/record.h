@@ -72,6 +72,10 @@ struct tg_call_record {
     char attribution_sources[TG_JSON_FIELD_LEN]; /* JSON object text, "" = NULL */
     char key_id[64];
     char budget_scope[160], budget_decision[32];
+    /* what the call counts against budgets: cost_nanos when priced, the fallback price of
+     * its usage when unpriced, the reservation on a begin row; NULL when none applies */
+    bool has_budget_charge;
+    int64_t budget_charge_nanos;
 };
 
 /** Copies at most dstlen-1 bytes of s (length n) into dst and NUL-terminates. */

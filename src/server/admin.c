@@ -5,6 +5,10 @@
  * {"team","cost_center",["tenant_id","feature_id","environment","models","expires"]}
  *                                     -> 201 {"key": "tgk_...", ...metadata}; the key is shown once
  *   POST /admin/keys/{key_id}/revoke  -> 200 metadata
+ *   GET  /admin/budgets               the live counters (spent, reserved, remaining, reset)
+ *   POST /admin/budgets {"scope","period","limit_usd",["soft_pct","action"]}
+ *                                     -> 201 {"id": "bg_..."}; in force within a second
+ *   DELETE /admin/budgets/{budget_id} -> 200 {"deleted": "bg_..."}
  *
  * Authorization: Bearer <master key>, the value of the environment variable named by
  * admin.master_key_env (TOLLGATE_MASTER_KEY); when it is unset the API does not exist
@@ -13,7 +17,9 @@
  * (running gateways pick key changes up within a second, as for the CLI). */
 #include "core/buf.h"
 #include "core/clock.h"
+#include "core/money.h"
 #include "server/worker.h"
+#include "store/budgets.h"
 #include "store/keys.h"
 
 #include <cjson/cJSON.h>
@@ -151,6 +157,68 @@ static int list_or_revoke(struct tg_worker *w, h2o_req_t *req, const char *revok
     return respond(req, 200, &b);
 }
 
+static int budget_set(struct tg_worker *w, h2o_req_t *req)
+{
+    struct tg_budget_def d;
+    struct tg_errbuf eb;
+    char msg[600] = "";
+    memset(&d, 0, sizeof d);
+    d.block = true;
+    cJSON *j = cJSON_ParseWithLength(req->entity.base ? req->entity.base : "", req->entity.len);
+    const cJSON *scope = cJSON_GetObjectItemCaseSensitive(j, "scope");
+    const cJSON *period = cJSON_GetObjectItemCaseSensitive(j, "period");
+    const cJSON *limit = cJSON_GetObjectItemCaseSensitive(j, "limit_usd");
+    const cJSON *soft = cJSON_GetObjectItemCaseSensitive(j, "soft_pct");
+    const cJSON *action = cJSON_GetObjectItemCaseSensitive(j, "action");
+    if (!cJSON_IsObject(j) || !cJSON_IsString(scope) || !cJSON_IsString(period) ||
+        !cJSON_IsString(limit))
+        snprintf(msg, sizeof msg,
+                 "expected a JSON object with string fields scope, period and limit_usd (a "
+                 "decimal string), and optional soft_pct (0..100) and action (block|warn)");
+    else if (tg_budget_parse_scope(scope->valuestring, &d, &eb) != 0 ||
+             tg_budget_parse_period(period->valuestring, &d.period, &eb) != 0)
+        snprintf(msg, sizeof msg, "%s", eb.msg);
+    else if (tg_money_parse_decimal(limit->valuestring, 9, &d.limit_nanos) != 0 ||
+             d.limit_nanos <= 0)
+        snprintf(msg, sizeof msg, "limit_usd '%.64s' is not a positive USD amount",
+                 limit->valuestring);
+    else if (soft != NULL && (!cJSON_IsNumber(soft) || soft->valueint < 0 || soft->valueint > 100))
+        snprintf(msg, sizeof msg, "soft_pct must be an integer 0..100");
+    else if (action != NULL && (!cJSON_IsString(action) || (strcmp(action->valuestring, "block") &&
+                                                            strcmp(action->valuestring, "warn"))))
+        snprintf(msg, sizeof msg, "action must be block or warn");
+    if (msg[0] == '\0') {
+        d.soft_pct = soft ? soft->valueint : 0;
+        d.block = action == NULL || action->valuestring[0] == 'b';
+    }
+    cJSON_Delete(j);
+    if (msg[0] != '\0')
+        return error(req, 400, "invalid_request_error", msg);
+    if (db(w, req) != 0)
+        return 0;
+    if (tg_budgets_set(w->admin_db, &d, tg_now_ms(), &eb) != 0)
+        return error(req, 500, "api_error", eb.msg);
+    struct tg_buf b = {0};
+    tg_buf_appendf(&b, "{\"id\":\"%s\"}", d.id);
+    return respond(req, 201, &b);
+}
+
+static int budget_delete(struct tg_worker *w, h2o_req_t *req, const char *id)
+{
+    struct tg_errbuf eb;
+    if (db(w, req) != 0)
+        return 0;
+    int rc = tg_budgets_delete(w->admin_db, id, &eb);
+    if (rc != 0)
+        return error(req, rc == TG_ERR_NOTFOUND ? 404 : 500,
+                     rc == TG_ERR_NOTFOUND ? "not_found_error" : "api_error", eb.msg);
+    struct tg_buf b = {0};
+    tg_buf_appends(&b, "{\"deleted\":");
+    tg_buf_append_json_str(&b, id, strlen(id));
+    tg_buf_appends(&b, "}");
+    return respond(req, 200, &b);
+}
+
 int tg_admin_handle(struct tg_worker *w, h2o_req_t *req)
 {
     const char *env = w->srv->cfg->admin_key_env;
@@ -170,6 +238,16 @@ int tg_admin_handle(struct tg_worker *w, h2o_req_t *req)
         return list_or_revoke(w, req, NULL);
     if (strcmp(path, "/admin/keys") == 0 && post)
         return create(w, req);
+    if (strcmp(path, "/admin/budgets") == 0 && get) {
+        struct tg_buf b = {0};
+        w->srv->budgets->ops->list_json(w->srv->budgets, tg_now_ms(), &b);
+        return respond(req, 200, &b);
+    }
+    if (strcmp(path, "/admin/budgets") == 0 && post)
+        return budget_set(w, req);
+    if (strncmp(path, "/admin/budgets/", 15) == 0 && path[15] != '\0' &&
+        h2o_memis(req->method.base, req->method.len, H2O_STRLIT("DELETE")))
+        return budget_delete(w, req, path + 15);
     size_t n = strlen(path);
     if (post && strncmp(path, "/admin/keys/", 12) == 0 && n > 19 &&
         strcmp(path + n - 7, "/revoke") == 0) {

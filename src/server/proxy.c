@@ -19,6 +19,7 @@
  * A client hang-up cancels the upstream transfer in the dispose hook.
  * Everything here runs on the worker thread that accepted the connection, except
  * on_ledger_commit, which runs on the ledger writer thread and only posts a message. */
+#include "accounting/budget.h"
 #include "accounting/identity.h"
 #include "accounting/pricing.h"
 #include "accounting/tracectx.h"
@@ -63,6 +64,8 @@ struct call {
     char generated_rid[37];    /* request_id when the caller sent none (UUIDv7) */
     struct tg_vkey vkey;
     int64_t start_ns;
+    struct tg_budget_admission *adm;     /* budgets that applied at admission (NULL: none) */
+    struct tg_budget_settlement *settle; /* the same budgets after the real cost, or NULL */
     /* upstream */
     CURL *easy;
     bool attached;
@@ -189,6 +192,8 @@ static void call_release(struct call *c)
     tg_buf_free(&c->body);
     tg_buf_free(&c->inflight);
     tg_sse_free(&c->sse);
+    free(c->adm);
+    free(c->settle);
     struct tg_worker *w = c->w;
     free(c);
     tg_worker_call_ended(w);
@@ -216,6 +221,56 @@ static void on_generator_stop(h2o_generator_t *g, h2o_req_t *req)
 
 /* --- responding ----------------------------------------------------------------------- */
 
+static void budget_scope_text(const struct tg_budget_view *v, char *out, size_t n)
+{
+    snprintf(out, n, "%s:%s/%s", tg_budget_scope_name(v->def.scope), v->value,
+             tg_budget_period_name(v->def.period));
+}
+
+/* x-tollgate-budget-remaining-usd: the least room left among the budgets that apply;
+ * x-tollgate-budget-warning: the first one at or past its soft threshold (or, with action
+ * warn, its limit). After the settle (non-streaming responses) the counters include this
+ * call's real cost; a stream's headers leave at admission and count its reservation. */
+static void set_budget_headers(struct call *c)
+{
+    const struct tg_budget_view *vs = NULL;
+    int n = 0;
+    int64_t own = 0;
+    if (c->settle != NULL && c->settle->n > 0) {
+        vs = c->settle->views;
+        n = c->settle->n;
+    } else if (c->adm != NULL && c->adm->n > 0) {
+        vs = c->adm->views;
+        n = c->adm->n;
+        own = c->adm->verdict == TG_BUDGET_BLOCKED ? 0 : c->adm->holds[0].nanos;
+    }
+    int64_t least = INT64_MAX;
+    int warn = -1;
+    for (int i = 0; i < n; i++) {
+        const struct tg_budget_def *d = &vs[i].def;
+        int64_t used = vs[i].spent_nanos + vs[i].reserved_nanos + own;
+        if (d->limit_nanos - used < least)
+            least = d->limit_nanos - used;
+        if (warn < 0 && ((d->soft_pct > 0 && used * 100 >= d->limit_nanos * d->soft_pct) ||
+                         used > d->limit_nanos))
+            warn = i;
+    }
+    if (n == 0)
+        return;
+    char usd[32], scope[300], text[400];
+    tg_money_format_usd(least > 0 ? least : 0, usd, sizeof usd);
+    add_hdr(c->req, "x-tollgate-budget-remaining-usd", usd, strlen(usd));
+    if (warn >= 0) {
+        const struct tg_budget_view *v = &vs[warn];
+        int64_t used = v->spent_nanos + v->reserved_nanos + own;
+        budget_scope_text(v, scope, sizeof scope);
+        tg_money_format_usd(v->def.limit_nanos, usd, sizeof usd);
+        snprintf(text, sizeof text, "%s %lld%% of %s USD", scope,
+                 (long long)(used * 100 / v->def.limit_nanos), usd);
+        add_hdr(c->req, "x-tollgate-budget-warning", text, strlen(text));
+    }
+}
+
 static void set_common_headers(struct call *c)
 {
     h2o_req_t *req = c->req;
@@ -229,6 +284,7 @@ static void set_common_headers(struct call *c)
     if (c->rec.usage.response_model[0] != '\0')
         add_hdr(req, "x-tollgate-model", c->rec.usage.response_model,
                 strlen(c->rec.usage.response_model));
+    set_budget_headers(c);
 }
 
 /* Non-streaming responses say what the call cost (a stream's headers leave before its
@@ -433,6 +489,76 @@ static void price(struct call *c)
     }
 }
 
+/* What the call counts against budgets (docs/BUDGETS.md): its cost when priced, else its
+ * usage at the pricing.fallback prices; none when neither exists. Every forwarded call
+ * gets one, budgets or not, so a budget created later rebuilds from the ledger exactly. */
+static void budget_charge(struct call *c)
+{
+    struct tg_call_record *r = &c->rec;
+    struct tg_price_estimate e;
+    r->has_budget_charge = false;
+    if (r->attempt == 0)
+        return;
+    if (r->is_priced) {
+        r->has_budget_charge = true;
+        r->budget_charge_nanos = r->cost_nanos;
+    } else if (tg_pricing_estimate(c->w->srv->card, r->provider,
+                                   r->usage.response_model[0] ? r->usage.response_model
+                                                              : r->request_model,
+                                   r->started_at_ms, r->usage.input_tokens, r->usage.output_tokens,
+                                   NULL, &e) == 0) {
+        r->has_budget_charge = true;
+        r->budget_charge_nanos = e.nanos;
+    }
+}
+
+static void budget_event(struct call *c, const char *kind, const struct tg_budget_view *v)
+{
+    struct tg_buf js = {0};
+    char ts[25];
+    tg_iso8601_ms(tg_now_ms(), ts);
+    tg_buf_appendf(&js, "{\"type\":\"%s\",\"at\":\"%s\",\"call_id\":\"%s\",\"budget\":", kind, ts,
+                   c->rec.call_id);
+    tg_budget_view_json(v, &js);
+    tg_buf_appends(&js, "}");
+    tg_warn("event=%s detail=%s", kind, js.base);
+    tg_webhooks_post(c->w->srv->webhooks, js.base);
+    tg_buf_free(&js);
+}
+
+/* Step 7b: the reservations become the real charge; thresholds crossed are announced; the
+ * row names the budget with the least room left and what it says now. */
+static void settle_budgets(struct call *c)
+{
+    struct tg_budget_admission *a = c->adm;
+    struct tg_server *srv = c->w->srv;
+    if (a == NULL || a->n == 0 || a->verdict == TG_BUDGET_BLOCKED)
+        return;
+    c->settle = tg_malloc(sizeof *c->settle);
+    srv->budgets->ops->settle(srv->budgets, a->holds, a->n,
+                              c->rec.has_budget_charge ? c->rec.budget_charge_nanos : 0,
+                              tg_now_ms(), c->settle);
+    for (int i = 0; i < c->settle->n_events; i++)
+        budget_event(c, c->settle->events[i].kind, &c->settle->events[i].view);
+    int64_t least = INT64_MAX;
+    const char *decision = "allowed";
+    for (int i = 0; i < c->settle->n; i++) {
+        const struct tg_budget_view *v = &c->settle->views[i];
+        int64_t used = v->spent_nanos + v->reserved_nanos;
+        if (v->def.limit_nanos - used < least) {
+            least = v->def.limit_nanos - used;
+            budget_scope_text(v, c->rec.budget_scope, sizeof c->rec.budget_scope);
+        }
+        if (used > v->def.limit_nanos)
+            decision = "over_limit";
+        else if (v->def.soft_pct > 0 && used * 100 >= v->def.limit_nanos * v->def.soft_pct &&
+                 strcmp(decision, "allowed") == 0)
+            decision = "warning";
+    }
+    if (c->settle->n > 0)
+        TG_SETS(c->rec.budget_decision, decision);
+}
+
 /* The upstream part is over (or never started): complete the record and queue it. */
 static void finish_call(struct call *c)
 {
@@ -462,6 +588,8 @@ static void finish_call(struct call *c)
         estimate_usage(c);
     r->response_bytes = c->is_sse ? c->relayed_bytes : (int64_t)c->body.len;
     price(c);
+    budget_charge(c);
+    settle_budgets(c);
     c->refs++; /* held by the ledger until the commit message arrives */
     tg_ledger_finish(c->w->srv->ledger, r, on_ledger_commit, c);
 }
@@ -1006,6 +1134,122 @@ static bool attribution_ok(struct call *c)
     return !enforce;
 }
 
+/* A budget refused the call: 429 in the caller's dialect naming the budget, what it
+ * allows, what is spent and reserved, and when it resets; retry-after when it will. */
+static void refuse_budget(struct call *c, int64_t estimate)
+{
+    const struct tg_budget_view *v = &c->adm->views[c->adm->blocker];
+    bool rate = v->def.period == TG_BP_MINUTE;
+    const char *code = rate ? "spend_rate_exceeded" : "budget_exceeded";
+    char scope[300], lim[32], sp[32], rs[32], est[32], reset[40], msg[1024];
+    budget_scope_text(v, scope, sizeof scope);
+    tg_money_format_usd(v->def.limit_nanos, lim, sizeof lim);
+    tg_money_format_usd(v->spent_nanos, sp, sizeof sp);
+    tg_money_format_usd(v->reserved_nanos, rs, sizeof rs);
+    tg_money_format_usd(estimate, est, sizeof est);
+    if (rate)
+        snprintf(reset, sizeof reset, "retry in %lld s", (long long)v->retry_after_s);
+    else if (v->reset_at_ms > 0) {
+        char ts[25];
+        tg_iso8601_ms(v->reset_at_ms, ts);
+        snprintf(reset, sizeof reset, "resets %s", ts);
+    } else
+        snprintf(reset, sizeof reset, "it does not reset");
+    snprintf(msg, sizeof msg,
+             "%s %s exceeded: limit $%s%s, spent $%s, reserved $%s by calls in flight; this call "
+             "may cost up to $%s; %s",
+             rate ? "spend-rate cap" : "budget", scope, lim, rate ? " per minute" : "", sp, rs, est,
+             reset);
+    struct tg_buf tg = {0};
+    tg_buf_appendf(&tg,
+                   "{\"call_id\":\"%s\",\"error\":\"%s\",\"estimate_usd\":\"%s\","
+                   "\"retry_after_s\":%lld,\"budget\":",
+                   c->rec.call_id, code, est, (long long)v->retry_after_s);
+    tg_budget_view_json(v, &tg);
+    tg_buf_appends(&tg, "}");
+    TG_SETS(c->rec.outcome, "refused");
+    TG_SETS(c->rec.error_type, code);
+    TG_SETS(c->rec.budget_scope, scope);
+    TG_SETS(c->rec.budget_decision, "blocked");
+    tg_buf_reset(&c->body);
+    c->route.provider->format_error(&c->body, "rate_limit_error", code, msg, tg.base);
+    tg_buf_free(&tg);
+    c->resp_status = c->rec.status_code = 429;
+    tg_buf_reset(&c->resp_hdrs);
+    c->content_type[0] = '\0';
+    if (v->retry_after_s > 0) {
+        char ra[24];
+        int n = snprintf(ra, sizeof ra, "%lld", (long long)v->retry_after_s);
+        tg_buf_append(&c->resp_hdrs, "retry-after", 12);
+        tg_buf_append(&c->resp_hdrs, ra, (size_t)n + 1);
+    }
+    tg_info("event=budget_refused call_id=%s budget=%s scope=%s", c->rec.call_id, v->def.id, scope);
+    if (c->adm->first_block)
+        budget_event(c, "budget.exceeded", v);
+    finish_call(c);
+}
+
+/* Step 4b: reserve an upper estimate of the call's cost on every budget that applies
+ * (input from the request size, output from its max_tokens or the configured default,
+ * priced by the rate card or the fallback prices); refuse when a hard cap would break. */
+static bool admit_budgets(struct call *c)
+{
+    struct tg_server *srv = c->w->srv;
+    const struct tg_config *cfg = srv->cfg;
+    if (c->route.op == TG_OP_MODELS || __atomic_load_n(&srv->n_budgets, __ATOMIC_ACQUIRE) == 0)
+        return true;
+    int64_t in =
+        (c->info.input_bytes + cfg->budget_bytes_per_token - 1) / cfg->budget_bytes_per_token;
+    int64_t out =
+        c->info.max_output_tokens >= 0 ? c->info.max_output_tokens : cfg->budget_default_max_output;
+    struct tg_price_estimate est;
+    int prc = tg_pricing_estimate(srv->card, c->rec.provider, c->info.model, c->rec.started_at_ms,
+                                  in, out, NULL, &est);
+    int64_t nanos = prc == 0 ? est.nanos : 0;
+    struct tg_budget_admission *a = c->adm = tg_malloc(sizeof *c->adm);
+    srv->budgets->ops->admit(srv->budgets, &c->rec, nanos, tg_now_ms(), a);
+    switch (a->verdict) {
+    case TG_BUDGET_NONE:
+        free(a);
+        c->adm = NULL;
+        return true;
+    case TG_BUDGET_STORE_ERR:
+        TG_SETS(c->rec.budget_decision, "store_unavailable");
+        tg_warn("event=budget_store_unavailable call_id=%s action=%s", c->rec.call_id,
+                cfg->budget_fail_closed ? "refused" : "allowed");
+        if (!cfg->budget_fail_closed)
+            return true;
+        refuse(c, 503, "api_error", "budget_store_unavailable",
+               "the budget store cannot answer and budgets.on_store_error is fail_closed");
+        return false;
+    case TG_BUDGET_BLOCKED: refuse_budget(c, nanos); return false;
+    default: break;
+    }
+    if (prc != 0) { /* unpriced and no fallback: a budget applies but cannot be counted */
+        struct tg_budget_settlement *st = tg_malloc(sizeof *st);
+        srv->budgets->ops->settle(srv->budgets, a->holds, a->n, 0, tg_now_ms(), st);
+        free(st);
+        a->n = 0;
+        char scope[300], msg[800];
+        budget_scope_text(&a->views[0], scope, sizeof scope);
+        snprintf(msg, sizeof msg,
+                 "model '%s' has no price in the rate card and pricing.fallback is not set, so "
+                 "budget %s cannot be enforced; add a rate-card row or pricing.fallback",
+                 c->info.model, scope);
+        TG_SETS(c->rec.budget_scope, scope);
+        TG_SETS(c->rec.budget_decision, "unpriced");
+        refuse(c, 403, "permission_error", "unpriced_model", msg);
+        return false;
+    }
+    budget_scope_text(&a->views[a->tightest], c->rec.budget_scope, sizeof c->rec.budget_scope);
+    TG_SETS(c->rec.budget_decision, a->verdict == TG_BUDGET_OVER      ? "over_limit"
+                                    : a->verdict == TG_BUDGET_WARNING ? "warning"
+                                                                      : "allowed");
+    c->rec.has_budget_charge = true; /* the begin row counts the reservation */
+    c->rec.budget_charge_nanos = nanos;
+    return true;
+}
+
 static int send_health(h2o_req_t *req)
 {
     static const char body[] = "{\"status\":\"ok\"}";
@@ -1090,7 +1334,7 @@ int tg_proxy_on_req(h2o_handler_t *self, h2o_req_t *req)
         if (!model_allowed(c))
             return 0;
     }
-    if (!attribution_ok(c))
+    if (!attribution_ok(c) || !admit_budgets(c))
         return 0;
     forward(c, req);
     return 0;

@@ -13,8 +13,10 @@
 #include "server/server.h"
 
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "server/worker.h"
+#include "store/budgets.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -23,6 +25,7 @@
 #include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -77,6 +80,54 @@ static void keyset_release(struct tg_shared_keyset *sk)
     if (sk != NULL && __atomic_sub_fetch(&sk->refs, 1, __ATOMIC_ACQ_REL) == 0) {
         tg_keyset_destroy(sk->ks);
         free(sk);
+    }
+}
+
+/* Main thread: the budgets of the config file and of the budgets table, re-read when the
+ * table changed (checked once a second). A budget seen for the first time — every one at
+ * start-up — gets its spend rebuilt from the ledger, so a restart never resets a budget.
+ * Then the live counters are written for `tollgate budgets list`. */
+static void reload_budgets(struct tg_server *srv, bool force)
+{
+    struct tg_errbuf eb;
+    char fp[96];
+    int64_t now = tg_now_ms();
+    if (tg_budgets_fingerprint(srv->admin_db, fp, sizeof fp, &eb) != 0) {
+        tg_warn("event=budgets_reload_failed error=\"%s\"", eb.msg);
+        return;
+    }
+    if (force || strcmp(fp, srv->budgets_fingerprint) != 0) {
+        struct tg_budget_def *defs = NULL;
+        int n = 0, n_old = __atomic_load_n(&srv->n_budgets, __ATOMIC_RELAXED), n_new = 0;
+        if (tg_budgets_load(srv->admin_db, srv->cfg->budgets, srv->cfg->n_budgets, &defs, &n,
+                            &eb) != 0) {
+            tg_warn("event=budgets_reload_failed error=\"%s\"", eb.msg);
+            return;
+        }
+        struct tg_budget_def *fresh = tg_malloc(sizeof *fresh * (size_t)(n + 1));
+        for (int i = 0; i < n; i++) {
+            bool known = false;
+            for (int j = 0; j < n_old && !known; j++)
+                known = strcmp(srv->budget_defs[j].id, defs[i].id) == 0;
+            if (!known)
+                fresh[n_new++] = defs[i];
+        }
+        srv->budgets->ops->set_defs(srv->budgets, defs, n);
+        if (tg_budgets_rebuild(srv->admin_db, srv->budgets, fresh, n_new, now, &eb) != 0)
+            tg_error("event=budgets_rebuild_failed error=\"%s\"", eb.msg);
+        free(fresh);
+        free(srv->budget_defs);
+        srv->budget_defs = defs;
+        __atomic_store_n(&srv->n_budgets, n, __ATOMIC_RELEASE);
+        snprintf(srv->budgets_fingerprint, sizeof srv->budgets_fingerprint, "%s", fp);
+        tg_info("event=budgets_loaded budgets=%d rebuilt=%d", n, n_new);
+    }
+    if (__atomic_load_n(&srv->n_budgets, __ATOMIC_RELAXED) > 0) {
+        struct tg_buf js = {0};
+        srv->budgets->ops->list_json(srv->budgets, now, &js);
+        if (tg_budgets_save_state(srv->admin_db, js.base, now, &eb) != 0)
+            tg_warn("event=budget_state_failed error=\"%s\"", eb.msg);
+        tg_buf_free(&js);
     }
 }
 
@@ -398,6 +449,9 @@ int tg_server_run(const struct tg_config *cfg, struct tg_errbuf *eb)
         worker_init(&srv, &srv.workers[i], i, fd);
     }
     reload_keys(&srv, true);
+    srv.budgets = tg_budget_local_new((int)cfg->budget_max_counters);
+    srv.webhooks = tg_webhooks_new(cfg->budget_webhooks, cfg->n_budget_webhooks);
+    reload_budgets(&srv, true);
     rc = load_maps(&srv, true, eb);
     if (rc != 0)
         goto out;
@@ -416,6 +470,7 @@ int tg_server_run(const struct tg_config *cfg, struct tg_errbuf *eb)
         int sig = sigtimedwait(&sigs, NULL, &tick);
         if (sig < 0) { /* a second passed: pick up CLI changes */
             reload_keys(&srv, false);
+            reload_budgets(&srv, false);
             continue;
         }
         if (sig == SIGTERM || sig == SIGINT)
@@ -443,6 +498,10 @@ int tg_server_run(const struct tg_config *cfg, struct tg_errbuf *eb)
     tg_info("event=shutdown_done");
 out:
     tg_ledger_close(srv.ledger); /* commits everything still queued */
+    tg_webhooks_destroy(srv.webhooks);
+    if (srv.budgets != NULL)
+        srv.budgets->ops->destroy(srv.budgets);
+    free(srv.budget_defs);
     sqlite3_close(srv.admin_db);
     tg_pricing_destroy(srv.card);
     free(srv.workers);

@@ -8,12 +8,14 @@
 #include <pthread.h>
 #include <stdbool.h>
 
+#include "accounting/budget.h"
 #include "accounting/identity.h"
 #include "accounting/pricing.h"
 #include "config/config.h"
 #include "store/keys.h"
 #include "store/ledger.h"
 #include "upstream/curlloop.h"
+#include "upstream/webhook.h"
 
 struct tg_server;
 
@@ -65,7 +67,12 @@ struct tg_server {
     struct tg_ratecard *card;           /* immutable after start-up; read by every worker */
     struct tg_identity_config identity; /* immutable after start-up */
     struct tg_identity_defaults route_defaults[TG_MAX_UPSTREAMS]; /* by upstream index */
-    long unpriced_calls; /* atomic: calls whose model no rate-card row prices */
+    long unpriced_calls;               /* atomic: calls whose model no rate-card row prices */
+    struct tg_budget_store *budgets;   /* counters; thread-safe */
+    int n_budgets;                     /* atomic: budgets defined (0 skips admission) */
+    struct tg_budget_def *budget_defs; /* main thread: the definitions in force */
+    char budgets_fingerprint[96];
+    struct tg_webhooks *webhooks; /* budget events; NULL when none configured */
     char keys_fingerprint[128];
     h2o_globalconf_t globalconf;
     struct tg_worker *workers;

@@ -51,6 +51,15 @@ static const char *const migrations[] = {
      * report and export ranges over; add others with a migration when a query needs one */
     "CREATE INDEX calls_started_at ON calls(started_at);"
     "CREATE INDEX calls_day ON calls(day);",
+    /* 2: budgets (docs/BUDGETS.md): what each call counts against budgets, the budgets set
+     * from the CLI or the admin API, and the running gateway's live counters */
+    "ALTER TABLE calls ADD COLUMN budget_charge_nanos INTEGER;"
+    "CREATE TABLE budgets (budget_id TEXT PRIMARY KEY, scope TEXT NOT NULL, value TEXT NOT NULL,"
+    " period TEXT NOT NULL, limit_nanos INTEGER NOT NULL, soft_pct INTEGER NOT NULL DEFAULT 0,"
+    " action TEXT NOT NULL, created_at_ms INTEGER NOT NULL, updated_at_ms INTEGER NOT NULL,"
+    " UNIQUE(scope, value, period));"
+    "CREATE TABLE budget_state (id INTEGER PRIMARY KEY CHECK (id = 1),"
+    " updated_at_ms INTEGER NOT NULL, counters TEXT NOT NULL);",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
@@ -120,7 +129,8 @@ static const char *const columns[] = {"call_id",
                                       "attribution_sources",
                                       "key_id",
                                       "budget_scope",
-                                      "budget_decision"};
+                                      "budget_decision",
+                                      "budget_charge_nanos"};
 
 #define N_COLUMNS ((int)(sizeof columns / sizeof columns[0]))
 
@@ -344,6 +354,7 @@ int tg_sqlite_store_put(struct tg_sqlite_store *s, const struct tg_call_record *
     text(st, &i, r->key_id);
     text(st, &i, r->budget_scope);
     text(st, &i, r->budget_decision);
+    num_or_null(st, &i, r->has_budget_charge, r->budget_charge_nanos);
     int rc = 0;
     if (sqlite3_step(st) != SQLITE_DONE)
         rc = tg_errf(eb, TG_ERR_IO, "ledger: insert %s: %s", r->call_id, sqlite3_errmsg(s->db));

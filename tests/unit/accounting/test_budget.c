@@ -12,7 +12,7 @@
 #include "accounting/budget.h"
 #include "core/clock.h"
 
-#define USD(x) ((int64_t)(x) * INT64_C(1000000000))
+#define USD(x) ((int64_t)(x)*INT64_C(1000000000))
 
 static int64_t T(const char *iso)
 {
@@ -179,11 +179,12 @@ static void test_reserve_settle(void **state)
 
     struct tg_buf js = {0};
     s->ops->list_json(s, now, &js);
-    assert_string_equal(js.base, "[{\"id\":\"b1\",\"scope\":\"team:payments\",\"value\":\"payments\","
-                                 "\"period\":\"month\",\"limit_usd\":\"10\",\"spent_usd\":\"8.5\","
-                                 "\"reserved_usd\":\"0\",\"remaining_usd\":\"1.5\",\"soft_pct\":80,"
-                                 "\"action\":\"block\",\"source\":\"cli\",\"reset_at\":\"2026-12-"
-                                 "01T00:00:00.000Z\"}]");
+    assert_string_equal(js.base,
+                        "[{\"id\":\"b1\",\"scope\":\"team:payments\",\"value\":\"payments\","
+                        "\"period\":\"month\",\"limit_usd\":\"10\",\"spent_usd\":\"8.5\","
+                        "\"reserved_usd\":\"0\",\"remaining_usd\":\"1.5\",\"soft_pct\":80,"
+                        "\"action\":\"block\",\"source\":\"cli\",\"reset_at\":\"2026-12-"
+                        "01T00:00:00.000Z\"}]");
     tg_buf_free(&js);
 
     /* a budget deleted while a call runs: its settle lands nowhere */
@@ -283,9 +284,9 @@ static void test_rollover_and_cap(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_periods),       cmocka_unit_test(test_parse),
-        cmocka_unit_test(test_select),        cmocka_unit_test(test_reserve_settle),
-        cmocka_unit_test(test_warn_action),   cmocka_unit_test(test_rate_window),
+        cmocka_unit_test(test_periods),          cmocka_unit_test(test_parse),
+        cmocka_unit_test(test_select),           cmocka_unit_test(test_reserve_settle),
+        cmocka_unit_test(test_warn_action),      cmocka_unit_test(test_rate_window),
         cmocka_unit_test(test_rollover_and_cap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

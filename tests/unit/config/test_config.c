@@ -98,7 +98,59 @@ static const struct err_case err_cases[] = {
      "t.yaml:2: pricing.discounts.openai: expected a percentage 0..100 with at most 2 decimals"},
     {"attribution:\n  mode: strict\n",
      "t.yaml:2: attribution.mode: 'strict' is not off, flag or enforce"},
+    {"budgets:\n  limits:\n    - scope: squad:x\n      period: day\n      limit_usd: 1\n",
+     "t.yaml:3: budget scope 'squad:x' is not SCOPE:VALUE with SCOPE one of key, team, tenant, "
+     "cost_center, feature, workflow, actor (VALUE * = each value separately)"},
+    {"budgets:\n  limits:\n    - {scope: team:a, period: fortnight, limit_usd: 1}\n",
+     "t.yaml:3: budget period 'fortnight' is not hour, day, week, month, total or minute (a "
+     "spend-rate cap)"},
+    {"budgets:\n  limits:\n    - {scope: team:a, period: day}\n",
+     "t.yaml:3: budgets.limits: every budget needs scope, period and limit_usd"},
+    {"budgets:\n  limits:\n    - {scope: team:a, period: day, limit_usd: 0.0000000001}\n",
+     "t.yaml:3: budgets.limits.limit_usd: '0.0000000001' is not a positive USD amount"},
+    {"budgets:\n  on_store_error: shrug\n",
+     "t.yaml:2: budgets.on_store_error: 'shrug' is not fail_open or fail_closed"},
+    {"budgets:\n  max_countrs: 5\n", "t.yaml:2: unknown key 'budgets.max_countrs'"},
 };
+
+static void test_budgets(void **state)
+{
+    (void)state;
+    struct tg_config c;
+    struct tg_errbuf eb;
+    static const char yaml[] = "budgets:\n"
+                               "  on_store_error: fail_closed\n"
+                               "  max_counters: 500\n"
+                               "  default_max_output_tokens: 1024\n"
+                               "  webhooks: [http://127.0.0.1:9/hook]\n"
+                               "  limits:\n"
+                               "    - {scope: team:payments, period: month, limit_usd: 5000, "
+                               "soft_pct: 80}\n"
+                               "    - {scope: 'workflow:*', period: total, limit_usd: 20, action: "
+                               "warn}\n"
+                               "    - {scope: 'feature:*', period: minute, limit_usd: 50.25}\n";
+    tg_config_defaults(&c);
+    assert_int_equal(tg_config_load_string(&c, "t.yaml", yaml, sizeof yaml - 1, &eb), 0);
+    assert_true(c.budget_fail_closed);
+    assert_int_equal(c.budget_max_counters, 500);
+    assert_int_equal(c.budget_default_max_output, 1024);
+    assert_int_equal(c.budget_bytes_per_token, 1);
+    assert_int_equal(c.n_budget_webhooks, 1);
+    assert_string_equal(c.budget_webhooks[0], "http://127.0.0.1:9/hook");
+    assert_int_equal(c.n_budgets, 3);
+    assert_string_equal(c.budgets[0].id, "config:1");
+    assert_int_equal(c.budgets[0].scope, TG_BS_TEAM);
+    assert_string_equal(c.budgets[0].value, "payments");
+    assert_int_equal(c.budgets[0].period, TG_BP_MONTH);
+    assert_int_equal(c.budgets[0].limit_nanos, INT64_C(5000000000000));
+    assert_int_equal(c.budgets[0].soft_pct, 80);
+    assert_true(c.budgets[0].block);
+    assert_true(c.budgets[0].from_config);
+    assert_string_equal(c.budgets[1].value, "*");
+    assert_false(c.budgets[1].block);
+    assert_int_equal(c.budgets[2].period, TG_BP_MINUTE);
+    assert_int_equal(c.budgets[2].limit_nanos, INT64_C(50250000000));
+}
 
 static void test_errors(void **state)
 {
@@ -136,9 +188,8 @@ static void test_flags(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),
-        cmocka_unit_test(test_full_file),
-        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_defaults), cmocka_unit_test(test_full_file),
+        cmocka_unit_test(test_errors),   cmocka_unit_test(test_budgets),
         cmocka_unit_test(test_flags),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -118,8 +118,8 @@ static void test_schema_and_begin_only(void **state)
     assert_int_equal(tg_ledger_open(path, &l, &eb), 0);
     tg_ledger_close(l);
     sqlite3 *db = reader();
-    assert_int_equal(scalar_int(db, "SELECT count(*) FROM schema_migrations"), 1);
-    assert_int_equal(scalar_int(db, "SELECT max(version) FROM schema_migrations"), 1);
+    assert_int_equal(scalar_int(db, "SELECT count(*) FROM schema_migrations"), 2);
+    assert_int_equal(scalar_int(db, "SELECT max(version) FROM schema_migrations"), 2);
     char got[1024];
     row_text(db, "c-begin", "outcome,ended_at,duration_ms,started_at,day", got, sizeof got);
     assert_string_equal(got, "outcome=incomplete;ended_at=NULL;duration_ms=NULL;started_at=2026-05-"
