@@ -107,8 +107,7 @@ static int build_def(const struct opts *o, struct tg_budget_def *d)
 }
 
 /* The counters as JSON: the gateway's live snapshot, or rebuilt from the ledger. */
-static int counters_json(sqlite3 *db, const struct tg_config *cfg, struct tg_buf *out,
-                         bool *live)
+static int counters_json(sqlite3 *db, const struct tg_config *cfg, struct tg_buf *out, bool *live)
 {
     struct tg_errbuf eb;
     int64_t now = tg_now_ms();
@@ -165,8 +164,8 @@ static int do_list(sqlite3 *db, const struct tg_config *cfg, const struct opts *
         snprintf(scope, sizeof scope, "%.*s:%s", colon ? (int)(colon - sc) : 0, sc, value);
         printf("%-20s %-28s %-7s %12s %14s %14s %14s %4d%% %-6s %s\n", str(b, "id"), scope,
                str(b, "period"), str(b, "limit_usd"), str(b, "spent_usd"), str(b, "reserved_usd"),
-               str(b, "remaining_usd"), cJSON_IsNumber(soft) ? soft->valueint : 0,
-               str(b, "action"), str(b, "reset_at"));
+               str(b, "remaining_usd"), cJSON_IsNumber(soft) ? soft->valueint : 0, str(b, "action"),
+               str(b, "reset_at"));
     }
     if (cJSON_GetArraySize(arr) == 0)
         printf("(no budgets)\n");

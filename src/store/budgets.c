@@ -149,8 +149,9 @@ int tg_budgets_rebuild(sqlite3 *db, struct tg_budget_store *store, const struct 
         tg_budget_period_bounds(d->period, now_ms, &start, &end);
         tg_iso8601_ms(start, from);
         char where[160];
-        snprintf(where, sizeof where, "%s%s%s%s", d->period == TG_BP_TOTAL ? "" : " AND started_at >= ?1",
-                 each ? "" : " AND ", each ? "" : col, each ? "" : " = ?2");
+        snprintf(where, sizeof where, "%s%s%s%s",
+                 d->period == TG_BP_TOTAL ? "" : " AND started_at >= ?1", each ? "" : " AND ",
+                 each ? "" : col, each ? "" : " = ?2");
         /* minute windows are rebuilt by second: the ISO text up to the seconds */
         snprintf(sql, sizeof sql,
                  "SELECT %s, %s, sum(budget_charge_nanos) FROM calls"
