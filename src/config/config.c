@@ -579,6 +579,30 @@ static int load_budgets(struct loader *L, yaml_node_t *map)
                                     "");
                 snprintf(c->budget_webhooks[c->n_budget_webhooks++], 512, "%s", url);
             }
+        } else if (k != NULL && strcmp(k, "max_output_tokens") == 0) {
+            if (vn->type != YAML_MAPPING_NODE)
+                return node_err(L, vn,
+                                "budgets.max_output_tokens must map model patterns to "
+                                "token counts%s",
+                                "");
+            c->n_budget_model_output = 0;
+            for (yaml_node_pair_t *q = vn->data.mapping.pairs.start; q < vn->data.mapping.pairs.top;
+                 q++) {
+                yaml_node_t *mk = yaml_document_get_node(L->doc, q->key);
+                yaml_node_t *mv = yaml_document_get_node(L->doc, q->value);
+                const char *m = scalar(mk), *t = scalar(mv);
+                char *end = NULL;
+                long long n = t ? strtoll(t, &end, 10) : 0;
+                if (m == NULL || t == NULL || strlen(m) >= 128 || end == t || *end != '\0' ||
+                    n < 1 || n > 10000000 || c->n_budget_model_output == 16)
+                    return node_err(
+                        L, mv,
+                        "budgets.max_output_tokens: expected at most 16 'model-pattern: "
+                        "tokens' pairs with tokens 1..10000000%s",
+                        "");
+                snprintf(c->budget_model_output[c->n_budget_model_output].model, 128, "%s", m);
+                c->budget_model_output[c->n_budget_model_output++].tokens = n;
+            }
         } else if (k != NULL && strcmp(k, "on_store_error") == 0 && v != NULL) {
             if (strcmp(v, "fail_open") != 0 && strcmp(v, "fail_closed") != 0)
                 return node_err(L, vn,

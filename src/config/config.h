@@ -79,6 +79,11 @@ struct tg_config {
     int64_t budget_max_counters;       /* live counters the in-process store keeps */
     int64_t budget_bytes_per_token;    /* request bytes per estimated input token (1 = bound) */
     int64_t budget_default_max_output; /* output tokens assumed when a request sets no limit */
+    struct {
+        char model[128]; /* glob pattern */
+        int64_t tokens;
+    } budget_model_output[16]; /* per-model defaults, first match wins, before the default */
+    int n_budget_model_output;
     char budget_webhooks[4][512];
     int n_budget_webhooks;
 };

@@ -36,6 +36,7 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <fnmatch.h>
 #include <stdio.h>
 #include <sys/socket.h>
 #include <stdlib.h>
@@ -1200,8 +1201,12 @@ static bool admit_budgets(struct call *c)
         return true;
     int64_t in =
         (c->info.input_bytes + cfg->budget_bytes_per_token - 1) / cfg->budget_bytes_per_token;
-    int64_t out =
-        c->info.max_output_tokens >= 0 ? c->info.max_output_tokens : cfg->budget_default_max_output;
+    int64_t out = c->info.max_output_tokens;
+    for (int i = 0; out < 0 && i < cfg->n_budget_model_output; i++)
+        if (fnmatch(cfg->budget_model_output[i].model, c->info.model, 0) == 0)
+            out = cfg->budget_model_output[i].tokens;
+    if (out < 0)
+        out = cfg->budget_default_max_output;
     struct tg_price_estimate est;
     int prc = tg_pricing_estimate(srv->card, c->rec.provider, c->info.model, c->rec.started_at_ms,
                                   in, out, NULL, &est);

@@ -111,6 +111,9 @@ static const struct err_case err_cases[] = {
     {"budgets:\n  on_store_error: shrug\n",
      "t.yaml:2: budgets.on_store_error: 'shrug' is not fail_open or fail_closed"},
     {"budgets:\n  max_countrs: 5\n", "t.yaml:2: unknown key 'budgets.max_countrs'"},
+    {"budgets:\n  max_output_tokens: {'gpt-5*': lots}\n",
+     "t.yaml:2: budgets.max_output_tokens: expected at most 16 'model-pattern: tokens' pairs with "
+     "tokens 1..10000000"},
 };
 
 static void test_budgets(void **state)
@@ -122,6 +125,7 @@ static void test_budgets(void **state)
                                "  on_store_error: fail_closed\n"
                                "  max_counters: 500\n"
                                "  default_max_output_tokens: 1024\n"
+                               "  max_output_tokens: {'claude-opus-*': 32000, 'gpt-5*': 128000}\n"
                                "  webhooks: [http://127.0.0.1:9/hook]\n"
                                "  limits:\n"
                                "    - {scope: team:payments, period: month, limit_usd: 5000, "
@@ -135,6 +139,11 @@ static void test_budgets(void **state)
     assert_int_equal(c.budget_max_counters, 500);
     assert_int_equal(c.budget_default_max_output, 1024);
     assert_int_equal(c.budget_bytes_per_token, 1);
+    assert_int_equal(c.n_budget_model_output, 2);
+    assert_string_equal(c.budget_model_output[0].model, "claude-opus-*");
+    assert_int_equal(c.budget_model_output[0].tokens, 32000);
+    assert_string_equal(c.budget_model_output[1].model, "gpt-5*");
+    assert_int_equal(c.budget_model_output[1].tokens, 128000);
     assert_int_equal(c.n_budget_webhooks, 1);
     assert_string_equal(c.budget_webhooks[0], "http://127.0.0.1:9/hook");
     assert_int_equal(c.n_budgets, 3);
