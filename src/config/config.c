@@ -55,6 +55,17 @@ static const struct key keys[] = {
     INT_KEY("budgets.max_counters", budget_max_counters, 1, 100000000),
     INT_KEY("budgets.bytes_per_token", budget_bytes_per_token, 1, 16),
     INT_KEY("budgets.default_max_output_tokens", budget_default_max_output, 1, 10000000),
+    {"telemetry.metrics.enabled", K_BOOL, offsetof(struct tg_config, metrics_enabled), 0, 0, 0},
+    INT_KEY("telemetry.metrics.max_label_values", metrics_max_label_values, 1, 100000),
+    STR_KEY("telemetry.service_name", otel_service_name),
+    STR_KEY("telemetry.otlp.endpoint", otlp_endpoint),
+    STR_KEY("telemetry.otlp.traces_endpoint", otlp_traces_endpoint),
+    STR_KEY("telemetry.otlp.headers", otlp_headers),
+    INT_KEY("telemetry.otlp.batch_spans", otlp_batch_spans, 2, 100000),
+    INT_KEY("telemetry.otlp.queue_spans", otlp_queue_spans, 2, 10000000),
+    INT_KEY("telemetry.otlp.flush_ms", otlp_flush_ms, 1, 3600000),
+    INT_KEY("telemetry.otlp.timeout_ms", otlp_timeout_ms, 1, 600000),
+    INT_KEY("telemetry.otlp.max_retries", otlp_max_retries, 0, 100),
 };
 
 void tg_config_defaults(struct tg_config *c)
@@ -79,6 +90,14 @@ void tg_config_defaults(struct tg_config *c)
     c->budget_max_counters = 100000;
     c->budget_bytes_per_token = 1;
     c->budget_default_max_output = 4096;
+    c->metrics_enabled = true;
+    c->metrics_max_label_values = 100;
+    snprintf(c->otel_service_name, sizeof c->otel_service_name, "tollgate");
+    c->otlp_batch_spans = 512;
+    c->otlp_queue_spans = 8192;
+    c->otlp_flush_ms = 1000;
+    c->otlp_timeout_ms = 10000;
+    c->otlp_max_retries = 5;
     struct tg_errbuf eb;
     /* the shipped rate card and alias map; a config file's pricing.cards replaces them */
     snprintf(c->pricing_cards[0], sizeof c->pricing_cards[0], "%s/pricing/default.csv",
@@ -750,5 +769,11 @@ int tg_config_finish(struct tg_config *c, struct tg_errbuf *eb)
         return tg_errf(eb, TG_ERR_INVALID, "config: upstreams 'openai' and 'anthropic' must exist");
     if (c->ledger_path[0] == '\0')
         return tg_errf(eb, TG_ERR_INVALID, "config: ledger path is empty");
+    const char *otlp[] = {c->otlp_endpoint, c->otlp_traces_endpoint};
+    for (int i = 0; i < 2; i++)
+        if (otlp[i][0] != '\0' && !valid_base_url(otlp[i]))
+            return tg_errf(eb, TG_ERR_INVALID,
+                           "config: telemetry.otlp.%s: '%s' must start with http:// or https://",
+                           i == 0 ? "endpoint" : "traces_endpoint", otlp[i]);
     return 0;
 }

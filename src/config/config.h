@@ -86,6 +86,14 @@ struct tg_config {
     int n_budget_model_output;
     char budget_webhooks[4][512];
     int n_budget_webhooks;
+    /* telemetry (docs/TELEMETRY.md) */
+    bool metrics_enabled;             /* GET /metrics */
+    int64_t metrics_max_label_values; /* distinct model/team/cost_center values, then "other" */
+    char otlp_endpoint[512];          /* base URL: /v1/traces is appended */
+    char otlp_traces_endpoint[512];   /* the traces URL, used as is (wins over the base) */
+    char otlp_headers[1024];          /* "k=v,k2=v2" sent with every export */
+    char otel_service_name[64];       /* resource service.name */
+    int64_t otlp_batch_spans, otlp_queue_spans, otlp_flush_ms, otlp_timeout_ms, otlp_max_retries;
 };
 
 /** Appends a rate-card layer (--pricing FILE). */

@@ -7,6 +7,8 @@
 
 /** Wall clock in milliseconds since the Unix epoch (UTC). Any thread. */
 int64_t tg_now_ms(void);
+/** Wall clock in nanoseconds since the Unix epoch (UTC). Any thread. */
+int64_t tg_now_ns(void);
 /** Monotonic clock in nanoseconds. Any thread. */
 int64_t tg_mono_ns(void);
 

@@ -64,8 +64,11 @@ struct call {
     char attr_missing[160];    /* flag mode: the mandatory fields this call lacks */
     char generated_rid[37];    /* request_id when the caller sent none (UUIDv7) */
     struct tg_vkey vkey;
-    int64_t start_ns;
-    struct tg_budget_admission *adm;     /* budgets that applied at admission (NULL: none) */
+    int64_t start_ns;                /* monotonic: the request reached the handler */
+    int64_t start_unix_ns;           /* the same instant on the wall clock (span start) */
+    int64_t fwd_ns, fb_ns, done_ns;  /* monotonic: request sent, first byte, upstream ended */
+    char client_span_id[17];         /* the provider call's span: the parent the provider sees */
+    struct tg_budget_admission *adm; /* budgets that applied at admission (NULL: none) */
     struct tg_budget_settlement *settle; /* the same budgets after the real cost, or NULL */
     /* upstream */
     CURL *easy;
@@ -179,10 +182,55 @@ static void detach_upstream(struct call *c)
     }
 }
 
+/* The call's SERVER span and its provider call's CLIENT span, queued for the OTLP
+ * exporter once the response is complete (never on the response's path). */
+static void export_spans(struct call *c)
+{
+    const struct tg_call_record *r = &c->rec;
+    char host[256] = "";
+    long port = 0;
+    if (c->route.upstream != NULL) {
+        CURLU *u = curl_url();
+        char *h = NULL, *pt = NULL;
+        if (curl_url_set(u, CURLUPART_URL, c->route.upstream->base_url, 0) == CURLUE_OK &&
+            curl_url_get(u, CURLUPART_HOST, &h, 0) == CURLUE_OK &&
+            curl_url_get(u, CURLUPART_PORT, &pt, CURLU_DEFAULT_PORT) == CURLUE_OK) {
+            snprintf(host, sizeof host, "%s", h);
+            port = strtol(pt, NULL, 10);
+        }
+        curl_free(h);
+        curl_free(pt);
+        curl_url_cleanup(u);
+    }
+    int64_t now = tg_mono_ns();
+    struct tg_span_input in = {
+        .rec = r,
+        .client_span_id = c->fwd_ns != 0 ? c->client_span_id : "",
+        .tracestate = c->tracestate,
+        .trace_flags = c->trace.flags,
+        .parent_is_remote = c->trace.continued,
+        .start_ns = c->start_unix_ns,
+        .end_ns = c->start_unix_ns + (now - c->start_ns),
+        .upstream_start_ns = c->start_unix_ns + (c->fwd_ns - c->start_ns),
+        .upstream_end_ns = c->start_unix_ns + ((c->done_ns ? c->done_ns : now) - c->start_ns),
+        .genai_provider = tg_otel_provider_name(
+            r->provider, c->route.provider != NULL ? c->route.provider->name : "openai"),
+        .server_address = host,
+        .server_port = (int)port,
+        .request_max_tokens = c->info.model[0] != '\0' ? c->info.max_output_tokens : -1,
+    };
+    struct tg_buf b = {0};
+    int n = tg_otel_encode(&in, &b);
+    tg_otel_enqueue(c->w->srv->otel, b.base, b.len, n);
+    tg_buf_free(&b);
+}
+
 static void call_release(struct call *c)
 {
     if (--c->refs > 0)
         return;
+    if (c->w->srv->otel != NULL && (c->state == CALL_FINISHED || c->state == CALL_COMMITTED))
+        export_spans(c);
     detach_upstream(c);
     if (c->easy != NULL)
         tg_curlloop_easy_put(c->w->curl, c->easy);
@@ -272,10 +320,24 @@ static void set_budget_headers(struct call *c)
     }
 }
 
+/* What the gateway itself added so far: everything since the request arrived except the
+ * wait on the provider (until its answer ended, or for a stream until its first byte). */
+static int64_t overhead_us(const struct call *c)
+{
+    int64_t now = tg_mono_ns(), waited = 0;
+    if (c->fwd_ns != 0)
+        waited = (c->done_ns ? c->done_ns : c->fb_ns ? c->fb_ns : now) - c->fwd_ns;
+    return (now - c->start_ns - waited) / 1000;
+}
+
 static void set_common_headers(struct call *c)
 {
     h2o_req_t *req = c->req;
-    char tp[56];
+    char tp[56], ms[32];
+    int64_t us = overhead_us(c);
+    tg_metrics_observe(c->w->srv->metrics, TG_HIST_OVERHEAD, c->rec.provider, us);
+    snprintf(ms, sizeof ms, "%lld.%03lld", (long long)(us / 1000), (long long)(us % 1000));
+    add_hdr(req, "x-tollgate-overhead-ms", ms, strlen(ms));
     add_hdr(req, "x-request-id", c->rec.request_id, strlen(c->rec.request_id));
     add_hdr(req, "x-tollgate-call-id", c->rec.call_id, strlen(c->rec.call_id));
     tg_trace_format(c->trace.trace_id, c->trace.span_id, c->trace.flags, tp);
@@ -560,6 +622,20 @@ static void settle_budgets(struct call *c)
         TG_SETS(c->rec.budget_decision, decision);
 }
 
+/* Counters of the finished call and the provider's latencies (GET /metrics). */
+static void observe_call(struct call *c)
+{
+    struct tg_metrics *m = c->w->srv->metrics;
+    if (m == NULL)
+        return;
+    tg_metrics_call(m, &c->rec);
+    if (c->fwd_ns == 0)
+        return;
+    tg_metrics_observe(m, TG_HIST_UPSTREAM, c->rec.provider, (c->done_ns - c->fwd_ns) / 1000);
+    if (c->is_sse && c->fb_ns != 0)
+        tg_metrics_observe(m, TG_HIST_TTFT, c->rec.provider, (c->fb_ns - c->fwd_ns) / 1000);
+}
+
 /* The upstream part is over (or never started): complete the record and queue it. */
 static void finish_call(struct call *c)
 {
@@ -569,8 +645,10 @@ static void finish_call(struct call *c)
     detach_upstream(c);
     c->state = CALL_FINISHED;
     r->ended_at_ms = tg_now_ms();
-    if (r->attempt > 0)
-        r->upstream_ms = (tg_mono_ns() - c->start_ns) / 1000000;
+    if (r->attempt > 0) {
+        c->done_ns = tg_mono_ns();
+        r->upstream_ms = (c->done_ns - c->start_ns) / 1000000;
+    }
     if (c->is_sse && c->sst.saw_error && strcmp(r->outcome, "ok") == 0) {
         /* the provider reported its error inside the stream and ended it: relayed as is */
         TG_SETS(r->outcome, "upstream_error");
@@ -591,6 +669,7 @@ static void finish_call(struct call *c)
     price(c);
     budget_charge(c);
     settle_budgets(c);
+    observe_call(c);
     c->refs++; /* held by the ledger until the commit message arrives */
     tg_ledger_finish(c->w->srv->ledger, r, on_ledger_commit, c);
 }
@@ -698,7 +777,8 @@ static int on_sse_event(void *ud, const struct tg_sse_event *ev)
 static void first_byte(struct call *c)
 {
     c->got_first_byte = true;
-    c->rec.ttft_ms = (tg_mono_ns() - c->start_ns) / 1000000;
+    c->fb_ns = tg_mono_ns();
+    c->rec.ttft_ms = (c->fb_ns - c->start_ns) / 1000000;
     curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &c->status);
     c->rec.status_code = (int)c->status;
     c->resp_status = (int)c->status;
@@ -817,6 +897,7 @@ static struct call *call_new(struct tg_worker *w, h2o_req_t *req)
     c->req = req;
     c->refs = 1;
     c->start_ns = tg_mono_ns();
+    c->start_unix_ns = tg_now_ns();
     c->timer.cb = on_timer;
     c->client_check.cb = on_client_check;
     w->active_calls++;
@@ -870,6 +951,12 @@ static void attribute(struct call *c, h2o_req_t *req, const struct tg_identity_d
         TG_SETS(c->rec.trace_id, c->trace.trace_id);
         TG_SETS(c->rec.span_id, c->trace.span_id);
         TG_SETS(c->rec.parent_span_id, c->trace.parent_span_id);
+        uint8_t sid[8];
+        do
+            tg_random_bytes(sid, sizeof sid);
+        while (memcmp(sid, "\0\0\0\0\0\0\0\0", 8) == 0); /* all-zero ids are invalid */
+        for (int i = 0; i < 8; i++)
+            snprintf(c->client_span_id + 2 * i, 3, "%02x", sid[i]);
     }
     if (c->generated_rid[0] == '\0')
         tg_uuid7(c->rec.started_at_ms, c->generated_rid);
@@ -921,7 +1008,7 @@ static void build_upstream_headers(struct call *c, h2o_req_t *req)
     c->hdrs = curl_slist_append(c->hdrs, "Expect:"); /* no 100-continue round trip */
     char tp[80];
     snprintf(tp, sizeof tp, "traceparent: ");
-    tg_trace_format(c->trace.trace_id, c->trace.span_id, c->trace.flags, tp + 13);
+    tg_trace_format(c->trace.trace_id, c->client_span_id, c->trace.flags, tp + 13);
     c->hdrs = curl_slist_append(c->hdrs, tp);
     if (c->tracestate[0] != '\0')
         add_upstream_header(c, "tracestate", 10, c->tracestate, strlen(c->tracestate));
@@ -977,6 +1064,7 @@ static void forward(struct call *c, h2o_req_t *req)
     c->rec.attempt = 1;
     c->state = CALL_FORWARDING;
     tg_ledger_begin(c->w->srv->ledger, &c->rec);
+    c->fwd_ns = tg_mono_ns();
     if (tg_curlloop_start(c->w->curl, e) != 0) {
         TG_SETS(c->rec.outcome, "gateway_error");
         TG_SETS(c->rec.error_type, "upstream_start_failed");
@@ -1277,6 +1365,8 @@ int tg_proxy_on_req(h2o_handler_t *self, h2o_req_t *req)
 
     if (plen == 8 && memcmp(path, "/healthz", 8) == 0)
         return send_health(req);
+    if (plen == 8 && memcmp(path, "/metrics", 8) == 0 && w->srv->metrics != NULL)
+        return tg_metrics_page(w, req);
     if (plen >= 7 && memcmp(path, "/admin/", 7) == 0)
         return tg_admin_handle(w, req);
 

@@ -350,6 +350,39 @@ static int write_port_file(const char *path, int port, struct tg_errbuf *eb)
     return 0;
 }
 
+/* The OTLP traces URL (SPECS.md §2.1): telemetry.otlp.traces_endpoint or
+ * OTEL_EXPORTER_OTLP_TRACES_ENDPOINT as is; else the base telemetry.otlp.endpoint or
+ * OTEL_EXPORTER_OTLP_ENDPOINT with v1/traces appended. No URL: no exporter. */
+static void start_otel(struct tg_server *srv)
+{
+    const struct tg_config *cfg = srv->cfg;
+    struct tg_otel_config oc;
+    memset(&oc, 0, sizeof oc);
+    const char *traces = cfg->otlp_traces_endpoint, *base = cfg->otlp_endpoint;
+    const char *env_headers = getenv("OTEL_EXPORTER_OTLP_HEADERS");
+    if (traces[0] == '\0' && base[0] == '\0') {
+        traces = getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
+        base = getenv("OTEL_EXPORTER_OTLP_ENDPOINT");
+    }
+    if (traces != NULL && traces[0] != '\0')
+        snprintf(oc.url, sizeof oc.url, "%s", traces);
+    else if (base != NULL && base[0] != '\0' && strlen(base) < sizeof oc.url - 11)
+        snprintf(oc.url, sizeof oc.url, "%.500s%sv1/traces", base,
+                 base[strlen(base) - 1] == '/' ? "" : "/");
+    else
+        return;
+    snprintf(oc.headers, sizeof oc.headers, "%s",
+             cfg->otlp_headers[0] != '\0' || env_headers == NULL ? cfg->otlp_headers : env_headers);
+    snprintf(oc.service_name, sizeof oc.service_name, "%s", cfg->otel_service_name);
+    oc.batch_spans = (int)cfg->otlp_batch_spans;
+    oc.queue_spans = (int)cfg->otlp_queue_spans;
+    oc.flush_ms = (int)cfg->otlp_flush_ms;
+    oc.timeout_ms = (int)cfg->otlp_timeout_ms;
+    oc.max_retries = (int)cfg->otlp_max_retries;
+    srv->otel = tg_otel_new(&oc);
+    tg_info("event=otlp_exporter url=%s batch_spans=%d", oc.url, oc.batch_spans);
+}
+
 int tg_server_run(const struct tg_config *cfg, struct tg_errbuf *eb)
 {
     struct tg_server srv;
@@ -451,6 +484,9 @@ int tg_server_run(const struct tg_config *cfg, struct tg_errbuf *eb)
     reload_keys(&srv, true);
     srv.budgets = tg_budget_local_new((int)cfg->budget_max_counters);
     srv.webhooks = tg_webhooks_new(cfg->budget_webhooks, cfg->n_budget_webhooks);
+    if (cfg->metrics_enabled)
+        srv.metrics = tg_metrics_new((int)cfg->metrics_max_label_values);
+    start_otel(&srv);
     reload_budgets(&srv, true);
     rc = load_maps(&srv, true, eb);
     if (rc != 0)
@@ -499,6 +535,8 @@ int tg_server_run(const struct tg_config *cfg, struct tg_errbuf *eb)
 out:
     tg_ledger_close(srv.ledger); /* commits everything still queued */
     tg_webhooks_destroy(srv.webhooks);
+    tg_otel_destroy(srv.otel); /* one last export of the queued spans */
+    tg_metrics_destroy(srv.metrics);
     if (srv.budgets != NULL)
         srv.budgets->ops->destroy(srv.budgets);
     free(srv.budget_defs);

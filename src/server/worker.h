@@ -14,6 +14,8 @@
 #include "config/config.h"
 #include "store/keys.h"
 #include "store/ledger.h"
+#include "telemetry/metrics.h"
+#include "telemetry/otel.h"
 #include "upstream/curlloop.h"
 #include "upstream/webhook.h"
 
@@ -73,6 +75,8 @@ struct tg_server {
     struct tg_budget_def *budget_defs; /* main thread: the definitions in force */
     char budgets_fingerprint[96];
     struct tg_webhooks *webhooks; /* budget events; NULL when none configured */
+    struct tg_metrics *metrics;   /* GET /metrics; NULL when disabled */
+    struct tg_otel *otel;         /* span exporter; NULL without an OTLP endpoint */
     char keys_fingerprint[128];
     h2o_globalconf_t globalconf;
     struct tg_worker *workers;
@@ -85,6 +89,8 @@ int tg_proxy_on_req(h2o_handler_t *self, h2o_req_t *req);
 void tg_proxy_on_ledger_messages(h2o_multithread_receiver_t *rx, h2o_linklist_t *messages);
 /** Serves /admin/... (admin.c); returns 0 when it answered the request. */
 int tg_admin_handle(struct tg_worker *w, h2o_req_t *req);
+/** Serves GET /metrics in the Prometheus text format (metrics_page.c). */
+int tg_metrics_page(struct tg_worker *w, h2o_req_t *req);
 /** Called by proxy.c when a call ends; lets a draining worker exit (server.c). */
 void tg_worker_call_ended(struct tg_worker *w);
 

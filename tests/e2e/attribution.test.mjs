@@ -47,14 +47,19 @@ test('every source of identity lands in the ledger with its source; nothing inte
   assert.equal(seen.authorization, 'Bearer sk');
 });
 
-test('trace context: a valid traceparent is continued, an invalid one restarts; upstream and response carry the gateway span', async () => {
+test('trace context: a valid traceparent is continued, an invalid one restarts; the response carries the gateway span, the provider its child', async () => {
   mock.reset();
   const caller = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
   let res = await fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: 'Bearer sk', 'content-type': 'application/json', traceparent: caller, tracestate: 'vendor=x' }, body: JSON.stringify({ model: 'gpt-4o', messages: [] }) });
   const mine = res.headers.get('traceparent');
   assert.match(mine, /^00-4bf92f3577b34da6a3ce929d0e0e4736-[0-9a-f]{16}-01$/);
   assert.notEqual(mine.split('-')[2], '00f067aa0ba902b7');
-  assert.equal(mock.requests[0].headers.traceparent, mine);
+  // the provider sees the gateway's CLIENT span (a child of the span returned to the
+  // caller, which the ledger records): same trace, same flags, its own span id
+  const upstream = mock.requests[0].headers.traceparent;
+  assert.match(upstream, /^00-4bf92f3577b34da6a3ce929d0e0e4736-[0-9a-f]{16}-01$/);
+  assert.notEqual(upstream.split('-')[2], mine.split('-')[2]);
+  assert.notEqual(upstream.split('-')[2], '00f067aa0ba902b7');
   assert.equal(mock.requests[0].headers.tracestate, 'vendor=x');
   let row = ledgerRow(gw.ledgerPath, res.headers.get('x-tollgate-call-id'));
   assert.deepEqual(pick(row, ['trace_id', 'span_id', 'parent_span_id']), { trace_id: '4bf92f3577b34da6a3ce929d0e0e4736', span_id: mine.split('-')[2], parent_span_id: '00f067aa0ba902b7' });
