@@ -8,8 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void gauge(struct tg_buf *b, const char *name, const char *type, const char *help,
-                  int64_t v)
+static void gauge(struct tg_buf *b, const char *name, const char *type, const char *help, int64_t v)
 {
     tg_prom_family(b, name, type, help);
     tg_buf_appendf(b, "%s %lld\n", name, (long long)v);
@@ -19,8 +18,8 @@ static void exporter_metrics(struct tg_server *srv, struct tg_buf *b)
 {
     struct tg_otel_stats st;
     tg_otel_get_stats(srv->otel, &st);
-    gauge(b, "tollgate_otlp_spans_exported_total", "counter",
-          "Spans the OTLP receiver accepted.", st.exported_spans);
+    gauge(b, "tollgate_otlp_spans_exported_total", "counter", "Spans the OTLP receiver accepted.",
+          st.exported_spans);
     tg_prom_family(b, "tollgate_otlp_spans_dropped_total", "counter",
                    "Spans never delivered: queue full, rejected by the receiver (non-retryable "
                    "status or partial success), or failed after every retry.");
@@ -79,9 +78,8 @@ static void budget_metrics(struct tg_server *srv, struct tg_buf *b)
         /* the counter's own scope: "workflow:run-42" for a "workflow:*" budget */
         char sc[300];
         const char *colon = strchr(scope->valuestring, ':');
-        snprintf(sc, sizeof sc, "%.*s:%s",
-                 (int)(colon ? colon - scope->valuestring : 0), scope->valuestring,
-                 value->valuestring);
+        snprintf(sc, sizeof sc, "%.*s:%s", (int)(colon ? colon - scope->valuestring : 0),
+                 scope->valuestring, value->valuestring);
         int64_t limit = usd_nanos(it, "limit_usd"), spent = usd_nanos(it, "spent_usd");
         int64_t v[4] = {limit, spent, usd_nanos(it, "reserved_usd"), 0};
         /* the ratio as an exact decimal: spent/limit to 10^-9 */

@@ -45,11 +45,11 @@ struct family_def {
     int n_bounds;
 };
 
-static const int64_t overhead_bounds[] = {50,    100,   250,    500,    1000,   2500,   5000,
+static const int64_t overhead_bounds[] = {50,    100,   250,   500,    1000,   2500,   5000,
                                           10000, 25000, 50000, 100000, 250000, 1000000};
 /* the GenAI operation-duration buckets (semconv v1.41), in microseconds */
-static const int64_t duration_bounds[] = {10000,   20000,   40000,    80000,    160000,
-                                          320000,  640000,  1280000,  2560000,  5120000,
+static const int64_t duration_bounds[] = {10000,    20000,    40000,    80000,   160000,
+                                          320000,   640000,   1280000,  2560000, 5120000,
                                           10240000, 20480000, 40960000, 81920000};
 #define NB(a) (int)(sizeof(a) / sizeof((a)[0]))
 
@@ -82,8 +82,8 @@ static const struct family_def families[F_N] = {
                     "Time the gateway itself added to a call (as x-tollgate-overhead-ms).", false,
                     overhead_bounds, NB(overhead_bounds)},
     [F_UPSTREAM] = {"tollgate_upstream_duration_seconds", "histogram",
-                    "Request sent to the provider until its answer ended.", false,
-                    duration_bounds, NB(duration_bounds)},
+                    "Request sent to the provider until its answer ended.", false, duration_bounds,
+                    NB(duration_bounds)},
     [F_TTFT] = {"tollgate_time_to_first_token_seconds", "histogram",
                 "Request sent to the provider until the first byte of a streamed answer.", false,
                 duration_bounds, NB(duration_bounds)},
@@ -229,21 +229,19 @@ static void labels(struct tg_buf *b, const char *const *kv)
         tg_buf_appendf(b, "%s%s=", i ? "," : "", kv[i]);
         tg_prom_label(b, kv[i + 1]);
     }
-    if (b->base == NULL)
-        tg_buf_appends(b, "");
 }
 
-static void add(struct tg_metrics *m, int f, const char *const *kv, int64_t v, bool keep_zero)
+/* Under mu; scratch holds the label text (one buffer for all of a call's series). */
+static void add(struct tg_metrics *m, struct tg_buf *scratch, int f, const char *const *kv,
+                int64_t v, bool keep_zero)
 {
     if (v == 0 && !keep_zero)
         return;
-    struct tg_buf b = {0};
-    labels(&b, kv);
-    get_series(m, f, b.base ? b.base : "")->value += v;
-    tg_buf_free(&b);
+    labels(scratch, kv);
+    get_series(m, f, scratch->base)->value += v;
 }
 
-static const char *or(const char *v, const char *dflt)
+static const char * or (const char *v, const char *dflt)
 {
     return v[0] != '\0' ? v : dflt;
 }
@@ -253,13 +251,15 @@ void tg_metrics_call(struct tg_metrics *m, const struct tg_call_record *r)
     if (m == NULL)
         return;
     const struct tg_usage *u = &r->usage;
-    const char *prov = or(r->provider, "none");
+    const char *prov = or (r->provider, "none");
+    struct tg_buf scratch = {0};
     pthread_mutex_lock(&m->mu);
-    const char *model = cap_value(m, CAP_MODEL, or(or(u->response_model, r->request_model), "none"));
-    const char *team = cap_value(m, CAP_TEAM, or(r->team, "unattributed"));
-    const char *cc = cap_value(m, CAP_COST_CENTER, or(r->cost_center, "unattributed"));
+    const char *model =
+        cap_value(m, CAP_MODEL, or (or (u->response_model, r->request_model), "none"));
+    const char *team = cap_value(m, CAP_TEAM, or (r->team, "unattributed"));
+    const char *cc = cap_value(m, CAP_COST_CENTER, or (r->cost_center, "unattributed"));
     const char *call_kv[] = {"provider", prov, "model", model, "outcome", r->outcome, NULL};
-    add(m, F_CALLS, call_kv, 1, true);
+    add(m, &scratch, F_CALLS, call_kv, 1, true);
     static const struct {
         const char *type;
         size_t off;
@@ -276,36 +276,36 @@ void tg_metrics_call(struct tg_metrics *m, const struct tg_call_record *r)
     };
     for (size_t i = 0; i < sizeof tokens / sizeof tokens[0]; i++) {
         int64_t v = *(const int64_t *)((const char *)u + tokens[i].off);
-        const char *kv[] = {"provider",    prov, "model", model, "team", team,
+        const char *kv[] = {"provider",    prov, "model", model,          "team", team,
                             "cost_center", cc,   "type",  tokens[i].type, NULL};
-        add(m, F_TOKENS, kv, v, i == 0 || i == 4); /* input and output always exist */
+        add(m, &scratch, F_TOKENS, kv, v, i == 0 || i == 4); /* input and output always exist */
     }
     const char *pm[] = {"provider", prov, "model", model, NULL};
-    add(m, F_TOOL_CALLS, pm, u->tool_calls, false);
+    add(m, &scratch, F_TOOL_CALLS, pm, u->tool_calls, false);
     const char *ws[] = {"provider", prov, "model", model, "tool", "web_search", NULL};
-    add(m, F_SERVER_TOOLS, ws, u->web_search_requests, false);
+    add(m, &scratch, F_SERVER_TOOLS, ws, u->web_search_requests, false);
     const char *wf[] = {"provider", prov, "model", model, "tool", "web_fetch", NULL};
-    add(m, F_SERVER_TOOLS, wf, u->web_fetch_requests, false);
+    add(m, &scratch, F_SERVER_TOOLS, wf, u->web_fetch_requests, false);
     const char *owner[] = {"provider", prov, "model", model, "team", team, "cost_center", cc, NULL};
     if (r->is_priced) {
-        add(m, F_COST, owner, r->cost_nanos, true);
-        add(m, F_SAVINGS, owner, r->cache_savings_nanos, false);
+        add(m, &scratch, F_COST, owner, r->cost_nanos, true);
+        add(m, &scratch, F_SAVINGS, owner, r->cache_savings_nanos, false);
     } else if (strcmp(r->outcome, "refused") != 0 && r->attempt > 0) {
-        add(m, F_UNPRICED, pm, 1, true);
+        add(m, &scratch, F_UNPRICED, pm, 1, true);
     }
     if (r->usage_estimated)
-        add(m, F_ESTIMATED, pm, 1, true);
+        add(m, &scratch, F_ESTIMATED, pm, 1, true);
     pthread_mutex_unlock(&m->mu);
+    tg_buf_free(&scratch);
 }
 
-void tg_metrics_observe(struct tg_metrics *m, enum tg_hist h, const char *provider,
-                        int64_t micros)
+void tg_metrics_observe(struct tg_metrics *m, enum tg_hist h, const char *provider, int64_t micros)
 {
     if (m == NULL || micros < 0)
         return;
     int f = F_OVERHEAD + (int)h;
     const struct family_def *d = &families[f];
-    const char *kv[] = {"provider", or(provider, "none"), NULL};
+    const char *kv[] = {"provider", or (provider, "none"), NULL};
     struct tg_buf b = {0};
     labels(&b, kv);
     pthread_mutex_lock(&m->mu);
@@ -326,8 +326,7 @@ static int cmp_series(const void *a, const void *b)
     return x->family != y->family ? x->family - y->family : strcmp(x->labels, y->labels);
 }
 
-static void render_histogram(struct tg_buf *out, const struct family_def *d,
-                             const struct series *s)
+static void render_histogram(struct tg_buf *out, const struct family_def *d, const struct series *s)
 {
     int64_t cum = 0;
     for (int i = 0; i <= d->n_bounds; i++) {

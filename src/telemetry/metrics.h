@@ -30,8 +30,7 @@ void tg_metrics_call(struct tg_metrics *m, const struct tg_call_record *r);
 
 /** Adds one observation of micros to histogram h under the provider label. Any thread;
  *  m may be NULL. */
-void tg_metrics_observe(struct tg_metrics *m, enum tg_hist h, const char *provider,
-                        int64_t micros);
+void tg_metrics_observe(struct tg_metrics *m, enum tg_hist h, const char *provider, int64_t micros);
 
 /** Appends the text exposition (format 0.0.4) of every series, families and series in a
  *  stable order. Any thread. */

@@ -34,9 +34,10 @@
 const char *tg_otel_provider_name(const char *upstream_name, const char *api_family)
 {
     static const char *const known[] = {
-        "openai",  "anthropic", "aws.bedrock", "azure.ai.inference", "azure.ai.openai",
-        "gcp.gemini", "gcp.vertex_ai", "gcp.gen_ai", "cohere", "ibm.watsonx.ai", "perplexity",
-        "x_ai",    "deepseek",  "groq",        "mistral_ai",         "moonshot_ai"};
+        "openai",          "anthropic",      "aws.bedrock",   "azure.ai.inference",
+        "azure.ai.openai", "gcp.gemini",     "gcp.vertex_ai", "gcp.gen_ai",
+        "cohere",          "ibm.watsonx.ai", "perplexity",    "x_ai",
+        "deepseek",        "groq",           "mistral_ai",    "moonshot_ai"};
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
         if (strcmp(upstream_name, known[i]) == 0)
             return known[i];
@@ -227,9 +228,10 @@ void tg_otel_wrap(const char *service_name, const char *spans, size_t len, struc
     tg_buf_appends(out, "{\"resourceSpans\":[{\"resource\":{\"attributes\":[{\"key\":\"service."
                         "name\",\"value\":{\"stringValue\":");
     tg_buf_append_json_str(out, service_name, strlen(service_name));
-    tg_buf_appends(out, "}},{\"key\":\"service.version\",\"value\":{\"stringValue\":\"" TG_VERSION
-                        "\"}}]},\"scopeSpans\":[{\"scope\":{\"name\":\"tollgate\",\"version\":\"" TG_VERSION
-                        "\"},\"spans\":[");
+    tg_buf_appends(
+        out, "}},{\"key\":\"service.version\",\"value\":{\"stringValue\":\"" TG_VERSION
+             "\"}}]},\"scopeSpans\":[{\"scope\":{\"name\":\"tollgate\",\"version\":\"" TG_VERSION
+             "\"},\"spans\":[");
     tg_buf_append(out, spans, len);
     tg_buf_appends(out, "]}]}]}");
 }
@@ -372,8 +374,8 @@ static void export_batch(struct tg_otel *o, CURL *e, const struct tg_buf *body, 
             tg_buf_free(&a.body);
             return;
         }
-        bool retryable = rc != CURLE_OK || status == 429 || status == 502 || status == 503 ||
-                         status == 504;
+        bool retryable =
+            rc != CURLE_OK || status == 429 || status == 502 || status == 503 || status == 504;
         tg_buf_free(&a.body);
         if (!retryable || final || attempt >= o->cfg.max_retries) {
             tg_warn("event=otlp_export_failed status=%ld error=\"%s\" spans=%d note=dropped",

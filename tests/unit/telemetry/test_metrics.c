@@ -71,12 +71,15 @@ static void test_counters(void **state)
            "tollgate_calls_total{provider=\"none\",model=\"none\",outcome=\"refused\"} 1\n"
            "tollgate_calls_total{provider=\"openai\",model=\"gpt-4o-2024-08-06\",outcome=\"ok\"} "
            "3\n");
-    has(t, "tollgate_tokens_total{provider=\"openai\",model=\"gpt-4o-2024-08-06\",team=\"payments\","
-           "cost_center=\"CC-1\",type=\"cached_input\"} 2048\n");
-    has(t, "tollgate_tokens_total{provider=\"openai\",model=\"gpt-4o-2024-08-06\",team=\"payments\","
-           "cost_center=\"CC-1\",type=\"input\"} 2400\n");
-    has(t, "tollgate_tokens_total{provider=\"openai\",model=\"gpt-4o-2024-08-06\",team=\"payments\","
-           "cost_center=\"CC-1\",type=\"reasoning\"} 80\n");
+    has(t,
+        "tollgate_tokens_total{provider=\"openai\",model=\"gpt-4o-2024-08-06\",team=\"payments\","
+        "cost_center=\"CC-1\",type=\"cached_input\"} 2048\n");
+    has(t,
+        "tollgate_tokens_total{provider=\"openai\",model=\"gpt-4o-2024-08-06\",team=\"payments\","
+        "cost_center=\"CC-1\",type=\"input\"} 2400\n");
+    has(t,
+        "tollgate_tokens_total{provider=\"openai\",model=\"gpt-4o-2024-08-06\",team=\"payments\","
+        "cost_center=\"CC-1\",type=\"reasoning\"} 80\n");
     has(t, "tollgate_tokens_total{provider=\"openai\",model=\"gpt-4o-2024-08-06\",team="
            "\"unattributed\",cost_center=\"unattributed\",type=\"output\"} 85\n");
     /* the refused call exists with zero input and output, and no other type */

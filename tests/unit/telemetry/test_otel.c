@@ -77,7 +77,7 @@ static struct tg_span_input input(const struct tg_call_record *r)
     "{\"key\":\"gen_ai.request.max_tokens\",\"value\":{\"intValue\":\"100\"}},"                    \
     "{\"key\":\"gen_ai.response.model\",\"value\":{\"stringValue\":\"gpt-4o-2024-08-06\"}},"       \
     "{\"key\":\"gen_ai.response.id\",\"value\":{\"stringValue\":\"chatcmpl-abc\"}},"               \
-    "{\"key\":\"gen_ai.response.finish_reasons\",\"value\":{\"arrayValue\":{\"values\":[{"        \
+    "{\"key\":\"gen_ai.response.finish_reasons\",\"value\":{\"arrayValue\":{\"values\":[{"         \
     "\"stringValue\":\"stop\"}]}}},"                                                               \
     "{\"key\":\"gen_ai.usage.input_tokens\",\"value\":{\"intValue\":\"1200\"}},"                   \
     "{\"key\":\"gen_ai.usage.output_tokens\",\"value\":{\"intValue\":\"85\"}},"                    \
