@@ -18,6 +18,7 @@
 #include "telemetry/otel.h"
 
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/money.h"
 
@@ -253,6 +254,7 @@ struct tg_otel {
     int cap, head, len; /* ring of entries */
     int64_t queued_spans;
     bool stop;
+    int64_t stop_deadline_ns; /* monotonic: the final flush gives up here */
     struct tg_otel_stats st;
     struct curl_slist *hdrs;
 };
@@ -352,7 +354,12 @@ static void export_batch(struct tg_otel *o, CURL *e, const struct tg_buf *body, 
         curl_easy_setopt(e, CURLOPT_HTTPHEADER, o->hdrs);
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, body->base);
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body->len);
-        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)o->cfg.timeout_ms);
+        long timeout = o->cfg.timeout_ms;
+        if (final) { /* shutting down: never past the deadline */
+            int64_t left = (o->stop_deadline_ns - tg_mono_ns()) / 1000000;
+            timeout = left < 1 ? 1 : left < timeout ? (long)left : timeout;
+        }
+        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout);
         curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
         curl_easy_setopt(e, CURLOPT_WRITEDATA, &a);
@@ -436,6 +443,12 @@ static void *exporter(void *arg)
             o->len--;
         }
         pthread_mutex_unlock(&o->mu);
+        if (final && tg_mono_ns() >= o->stop_deadline_ns) {
+            tg_warn("event=otlp_export_failed reason=shutdown_deadline spans=%d note=dropped",
+                    n_spans);
+            count(o, &o->st.dropped_failed, n_spans);
+            continue;
+        }
         tg_buf_reset(&body);
         tg_otel_wrap(o->cfg.service_name, spans.base, spans.len, &body);
         export_batch(o, e, &body, n_spans, final);
@@ -522,6 +535,7 @@ void tg_otel_destroy(struct tg_otel *o)
         return;
     pthread_mutex_lock(&o->mu);
     o->stop = true;
+    o->stop_deadline_ns = tg_mono_ns() + (int64_t)o->cfg.timeout_ms * 1000000;
     pthread_cond_broadcast(&o->cv);
     pthread_mutex_unlock(&o->mu);
     pthread_join(o->tid, NULL);

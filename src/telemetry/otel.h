@@ -63,8 +63,8 @@ struct tg_otel *tg_otel_new(const struct tg_otel_config *cfg);
  *  them and counts the drop. Never blocks on the network. Any thread; o may be NULL. */
 void tg_otel_enqueue(struct tg_otel *o, const char *json, size_t len, int n);
 void tg_otel_get_stats(struct tg_otel *o, struct tg_otel_stats *out);
-/** Sends what is queued (one attempt per batch, bounded by the timeout), stops the thread
- *  and frees. NULL is accepted. */
+/** Sends what is queued (one attempt per batch, all of it within one timeout_ms; what is
+ *  left then is dropped and counted), stops the thread and frees. NULL is accepted. */
 void tg_otel_destroy(struct tg_otel *o);
 
 #endif

@@ -300,3 +300,35 @@ test('OTLP: a 503 with Retry-After is retried after the delay; a 400 is never re
   assert.equal(await metric('tollgate_otlp_export_retries_total'), '1');
   assert.match(gw.stderr(), /event=otlp_export_failed status=400 error="" spans=2 note=dropped/);
 });
+
+test('OTLP: a collector that refuses connections costs retries then counted drops; one that hangs cannot hold up shutdown', async (t) => {
+  const mock = await startMock();
+  t.after(() => mock.close());
+  // a port with nothing listening: connection refused, retried once, then dropped as failed
+  const closed = http.createServer();
+  await new Promise((r) => closed.listen(0, '127.0.0.1', r));
+  const deadPort = closed.address().port;
+  await new Promise((r) => closed.close(r));
+  const gw = await startGateway(t, { mockUrl: mock.url, config: `telemetry:\n  otlp:\n    traces_endpoint: http://127.0.0.1:${deadPort}/v1/traces\n    flush_ms: 20\n    max_retries: 1\n` });
+  const openai = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: 'sk', maxRetries: 0 });
+  await openai.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] });
+  const failed = async () => (await scrape(gw)).series.find((s) => s.name === 'tollgate_otlp_spans_dropped_total' && s.labels.reason === 'failed')?.value;
+  await until(async () => (await failed()) === '2', 'two spans dropped after the retry', 8000);
+  assert.equal((await scrape(gw)).series.find((s) => s.name === 'tollgate_otlp_export_retries_total').value, '1');
+  assert.match(gw.stderr(), /event=otlp_export_retry status=0 attempt=1/);
+
+  // a collector that accepts and never answers: SIGTERM still ends the gateway promptly
+  const hung = [];
+  const sink = http.createServer((req) => { hung.push(req); });
+  await new Promise((r) => sink.listen(0, '127.0.0.1', r));
+  t.after(() => { for (const r of hung) r.socket.destroy(); return new Promise((r) => sink.close(r)); });
+  const gw2 = await startGateway(t, { mockUrl: mock.url, config: `telemetry:\n  otlp:\n    traces_endpoint: http://127.0.0.1:${sink.address().port}/v1/traces\n    flush_ms: 5000\n    timeout_ms: 400\n` });
+  const openai2 = new OpenAI({ baseURL: `${gw2.url}/v1`, apiKey: 'sk', maxRetries: 0 });
+  await openai2.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] });
+  const t0 = Date.now();
+  const { code } = await gw2.stop();
+  assert.equal(code, 0);
+  assert.ok(Date.now() - t0 < 3000, `shutdown took ${Date.now() - t0} ms`);
+  assert.equal(hung.length, 1, 'the final flush tried once');
+  assert.match(gw2.stderr(), /event=otlp_export_failed status=0 error="Timeout was reached" spans=2 note=dropped/);
+});
