@@ -19,6 +19,7 @@ static const struct command commands[] = {
     {"budgets", tg_cmd_budgets, "set, list and delete budgets and spend-rate caps"},
     {"export", tg_cmd_export, "the daily allocation table (per call, every token type, USD)"},
     {"report", tg_cmd_report, "spend by team, cost center, model, day, ..."},
+    {"audit", tg_cmd_audit, "attribution coverage, NULL buckets, drift; where a trace drops it"},
     {"pricing", tg_cmd_pricing, "validate rate cards and show the price of a model"},
 };
 
