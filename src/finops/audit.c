@@ -25,9 +25,9 @@
 #include <stdio.h>
 #include <string.h>
 
-const char *const tg_audit_fields[] = {"tenant_id",   "team",     "cost_center",
-                                       "feature_id",  "workflow_id", "actor_id",
-                                       "actor_type",  "environment", "service"};
+const char *const tg_audit_fields[] = {"tenant_id",  "team",        "cost_center",
+                                       "feature_id", "workflow_id", "actor_id",
+                                       "actor_type", "environment", "service"};
 const int tg_audit_n_fields = (int)(sizeof tg_audit_fields / sizeof tg_audit_fields[0]);
 #define N_FIELDS (sizeof tg_audit_fields / sizeof tg_audit_fields[0])
 
@@ -263,8 +263,9 @@ static void emit_coverage(const struct tg_audit_query *q, const struct totals *t
         tg_buf_appends(out, "]");
         return;
     }
-    tg_buf_appendf(out, "\nCOVERAGE (share of calls, and of priced spend, that have the field)\n"
-                        "%-14s %10s %8s %18s %8s\n",
+    tg_buf_appendf(out,
+                   "\nCOVERAGE (share of calls, and of priced spend, that have the field)\n"
+                   "%-14s %10s %8s %18s %8s\n",
                    "field", "calls", "share", "usd", "share");
     for (size_t f = 0; f < N_FIELDS; f++) {
         fmt_pct(bp_of(t->f_calls[f], t->calls), p1, sizeof p1);
@@ -384,8 +385,9 @@ static int drift(sqlite3 *db, const struct tg_audit_query *q, struct tg_buf *out
     if (q->format == TG_AUDIT_JSON)
         tg_buf_appends(out, ",\"drift\":[");
     else
-        tg_buf_appendf(out, "\nDRIFT (non-canonical names that arrived)\n%-14s %-20s %-20s %-20s "
-                            "%6s %16s\n",
+        tg_buf_appendf(out,
+                       "\nDRIFT (non-canonical names that arrived)\n%-14s %-20s %-20s %-20s "
+                       "%6s %16s\n",
                        "field", "sent as", "key_id", "service", "calls", "usd");
     int step, i = 0;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
@@ -401,7 +403,8 @@ static int drift(sqlite3 *db, const struct tg_audit_query *q, struct tg_buf *out
             jstr(out, col(st, 3));
             tg_buf_appendf(out, ",\"calls\":%lld,\"usd\":", (long long)calls);
             jusd(out, nanos);
-            tg_buf_appendf(out, ",\"unpriced_calls\":%lld}", (long long)sqlite3_column_int64(st, 6));
+            tg_buf_appendf(out, ",\"unpriced_calls\":%lld}",
+                           (long long)sqlite3_column_int64(st, 6));
         } else {
             tg_buf_appendf(out, "%-14s %-20s %-20s %-20s %6lld %16s\n", orna(col(st, 0)),
                            orna(col(st, 1)), orna(col(st, 2)), orna(col(st, 3)), (long long)calls,
@@ -511,10 +514,9 @@ static int top_calls(sqlite3 *db, const struct tg_audit_query *q, struct tg_buf 
             answered += ans[k];
         int64_t nanos = sqlite3_column_int64(st, 4);
         if (q->format == TG_AUDIT_JSON) {
-            static const char *const keys[] = {"call_id",  "started_at", "provider",
-                                               "model",    NULL,         "price_ref",
-                                               "tenant_id", "team",      "cost_center",
-                                               "workflow_id", "actor_type"};
+            static const char *const keys[] = {"call_id",     "started_at",  "provider",  "model",
+                                               NULL,          "price_ref",   "tenant_id", "team",
+                                               "cost_center", "workflow_id", "actor_type"};
             tg_buf_appends(out, i ? ",{" : "{");
             for (int k = 0; k < 11; k++) {
                 if (keys[k] == NULL) {

@@ -311,8 +311,9 @@ static void emit_break(struct walk *w, const struct span *s, int f)
         }
         tg_buf_appends(&w->breaks, "}");
     } else {
-        tg_buf_appendf(&w->breaks, "      %s %s at hop %d (%s)", tg_field_name((enum tg_field)(f + F0)),
-                       status_names[h->st], s->hop, s->service[0] ? s->service : "?");
+        tg_buf_appendf(&w->breaks, "      %s %s at hop %d (%s)",
+                       tg_field_name((enum tg_field)(f + F0)), status_names[h->st], s->hop,
+                       s->service[0] ? s->service : "?");
         if (h->st == ST_RENAMED)
             tg_buf_appendf(&w->breaks, " as %s", h->as);
         tg_buf_appends(&w->breaks, "\n");
@@ -498,8 +499,8 @@ int tg_audit_trace_run(const char *name, const char *text, size_t len,
             tg_buf_appendf(out, "%s{\"trace_id\":\"%s\",\"hops\":[", n_traces ? "," : "",
                            S.v[i].trace_id);
         else
-            tg_buf_appendf(out, "%strace %s: %d hops\n", n_traces ? "\n" : "", S.v[i].trace_id,
-                           w.n_order);
+            tg_buf_appendf(out, "%strace %s: %d hop%s\n", n_traces ? "\n" : "", S.v[i].trace_id,
+                           w.n_order, w.n_order == 1 ? "" : "s");
         /* roots first (no parent in the file), then anything left over (a parent cycle) */
         for (int pass = 0; pass < 2; pass++)
             for (int k = 0; k < w.n_order; k++) {
@@ -513,7 +514,7 @@ int tg_audit_trace_run(const char *name, const char *text, size_t len,
                 tg_buf_append(out, w.breaks.base, w.breaks.len);
             tg_buf_appends(out, "]}");
         } else {
-            tg_buf_appendf(out, "  breaks: %s\n", w.n_breaks ? "" : "none");
+            tg_buf_appendf(out, "  breaks:%s\n", w.n_breaks ? "" : " none");
             if (w.breaks.len)
                 tg_buf_append(out, w.breaks.base, w.breaks.len);
         }

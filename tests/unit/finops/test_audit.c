@@ -76,11 +76,11 @@ static const struct row rows[] = {
      "acme", "payments", "CC-100", NULL, NULL, NULL, "agent", NULL, "checkout-api", "vk_a",
      "{\"tenant_id\":\"alias:tenantId\",\"team\":\"header\",\"cost_center\":\"map:tenant_id\"}"},
     {"c3", "2026-11-03", "anthropic", "claude-haiku-4-5", "claude-haiku-4-5-20251001", true,
-     2056000, "contract.csv:31:pattern:long_context", NULL, "search", NULL, NULL, NULL, NULL,
-     NULL, NULL, "search-svc", "vk_b", "{\"team\":\"alias:X-Team-Id\",\"service\":\"header\"}"},
+     2056000, "contract.csv:31:pattern:long_context", NULL, "search", NULL, NULL, NULL, NULL, NULL,
+     NULL, "search-svc", "vk_b", "{\"team\":\"alias:X-Team-Id\",\"service\":\"header\"}"},
     {"c4", "2026-11-03", "openai", "gpt-4o-mini", "gpt-4o-mini-2024-07-18", true, 1000,
-     "default.csv:9:exact", "initech", NULL, NULL, NULL, "run-2", NULL, "agent", NULL,
-     "search-svc", "vk_b", "{\"tenant_id\":\"header\",\"cost_center\":\"unmapped\"}"},
+     "default.csv:9:exact", "initech", NULL, NULL, NULL, "run-2", NULL, "agent", NULL, "search-svc",
+     "vk_b", "{\"tenant_id\":\"header\",\"cost_center\":\"unmapped\"}"},
     {"c5", "2026-11-04", "openai", "mystery-1", "mystery-1", false, 0, NULL, "acme", "payments",
      "CC-100", NULL, "run-3", NULL, "service", NULL, "batch", NULL,
      "{\"tenant_id\":\"header\",\"team\":\"header\",\"cost_center\":\"header\"}"},
@@ -91,8 +91,8 @@ static const struct row rows[] = {
      "header\",\"missing\":\"workflow_id\"}"},
     {"c7", "2026-10-31", "openai", "gpt-4o", "gpt-4o-2024-08-06", true, 9000000000,
      "default.csv:6:exact", NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL},
-    {"c8", "2026-11-05", "openai", "gpt-4o", NULL, true, 0, "not_forwarded", NULL, NULL, NULL,
-     NULL, NULL, NULL, NULL, NULL, NULL, NULL, "{\"request_id\":\"generated\"}"},
+    {"c8", "2026-11-05", "openai", "gpt-4o", NULL, true, 0, "not_forwarded", NULL, NULL, NULL, NULL,
+     NULL, NULL, NULL, NULL, NULL, NULL, "{\"request_id\":\"generated\"}"},
 };
 
 static sqlite3 *fixture(void)
