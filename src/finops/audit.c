@@ -57,7 +57,9 @@ static const struct bucket buckets[] = {
     {"no_team", "no team sent and no mapping table to derive it",
      "team IS NULL AND " NOT_REJ("team") " AND " SRC("team") " <> 'unmapped'"},
     {"unpriced_model", "no rate-card row for the model (cost NULL, never $0)",
-     "cost_nanos IS NULL"},
+     "cost_nanos IS NULL AND outcome <> 'incomplete'"},
+    {"incomplete", "in flight, or the gateway died, before the call was priced",
+     "outcome = 'incomplete'"},
     {"no_workflow", "no workflow_id (agent or pipeline run)",
      "workflow_id IS NULL AND " NOT_REJ("workflow_id")},
     {"no_actor_type", "no actor_type: human or agent unknown",
@@ -283,7 +285,8 @@ static int unpriced_models(sqlite3 *db, const struct tg_audit_query *q, struct t
     sqlite3_stmt *st = NULL;
     int rc = prepare(db,
                      CTE "SELECT provider, coalesce(response_model, request_model), count(*) "
-                         "FROM c WHERE cost_nanos IS NULL GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2",
+                         "FROM c WHERE cost_nanos IS NULL AND outcome <> 'incomplete' "
+                         "GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2",
                      q, &st, eb);
     if (rc != 0)
         goto out;
@@ -340,17 +343,19 @@ static int null_buckets(sqlite3 *db, const struct tg_audit_query *q, struct tg_b
         sqlite3_finalize(st);
         st = NULL;
         bool models = strcmp(buckets[b].id, "unpriced_model") == 0;
+        /* what these calls cost is not known: never shown as $0 */
+        bool unknown = models || strcmp(buckets[b].id, "incomplete") == 0;
         if (q->format == TG_AUDIT_JSON) {
             tg_buf_appendf(out, "%s{\"bucket\":\"%s\",\"calls\":%lld,\"usd\":", b ? "," : "",
                            buckets[b].id, (long long)calls);
-            if (models)
-                tg_buf_appends(out, "null"); /* unknown, never $0 */
+            if (unknown)
+                tg_buf_appends(out, "null");
             else
                 jusd(out, nanos);
             tg_buf_appendf(out, ",\"unpriced_calls\":%lld", (long long)unpriced);
         } else {
             tg_buf_appendf(out, "%-21s %6lld calls %16s %5lld unpriced  %s\n", buckets[b].id,
-                           (long long)calls, models ? "$?" : usd(nanos, a, sizeof a),
+                           (long long)calls, unknown ? "$?" : usd(nanos, a, sizeof a),
                            (long long)unpriced, buckets[b].what);
         }
         if (models) {

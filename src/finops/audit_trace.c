@@ -44,7 +44,9 @@ struct span {
     char service[VALLEN], name[VALLEN];
     char start[24]; /* startTimeUnixNano, decimal text */
     struct hit f[NF];
-    int parent_ix; /* -1: a root of its chain */
+    long seq;                                /* position in the file */
+    struct span *parent_s;                   /* NULL: a root of its chain */
+    struct span *first_child, *next_sibling; /* children by start time */
     bool inherited[NF], visited;
     int hop;
 };
@@ -283,8 +285,7 @@ static int cmp_start(const struct span *a, const struct span *b)
 }
 
 struct walk {
-    struct spans *S;
-    int *order; /* the trace's spans, by start time */
+    struct span **order; /* the trace's spans, by start time */
     int n_order;
     int next_hop;
     struct tg_buf *out;
@@ -387,11 +388,9 @@ static void emit_hop(struct walk *w, const struct span *s, const struct span *p)
     }
 }
 
-static void visit(struct walk *w, int ix, int parent_ix)
+static void visit_one(struct walk *w, struct span *s)
 {
-    struct span *s = &w->S->v[ix];
-    const struct span *p = parent_ix >= 0 ? &w->S->v[parent_ix] : NULL;
-    s->visited = true;
+    const struct span *p = s->parent_s;
     s->hop = ++w->next_hop;
     for (int f = 0; f < NF; f++) {
         s->inherited[f] =
@@ -404,55 +403,84 @@ static void visit(struct walk *w, int ix, int parent_ix)
             emit_break(w, s, f);
     }
     emit_hop(w, s, p);
-    for (int k = 0; k < w->n_order; k++) {
-        int c = w->order[k];
-        if (!w->S->v[c].visited && w->S->v[c].parent_ix == ix)
-            visit(w, c, ix);
+}
+
+/* Depth first from root, children by start time, with an explicit stack (a trace may be
+ * deep); stack has room for every span of the trace. A span is pushed once: it is marked
+ * visited when pushed. */
+static void walk_from(struct walk *w, struct span *root, struct span **stack)
+{
+    int top = 0;
+    root->visited = true;
+    stack[top++] = root;
+    while (top > 0) {
+        struct span *s = stack[--top];
+        visit_one(w, s);
+        int from = top;
+        for (struct span *c = s->first_child; c != NULL; c = c->next_sibling)
+            if (!c->visited) {
+                c->visited = true;
+                stack[top++] = c;
+            }
+        for (int i = from, j = top - 1; i < j; i++, j--) { /* the earliest child pops first */
+            struct span *t = stack[i];
+            stack[i] = stack[j];
+            stack[j] = t;
+        }
     }
 }
 
-static struct spans *sort_ctx;
 static int by_start(const void *a, const void *b)
 {
-    return cmp_start(&sort_ctx->v[*(const int *)a], &sort_ctx->v[*(const int *)b]);
-}
-static int by_ids(const void *a, const void *b)
-{
-    const struct span *x = &sort_ctx->v[*(const int *)a], *y = &sort_ctx->v[*(const int *)b];
-    int c = strcmp(x->trace_id, y->trace_id);
-    return c != 0 ? c : strcmp(x->span_id, y->span_id);
+    return cmp_start(*(struct span *const *)a, *(struct span *const *)b);
 }
 
-static void link_parents(struct spans *S)
+static int by_ids(const void *a, const void *b)
 {
-    int *ix = tg_malloc((size_t)(S->n ? S->n : 1) * sizeof *ix);
-    for (int i = 0; i < S->n; i++)
-        ix[i] = i;
-    sort_ctx = S;
-    qsort(ix, (size_t)S->n, sizeof *ix, by_ids);
-    for (int i = 0; i < S->n; i++) {
-        struct span *s = &S->v[i];
-        s->parent_ix = -1;
+    const struct span *x = *(struct span *const *)a, *y = *(struct span *const *)b;
+    int c = strcmp(x->trace_id, y->trace_id);
+    if (c == 0)
+        c = strcmp(x->span_id, y->span_id);
+    return c != 0 ? c : (x->seq > y->seq) - (x->seq < y->seq);
+}
+
+/* Sorts ids by (trace, span, file order) and links every span to its parent in the same
+ * trace (the first span with that id). */
+static void link_parents(struct span **ids, int n)
+{
+    qsort(ids, (size_t)n, sizeof *ids, by_ids);
+    for (int i = 0; i < n; i++) {
+        struct span *s = ids[i];
+        s->parent_s = NULL;
         if (s->parent[0] == '\0')
             continue;
-        int lo = 0, hi = S->n - 1;
+        int lo = 0, hi = n - 1, found = -1;
         while (lo <= hi) {
-            int mid = (lo + hi) / 2;
-            const struct span *m = &S->v[ix[mid]];
-            int c = strcmp(m->trace_id, s->trace_id);
+            int mid = lo + (hi - lo) / 2;
+            int c = strcmp(ids[mid]->trace_id, s->trace_id);
             if (c == 0)
-                c = strcmp(m->span_id, s->parent);
-            if (c == 0) {
-                s->parent_ix = ix[mid] != i ? ix[mid] : -1;
-                break;
-            }
+                c = strcmp(ids[mid]->span_id, s->parent);
+            if (c == 0)
+                found = mid;
             if (c < 0)
                 lo = mid + 1;
             else
-                hi = mid - 1;
+                hi = mid - 1; /* on a match keep looking left: the first of equal ids */
         }
+        if (found >= 0 && ids[found] != s)
+            s->parent_s = ids[found];
     }
-    free(ix);
+}
+
+struct group {
+    int at, n;  /* a run of one trace in the sorted ids */
+    long first; /* file position of its first span */
+};
+
+static int by_first(const void *a, const void *b)
+{
+    const struct group *x = a, *y = b;
+    return (x->first > y->first) - (x->first < y->first);
 }
 
 int tg_audit_trace_run(const char *name, const char *text, size_t len,
@@ -460,8 +488,9 @@ int tg_audit_trace_run(const char *name, const char *text, size_t len,
                        struct tg_buf *out, int *n_breaks, struct tg_errbuf *eb)
 {
     struct spans S = {0};
-    int *order = NULL;
-    int rc = 0, n_traces = 0;
+    struct span **ids = NULL, **order = NULL, **stack = NULL;
+    struct group *groups = NULL;
+    int rc = 0, n_groups = 0;
     long line = 0;
     *n_breaks = 0;
     for (size_t pos = 0; pos < len;) {
@@ -478,36 +507,50 @@ int tg_audit_trace_run(const char *name, const char *text, size_t len,
         }
         pos += n + 1;
     }
-    link_parents(&S);
+    ids = tg_malloc((size_t)(S.n ? S.n : 1) * sizeof *ids);
     order = tg_malloc((size_t)(S.n ? S.n : 1) * sizeof *order);
+    stack = tg_malloc((size_t)(S.n ? S.n : 1) * sizeof *stack);
+    groups = tg_malloc((size_t)(S.n ? S.n : 1) * sizeof *groups);
+    for (int i = 0; i < S.n; i++) {
+        S.v[i].seq = i;
+        ids[i] = &S.v[i];
+    }
+    link_parents(ids, S.n);
+    for (int i = 0; i < S.n; i++) {
+        if (i == 0 || strcmp(ids[i]->trace_id, ids[i - 1]->trace_id) != 0)
+            groups[n_groups++] = (struct group){.at = i, .n = 0, .first = ids[i]->seq};
+        struct group *g = &groups[n_groups - 1];
+        g->n++;
+        if (ids[i]->seq < g->first)
+            g->first = ids[i]->seq;
+    }
+    qsort(groups, (size_t)n_groups, sizeof *groups, by_first); /* traces in file order */
     if (format == TG_AUDIT_JSON)
         tg_buf_appends(out, "{\"traces\":[");
-    for (int i = 0; i < S.n; i++) {
-        /* traces in order of first appearance */
-        bool seen = false;
-        for (int j = 0; j < i && !seen; j++)
-            seen = strcmp(S.v[j].trace_id, S.v[i].trace_id) == 0;
-        if (seen)
-            continue;
-        struct walk w = {.S = &S, .order = order, .out = out, .format = format};
-        for (int j = i; j < S.n; j++)
-            if (strcmp(S.v[j].trace_id, S.v[i].trace_id) == 0)
-                order[w.n_order++] = j;
-        sort_ctx = &S;
+    for (int gi = 0; gi < n_groups; gi++) {
+        struct walk w = {.order = order, .n_order = groups[gi].n, .out = out, .format = format};
+        memcpy(order, ids + groups[gi].at, (size_t)groups[gi].n * sizeof *order);
         qsort(order, (size_t)w.n_order, sizeof *order, by_start);
+        for (int k = w.n_order - 1; k >= 0; k--) { /* sibling lists in start order */
+            struct span *p = order[k]->parent_s;
+            if (p != NULL) {
+                order[k]->next_sibling = p->first_child;
+                p->first_child = order[k];
+            }
+        }
+        const char *tid = order[0]->trace_id;
         if (format == TG_AUDIT_JSON)
-            tg_buf_appendf(out, "%s{\"trace_id\":\"%s\",\"hops\":[", n_traces ? "," : "",
-                           S.v[i].trace_id);
+            tg_buf_appendf(out, "%s{\"trace_id\":\"%s\",\"hops\":[", gi ? "," : "", tid);
         else
-            tg_buf_appendf(out, "%strace %s: %d hop%s\n", n_traces ? "\n" : "", S.v[i].trace_id,
-                           w.n_order, w.n_order == 1 ? "" : "s");
+            tg_buf_appendf(out, "%strace %s: %d hop%s\n", gi ? "\n" : "", tid, w.n_order,
+                           w.n_order == 1 ? "" : "s");
         /* roots first (no parent in the file), then anything left over (a parent cycle) */
         for (int pass = 0; pass < 2; pass++)
-            for (int k = 0; k < w.n_order; k++) {
-                int c = order[k];
-                if (!S.v[c].visited && (pass == 1 || S.v[c].parent_ix < 0))
-                    visit(&w, c, -1);
-            }
+            for (int k = 0; k < w.n_order; k++)
+                if (!order[k]->visited && (pass == 1 || order[k]->parent_s == NULL)) {
+                    order[k]->parent_s = NULL; /* in a cycle: its earliest span is the root */
+                    walk_from(&w, order[k], stack);
+                }
         if (format == TG_AUDIT_JSON) {
             tg_buf_appends(out, "],\"breaks\":[");
             if (w.breaks.len)
@@ -520,14 +563,16 @@ int tg_audit_trace_run(const char *name, const char *text, size_t len,
         }
         tg_buf_free(&w.breaks);
         *n_breaks += w.n_breaks;
-        n_traces++;
     }
     if (format == TG_AUDIT_JSON)
         tg_buf_appendf(out, "],\"breaks\":%d}\n", *n_breaks);
-    else if (n_traces == 0)
+    else if (n_groups == 0)
         tg_buf_appends(out, "no spans\n");
 out:
+    free(groups);
+    free(stack);
     free(order);
+    free(ids);
     free(S.v);
     return rc;
 }

@@ -83,6 +83,7 @@ test('audit: coverage, NULL buckets, drift, price fallbacks and the five questio
       { bucket: 'team_unmapped', calls: 0, usd: '0', unpriced_calls: 0 },
       { bucket: 'no_team', calls: 0, usd: '0', unpriced_calls: 0 },
       { bucket: 'unpriced_model', calls: 1, usd: null, unpriced_calls: 1, models: [{ provider: 'openai', model: 'mystery-model-1', calls: 1 }] },
+      { bucket: 'incomplete', calls: 0, usd: null, unpriced_calls: 0 },
       { bucket: 'no_workflow', calls: 4, usd: '0.00027295', unpriced_calls: 1 },
       { bucket: 'no_actor_type', calls: 3, usd: '0.00014045', unpriced_calls: 1 },
       { bucket: 'rejected_value', calls: 0, usd: '0', unpriced_calls: 0 },

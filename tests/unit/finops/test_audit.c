@@ -105,6 +105,16 @@ static sqlite3 *fixture(void)
     assert_int_equal(tg_ledger_open(path, &l, &eb), 0);
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
         add(l, &rows[i]);
+    /* c9: a call in flight (or the gateway died): an incomplete row, not yet priced */
+    struct tg_call_record r;
+    memset(&r, 0, sizeof r);
+    snprintf(r.call_id, sizeof r.call_id, "c9");
+    assert_int_equal(tg_parse_time("2026-12-01", &r.started_at_ms), 0);
+    snprintf(r.provider, sizeof r.provider, "openai");
+    snprintf(r.request_model, sizeof r.request_model, "gpt-4o");
+    snprintf(r.tenant_id, sizeof r.tenant_id, "acme");
+    r.attempt = 1;
+    tg_ledger_begin(l, &r);
     tg_ledger_close(l);
     sqlite3 *db = NULL;
     assert_int_equal(tg_ledger_open_readonly(path, &db, &eb), 0);
@@ -174,6 +184,7 @@ static void test_findings_json(void **state)
         "{\"bucket\":\"no_team\",\"calls\":2,\"usd\":\"0.000001\",\"unpriced_calls\":0},"
         "{\"bucket\":\"unpriced_model\",\"calls\":1,\"usd\":null,\"unpriced_calls\":1,\"models\":["
         "{\"provider\":\"openai\",\"model\":\"mystery-1\",\"calls\":1}]},"
+        "{\"bucket\":\"incomplete\",\"calls\":0,\"usd\":null,\"unpriced_calls\":0},"
         "{\"bucket\":\"no_workflow\",\"calls\":4,\"usd\":\"0.255056\",\"unpriced_calls\":0},"
         "{\"bucket\":\"no_actor_type\",\"calls\":2,\"usd\":\"0.002056\",\"unpriced_calls\":0},"
         "{\"bucket\":\"rejected_value\",\"calls\":1,\"usd\":\"0.003\",\"unpriced_calls\":0},"
@@ -241,6 +252,19 @@ static void test_empty_range_and_table(void **state)
         out.base, "\"thresholds\":[{\"field\":\"team\",\"min_bp\":10000,\"usd_bp\":10000,\"met\":"
                   "true}],\"ok\":true}\n"));
     assert_int_equal(failed, 0);
+    tg_buf_free(&out);
+
+    /* an incomplete row is not an unpriced model: its own bucket, its cost unknown */
+    query(&q);
+    strcpy(q.from, "2026-12-01");
+    strcpy(q.to, "2026-12-01");
+    assert_int_equal(tg_audit_run(db, &q, &out, &failed, &eb), 0);
+    assert_non_null(strstr(out.base, "\"calls\":1,\"usd\":\"0\",\"unpriced_calls\":1,"));
+    assert_non_null(strstr(out.base,
+                           "{\"bucket\":\"unpriced_model\",\"calls\":0,\"usd\":null,"
+                           "\"unpriced_calls\":0,\"models\":[]},{\"bucket\":"
+                           "\"incomplete\",\"calls\":1,\"usd\":null,\"unpriced_calls\":1}"));
+    assert_non_null(strstr(out.base, "\"top_calls\":[],"));
     tg_buf_free(&out);
 
     query(&q);

@@ -42,8 +42,8 @@ static void test_fixture_json(void **state)
     struct tg_buf out = {0};
     int breaks = -1;
     tg_identity_config_defaults(&ic);
-    assert_int_equal(tg_audit_trace_run("checkout_trace.jsonl", text, len, &ic, TG_AUDIT_JSON,
-                                        &out, &breaks, &eb),
+    assert_int_equal(tg_audit_trace_run("checkout_trace.jsonl", text, len, &ic, TG_AUDIT_JSON, &out,
+                                        &breaks, &eb),
                      0);
     assert_string_equal(
         out.base,
@@ -137,16 +137,16 @@ static const struct {
     {"tenantId", "tenant_id", "renamed"},
     {"Tenant.ID", "tenant_id", "renamed"},
     {"app.tenant", "tenant_id", "renamed"},
-    {"customer_id", "tenant_id", "renamed"},      /* a shipped alias header */
-    {"x-costcenter", "cost_center", "renamed"},   /* another */
+    {"customer_id", "tenant_id", "renamed"},    /* a shipped alias header */
+    {"x-costcenter", "cost_center", "renamed"}, /* another */
     {"baggage.CostCenter", "cost_center", "renamed"},
     {"tollgate.x-run-id", "workflow_id", "renamed"},
-    {"user.id", "actor_id", "renamed"},           /* x-user-id */
+    {"user.id", "actor_id", "renamed"}, /* x-user-id */
     {"deployment.environment", "environment", "renamed"},
-    {"org.unit", "cost_center", "renamed"},       /* the configured alias X-Org-Unit */
+    {"org.unit", "cost_center", "renamed"}, /* the configured alias X-Org-Unit */
     {"service", "service", "kept"},
-    {"peer.service", NULL, NULL},                 /* another service, not the caller's */
-    {"service.name", NULL, NULL},                 /* the hop itself */
+    {"peer.service", NULL, NULL}, /* another service, not the caller's */
+    {"service.name", NULL, NULL}, /* the hop itself */
     {"http.request.method", NULL, NULL},
     {"tenant_ids", NULL, NULL},
 };
@@ -191,15 +191,16 @@ static void test_errors_and_orphans(void **state)
     int breaks;
     tg_identity_config_defaults(&ic);
     const char *bad = "\n{\"resourceSpans\":[]}\n{\"resourceSpans\":[\n";
-    assert_int_equal(tg_audit_trace_run("t.jsonl", bad, strlen(bad), &ic, TG_AUDIT_JSON, &out,
-                                        &breaks, &eb),
-                     TG_ERR_INVALID);
+    assert_int_equal(
+        tg_audit_trace_run("t.jsonl", bad, strlen(bad), &ic, TG_AUDIT_JSON, &out, &breaks, &eb),
+        TG_ERR_INVALID);
     assert_string_equal(eb.msg, "t.jsonl:3: not a JSON object");
-    const char *zero = "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"traceId\":"
-                       "\"00000000000000000000000000000000\",\"spanId\":\"b7ad6b7169203331\"}]}]}]}";
-    assert_int_equal(tg_audit_trace_run("t.jsonl", zero, strlen(zero), &ic, TG_AUDIT_JSON, &out,
-                                        &breaks, &eb),
-                     TG_ERR_INVALID);
+    const char *zero =
+        "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"traceId\":"
+        "\"00000000000000000000000000000000\",\"spanId\":\"b7ad6b7169203331\"}]}]}]}";
+    assert_int_equal(
+        tg_audit_trace_run("t.jsonl", zero, strlen(zero), &ic, TG_AUDIT_JSON, &out, &breaks, &eb),
+        TG_ERR_INVALID);
     assert_string_equal(eb.msg, "t.jsonl:1: a span without a valid hex traceId (32), spanId (16) "
                                 "or parentSpanId");
     tg_buf_free(&out);
@@ -208,8 +209,8 @@ static void test_errors_and_orphans(void **state)
         "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"traceId\":"
         "\"0af7651916cd43dd8448eb211c80319c\",\"spanId\":\"b7ad6b7169203331\",\"parentSpanId\":"
         "\"aaaaaaaaaaaaaaaa\",\"name\":\"x\"}]}]}]}";
-    assert_int_equal(tg_audit_trace_run("t.jsonl", orphan, strlen(orphan), &ic, TG_AUDIT_JSON,
-                                        &out, &breaks, &eb),
+    assert_int_equal(tg_audit_trace_run("t.jsonl", orphan, strlen(orphan), &ic, TG_AUDIT_JSON, &out,
+                                        &breaks, &eb),
                      0);
     assert_string_equal(out.base,
                         "{\"traces\":[{\"trace_id\":\"0af7651916cd43dd8448eb211c80319c\",\"hops\":["
@@ -220,12 +221,76 @@ static void test_errors_and_orphans(void **state)
     tg_buf_free(&out);
 }
 
+/* A tree, not a chain: children depth first by start time, whatever the file order; a
+ * parent cycle is still reported (from its earliest span) instead of lost or looping. */
+static void test_branches_and_cycle(void **state)
+{
+    (void)state;
+    struct tg_identity_config ic;
+    struct tg_errbuf eb;
+    struct tg_buf out = {0};
+    int breaks;
+    tg_identity_config_defaults(&ic);
+#define SP(id, parent, start, attrs)                                                               \
+    "{\"traceId\":\"0af7651916cd43dd8448eb211c80319c\",\"spanId\":\"" id                           \
+    "\",\"parentSpanId\":\"" parent "\",\"name\":\"" id "\",\"startTimeUnixNano\":\"" start        \
+    "\",\"attributes\":[" attrs "]}"
+#define TEAM "{\"key\":\"team\",\"value\":{\"stringValue\":\"t\"}}"
+    const char *tree = "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[" SP(
+        "bbbbbbbbbbbbbbbb", "1111111111111111", "300",
+        "") "," SP("a1a1a1a1a1a1a1a1", "aaaaaaaaaaaaaaaa", "400",
+                   "") "," SP("1111111111111111", "", "100",
+                              TEAM) "," SP("aaaaaaaaaaaaaaaa", "1111111111111111", "20",
+                                           TEAM) "]}]}]}\n"
+                                                 "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":"
+                                                 "[" SP("cccccccccccccccc", "dddddddddddddddd", "5",
+                                                        "") "," SP("dddddddddddddddd",
+                                                                   "cccccccccccccccc", "6",
+                                                                   "") "]}]}]}\n";
+    assert_int_equal(
+        tg_audit_trace_run("t", tree, strlen(tree), &ic, TG_AUDIT_TABLE, &out, &breaks, &eb), 0);
+    /* "20" starts before "100": times compare as numbers, not text */
+    assert_string_equal(out.base,
+                        "trace 0af7651916cd43dd8448eb211c80319c: 6 hops\n"
+                        "  hop 1  ?  1111111111111111  span 1111111111111111\n"
+                        "      kept     team\n"
+                        "  hop 2  ?  aaaaaaaaaaaaaaaa  span aaaaaaaaaaaaaaaa (parent hop 1)\n"
+                        "      kept     team\n"
+                        "  hop 3  ?  a1a1a1a1a1a1a1a1  span a1a1a1a1a1a1a1a1 (parent hop 2)\n"
+                        "      dropped  team\n"
+                        "  hop 4  ?  bbbbbbbbbbbbbbbb  span bbbbbbbbbbbbbbbb (parent hop 1)\n"
+                        "      dropped  team\n"
+                        "  hop 5  ?  cccccccccccccccc  span cccccccccccccccc\n"
+                        "  hop 6  ?  dddddddddddddddd  span dddddddddddddddd (parent hop 5)\n"
+                        "  breaks:\n"
+                        "      team dropped at hop 3 (?)\n"
+                        "      team dropped at hop 4 (?)\n");
+    assert_int_equal(breaks, 2);
+    tg_buf_free(&out);
+
+    /* a 20,000-hop chain: no recursion, no quadratic walk */
+    struct tg_buf big = {0};
+    for (int i = 0; i < 20000; i++)
+        tg_buf_appendf(&big,
+                       "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"traceId\":"
+                       "\"0af7651916cd43dd8448eb211c80319c\",\"spanId\":\"%016x\",\"parentSpanId\":"
+                       "\"%016x\",\"startTimeUnixNano\":\"%d\",\"attributes\":[%s]}]}]}]}\n",
+                       i + 1, i, 1000 + i, i == 0 ? TEAM : "");
+    assert_int_equal(
+        tg_audit_trace_run("big", big.base, big.len, &ic, TG_AUDIT_JSON, &out, &breaks, &eb), 0);
+    assert_int_equal(breaks, 1);
+    assert_non_null(strstr(out.base, "{\"hop\":20000,\"span_id\":\"0000000000004e20\""));
+    tg_buf_free(&out);
+    tg_buf_free(&big);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fixture_json),
         cmocka_unit_test(test_name_matching),
         cmocka_unit_test(test_errors_and_orphans),
+        cmocka_unit_test(test_branches_and_cycle),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
