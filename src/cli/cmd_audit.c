@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +26,7 @@ static const char usage_text[] =
     "usage: tollgate audit [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--top N]\n"
     "                      [--min-coverage PCT|FIELD=PCT]... [--format table|json]\n"
     "                      [--config FILE] [--ledger PATH]\n"
-    "       tollgate audit trace FILE [--format table|json] [--config FILE]\n"
+    "       tollgate audit trace FILE|- [--format table|json] [--config FILE]\n"
     "\n"
     "audit: coverage of each attribution field (calls and priced dollars), NULL buckets by\n"
     "  the join step that failed, alias drift by key and service, price joins that fell back\n"
@@ -65,7 +66,8 @@ static int parse_format(const char *v, enum tg_audit_format *f)
 
 static int read_file(const char *path, char **text, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
+    bool is_stdin = strcmp(path, "-") == 0;
+    FILE *f = is_stdin ? stdin : fopen(path, "rb");
     if (f == NULL)
         return -1;
     size_t cap = 0, got;
@@ -80,7 +82,8 @@ static int read_file(const char *path, char **text, size_t *len)
         *len += got;
     } while (got > 0);
     int bad = ferror(f);
-    fclose(f);
+    if (!is_stdin)
+        fclose(f);
     return bad ? -1 : 0;
 }
 
@@ -93,15 +96,20 @@ static int cmd_trace(int argc, char **argv)
     struct tg_errbuf eb;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(a, "--format") == 0 || strcmp(a, "--config") == 0) {
+        bool is_format = strcmp(a, "--format") == 0, is_config = strcmp(a, "--config") == 0;
+        if (strcmp(a, "--help") == 0) {
+            fputs(usage_text, stdout);
+            return 0;
+        }
+        if (is_format || is_config) {
             if (v == NULL)
                 return usage_error("%s needs a value", a);
-            if (a[2] == 'f' && parse_format(v, &format) != 0)
+            if (is_format && parse_format(v, &format) != 0)
                 return usage_error("--format '%s': table or json", v);
-            if (a[2] == 'c')
+            if (is_config)
                 config = v;
             i++;
-        } else if (a[0] == '-' || file != NULL) {
+        } else if ((a[0] == '-' && a[1] != '\0') || file != NULL) {
             return usage_error("trace: unexpected argument '%s'", a);
         } else {
             file = a;

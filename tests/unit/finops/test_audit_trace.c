@@ -9,7 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
 #include "accounting/identity.h"
+#include "cli/cli.h"
 #include "finops/audit_trace.h"
 
 static char *slurp(const char *rel, size_t *len)
@@ -284,13 +287,71 @@ static void test_branches_and_cycle(void **state)
     tg_buf_free(&big);
 }
 
+static int run(int argc, const char **args)
+{
+    char *argv[16];
+    for (int i = 0; i < argc; i++)
+        argv[i] = (char *)args[i];
+    fflush(stdout);
+    int saved = dup(1);
+    assert_non_null(freopen("/dev/null", "w", stdout));
+    int rc = tg_cmd_audit(argc, argv);
+    fflush(stdout);
+    dup2(saved, 1);
+    close(saved);
+    return rc;
+}
+
+static void put(const char *p, const char *text)
+{
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* exit 3 when attribution breaks (a CI gate), 0 when intact, 1 bad input, 2 usage */
+static void test_cli_exit_codes(void **state)
+{
+    (void)state;
+    char fixture[512], dir[] = "/tmp/tgtraceXXXXXX", ok[64], cfg[64], bad[64];
+    snprintf(fixture, sizeof fixture, "%s/otlp/checkout_trace.jsonl",
+             getenv("TG_FIXTURES") ? getenv("TG_FIXTURES") : "tests/fixtures");
+    assert_non_null(mkdtemp(dir));
+    snprintf(ok, sizeof ok, "%s/ok.jsonl", dir);
+    snprintf(cfg, sizeof cfg, "%s/tollgate.yaml", dir);
+    snprintf(bad, sizeof bad, "%s/bad.yaml", dir);
+    put(ok, "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[" SP(
+                "1111111111111111", "", "1", TEAM) "," SP("2222222222222222", "1111111111111111",
+                                                          "2", TEAM) "]}]}]}\n");
+    put(cfg, "attribution:\n  aliases:\n    X-Org-Unit: cost_center\n");
+    put(bad, "attribution:\n  aliases:\n    X-Org-Unit: nonsense\n");
+    const char *a[] = {"audit", "trace", fixture, "--format", "json"};
+    assert_int_equal(run(5, a), 3);
+    a[2] = ok;
+    assert_int_equal(run(5, a), 0);
+    const char *c[] = {"audit", "trace", ok, "--config", cfg};
+    assert_int_equal(run(5, c), 0);
+    c[4] = bad;
+    assert_int_equal(run(5, c), 1);
+    a[2] = "/nonexistent.jsonl";
+    assert_int_equal(run(3, a), 1);
+    a[3] = "--format";
+    a[4] = "yaml";
+    a[2] = ok;
+    assert_int_equal(run(5, a), 2);
+    assert_int_equal(run(2, a), 2); /* no FILE */
+    char cmd[96];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_fixture_json),
-        cmocka_unit_test(test_name_matching),
-        cmocka_unit_test(test_errors_and_orphans),
-        cmocka_unit_test(test_branches_and_cycle),
+        cmocka_unit_test(test_fixture_json),       cmocka_unit_test(test_name_matching),
+        cmocka_unit_test(test_errors_and_orphans), cmocka_unit_test(test_branches_and_cycle),
+        cmocka_unit_test(test_cli_exit_codes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
