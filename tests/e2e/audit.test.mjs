@@ -3,6 +3,8 @@
 // unpriced model, a price found through an alias) -> the exact findings and the exit codes for CI
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
+import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,6 +12,8 @@ import path from 'node:path';
 import OpenAI from 'openai';
 import { startMock } from '../mock/mock-provider.mjs';
 import { startGateway, ledgerRow, BIN } from './lib/harness.mjs';
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 let mock, gw, dir;
 before(async () => {
@@ -125,4 +129,68 @@ test('audit: coverage, NULL buckets, drift, price fallbacks and the five questio
   assert.match(x.stdout, new RegExp(`TOP 1 CALLS BY COST: the five questions\\n.*\\n${a.call_id} +\\$0\\.0001325 yes +yes +yes +yes +yes +5/5\\n`));
   x = audit('--min-coverage', 'bogus');
   assert.equal(x.status, 2);
+});
+
+test('audit trace on the gateway\'s own OTLP spans: two service hops written by hand, then tollgate\'s SERVER and CLIENT spans', async (t) => {
+  // a local OTLP/HTTP receiver standing in for the Collector; its file exporter writes each
+  // ExportTraceServiceRequest as one JSON line, so that is what the test writes too
+  const posts = [];
+  const rx = http.createServer((req, res) => {
+    let raw = '';
+    req.on('data', (d) => { raw += d; });
+    req.on('end', () => { posts.push(raw); res.writeHead(200, { 'content-type': 'application/json' }); res.end('{}'); });
+  });
+  await new Promise((r) => rx.listen(0, '127.0.0.1', r));
+  t.after(() => new Promise((r) => rx.close(r)));
+  const g = await startGateway(t, { mockUrl: mock.url, config: `telemetry:\n  service_name: tollgate\n  otlp:\n    traces_endpoint: http://127.0.0.1:${rx.address().port}/v1/traces\n    flush_ms: 20\n` });
+
+  const traceId = randomBytes(16).toString('hex');
+  const webSpan = randomBytes(8).toString('hex');
+  const checkoutSpan = randomBytes(8).toString('hex');
+  const str = (key, v) => ({ key, value: { stringValue: v } });
+  const line = (service, spanId, parentSpanId, start, attributes) => JSON.stringify({
+    resourceSpans: [{ resource: { attributes: [str('service.name', service)] }, scopeSpans: [{ scope: { name: 'app' }, spans: [{ traceId, spanId, parentSpanId, name: service, kind: 2, startTimeUnixNano: String(start), endTimeUnixNano: String(start + 1n), attributes }] }] }],
+  });
+  const now = BigInt(Date.now() - 1000) * 1000000n;
+  // web-frontend has the full identity; checkout-api renames tenant_id to app.tenant and loses
+  // cost_center, then calls the gateway with the alias header tenantId and no cost center
+  const lines = [
+    line('web-frontend', webSpan, '', now, [str('tenant_id', 'acme'), str('team', 'payments'), str('cost_center', 'CC-100'), str('actor_type', 'human')]),
+    line('checkout-api', checkoutSpan, webSpan, now + 1000n, [str('app.tenant', 'acme'), str('team', 'payments'), str('actor_type', 'human')]),
+  ];
+  const client = new OpenAI({ baseURL: `${g.url}/v1`, apiKey: 'sk', maxRetries: 0 });
+  const { response } = await client.chat.completions
+    .create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] }, { headers: { traceparent: `00-${traceId}-${checkoutSpan}-01`, tenantId: 'acme', 'x-team': 'payments', 'x-actor-type': 'human' } })
+    .withResponse();
+  const row = ledgerRow(g.ledgerPath, response.headers.get('x-tollgate-call-id'));
+  const spans = () => posts.flatMap((p) => JSON.parse(p).resourceSpans.flatMap((r) => r.scopeSpans.flatMap((s) => s.spans)));
+  for (let i = 0; i < 400 && spans().length < 2; i++) await sleep(25);
+  const gwClient = spans().find((s) => s.kind === 3);
+  assert.ok(gwClient, 'the gateway exported its CLIENT span');
+  const file = path.join(dir, 'traces.jsonl');
+  writeFileSync(file, [...lines, ...posts.map((p) => JSON.stringify(JSON.parse(p)))].join('\n') + '\n');
+
+  const r = spawnSync(BIN, ['audit', 'trace', file, '--format', 'json'], { encoding: 'utf8' });
+  assert.equal(r.status, 3, r.stderr); // attribution breaks: a CI gate
+  const kept = (as, value) => ({ status: 'kept', as, value });
+  const gwFields = { tenant_id: kept('tollgate.tenant_id', 'acme'), team: kept('tollgate.team', 'payments'), cost_center: { status: 'dropped' }, actor_type: kept('tollgate.actor_type', 'human') };
+  assert.deepEqual(JSON.parse(r.stdout), {
+    traces: [{
+      trace_id: traceId,
+      hops: [
+        { hop: 1, span_id: webSpan, parent_span_id: null, parent_hop: null, service: 'web-frontend', name: 'web-frontend', fields: { tenant_id: kept('tenant_id', 'acme'), team: kept('team', 'payments'), cost_center: kept('cost_center', 'CC-100'), actor_type: kept('actor_type', 'human') } },
+        { hop: 2, span_id: checkoutSpan, parent_span_id: webSpan, parent_hop: 1, service: 'checkout-api', name: 'checkout-api', fields: { tenant_id: { status: 'renamed', as: 'app.tenant', value: 'acme' }, team: kept('team', 'payments'), cost_center: { status: 'dropped' }, actor_type: kept('actor_type', 'human') } },
+        // the gateway resolved the alias header: its spans carry the canonical tollgate.tenant_id again
+        { hop: 3, span_id: row.span_id, parent_span_id: checkoutSpan, parent_hop: 2, service: 'tollgate', name: 'chat gpt-4o', fields: gwFields },
+        { hop: 4, span_id: gwClient.spanId, parent_span_id: row.span_id, parent_hop: 3, service: 'tollgate', name: 'chat gpt-4o', fields: gwFields },
+      ],
+      breaks: [
+        { field: 'tenant_id', hop: 2, span_id: checkoutSpan, service: 'checkout-api', change: 'renamed', as: 'app.tenant' },
+        { field: 'cost_center', hop: 2, span_id: checkoutSpan, service: 'checkout-api', change: 'dropped' },
+      ],
+    }],
+    breaks: 2,
+  });
+  // the ledger agrees: the tenant arrived under an alias, the cost center never did
+  assert.deepEqual([row.tenant_id, row.cost_center, JSON.parse(row.attribution_sources).tenant_id], ['acme', null, 'alias:tenantId']);
 });
