@@ -1,6 +1,7 @@
 // tests/e2e/audit.test.mjs - `tollgate audit` on traffic sent through the gateway with the official SDK:
 // known owners and known drift (alias headers, no tenant, a tenant missing from the mapping table, an
-// unpriced model, a price found through an alias) -> the exact findings and the exit codes for CI
+// unpriced model, a price found through an alias) -> the exact findings and the exit codes for CI; and
+// `audit trace` on a trace that ends in the gateway's own exported spans
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
