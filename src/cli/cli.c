@@ -20,6 +20,8 @@ static const struct command commands[] = {
     {"export", tg_cmd_export, "the daily allocation table (per call, every token type, USD)"},
     {"report", tg_cmd_report, "spend by team, cost center, model, day, ..."},
     {"audit", tg_cmd_audit, "attribution coverage, NULL buckets, drift; where a trace drops it"},
+    {"reconcile", tg_cmd_reconcile,
+     "compare ledger cost with a provider's invoice (simple or FOCUS CSV)"},
     {"pricing", tg_cmd_pricing, "validate rate cards and show the price of a model"},
 };
 
