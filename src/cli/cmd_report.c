@@ -11,13 +11,17 @@
 
 static const char usage_text[] =
     "usage: tollgate report --by DIM[,DIM...] [--from YYYY-MM-DD] [--to YYYY-MM-DD]\n"
-    "                       [--format table|csv|json] [--config FILE] [--ledger PATH]\n"
+    "                       [--format table|csv|json] [--allocate-unattributed proportional]\n"
+    "                       [--config FILE] [--ledger PATH]\n"
     "\n"
     "Cost, tokens by type, calls, unpriced calls, cache savings and tool-call share per group;\n"
     "NULL attribution is its own '(unattributed)' row; the TOTAL equals the ledger's total.\n"
     "DIM: tenant_id team cost_center feature_id workflow_id actor_id actor_type environment\n"
     "     service key_id provider model day. Dates are UTC days, inclusive; the default is\n"
-    "     the current month.\n";
+    "     the current month.\n"
+    "--allocate-unattributed proportional: with exactly one attribution DIM, spreads each\n"
+    "     virtual key's unattributed cost over that DIM's values by the key's attributed\n"
+    "     spend (an estimate: allocation_method=proportional); docs/REPORTS.md.\n";
 
 static int day_arg(const char *v, char out[11])
 {
@@ -54,7 +58,13 @@ int tg_cmd_report(int argc, char **argv)
             config = v;
         else if (strcmp(a, "--ledger") == 0)
             ledger = v;
-        else if (strcmp(a, "--from") == 0 || strcmp(a, "--to") == 0) {
+        else if (strcmp(a, "--allocate-unattributed") == 0) {
+            if (strcmp(v, "proportional") != 0) {
+                fprintf(stderr, "tollgate report: --allocate-unattributed '%s': proportional\n", v);
+                return 2;
+            }
+            q.allocate_proportional = true;
+        } else if (strcmp(a, "--from") == 0 || strcmp(a, "--to") == 0) {
             if (day_arg(v, strcmp(a, "--from") == 0 ? q.from : q.to) != 0) {
                 fprintf(stderr, "tollgate report: %s '%s': expected YYYY-MM-DD\n", a, v);
                 return 2;
@@ -97,7 +107,7 @@ int tg_cmd_report(int argc, char **argv)
     if (rc != 0) {
         fprintf(stderr, "tollgate: %s\n", eb.msg);
         tg_buf_free(&out);
-        return 1;
+        return rc == TG_ERR_INVALID ? 2 : 1;
     }
     fwrite(out.base, 1, out.len, stdout);
     tg_buf_free(&out);

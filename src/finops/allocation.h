@@ -15,4 +15,15 @@
 int tg_allocation_export(sqlite3 *db, const char *day, enum tg_report_format format,
                          struct tg_buf *out, struct tg_errbuf *eb);
 
+/** The same table with unattributed spend allocated: a priced call whose field (team,
+ *  cost_center, tenant_id, feature_id, workflow_id, actor_id or actor_type) is NULL and
+ *  whose key_id had attributed spend that day is written as one row per value of field
+ *  that key's spend went to, cost and every count split by those shares (largest
+ *  remainder: each column of the parts sums to the call's), allocation_method
+ *  "proportional"; every other call is one row, "direct". TG_ERR_INVALID for another
+ *  field. Borrows everything. */
+int tg_allocation_export_proportional(sqlite3 *db, const char *day, const char *field,
+                                      enum tg_report_format format, struct tg_buf *out,
+                                      struct tg_errbuf *eb);
+
 #endif

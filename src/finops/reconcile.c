@@ -124,8 +124,8 @@ static int amount(const struct reader *R, const char *col, const char *v, int64_
     bool neg = v[0] == '-';
     int rc = tg_money_parse_decimal(neg ? v + 1 : v, 9, out);
     if (rc == TG_ERR_LIMIT)
-        return tg_errf(R->eb, TG_ERR_INVALID, "%s:%ld: %s '%s' has more than 9 decimals",
-                       R->name, R->row_line, col, v);
+        return tg_errf(R->eb, TG_ERR_INVALID, "%s:%ld: %s '%s' has more than 9 decimals", R->name,
+                       R->row_line, col, v);
     if (rc != 0)
         return tg_errf(R->eb, TG_ERR_INVALID, "%s:%ld: %s '%s' is not a decimal USD amount",
                        R->name, R->row_line, col, v);
@@ -153,9 +153,10 @@ static int row(struct reader *R)
             return 0;
         }
         if (cur != NULL && strcmp(cur, "USD") != 0)
-            return tg_errf(R->eb, TG_ERR_INVALID, "%s:%ld: BillingCurrency '%s': only USD",
-                           R->name, R->row_line, cur);
-        provider = get(R, C_F_SERVICE_PROVIDER) ? get(R, C_F_SERVICE_PROVIDER) : get(R, C_F_PROVIDER);
+            return tg_errf(R->eb, TG_ERR_INVALID, "%s:%ld: BillingCurrency '%s': only USD", R->name,
+                           R->row_line, cur);
+        provider =
+            get(R, C_F_SERVICE_PROVIDER) ? get(R, C_F_SERVICE_PROVIDER) : get(R, C_F_PROVIDER);
         for (int c = C_F_X_RESPONSE_MODEL; c <= C_F_RESOURCE && model == NULL; c++)
             model = get(R, (enum col)c);
     }
@@ -212,8 +213,8 @@ static void on_field(void *s, size_t len, void *ud)
     if (R->nfields == 0)
         R->row_line = R->cur_line;
     if (R->nfields == MAX_FIELDS) {
-        R->err = tg_errf(R->eb, TG_ERR_INVALID, "%s:%ld: more than %d fields", R->name,
-                         R->row_line, MAX_FIELDS);
+        R->err = tg_errf(R->eb, TG_ERR_INVALID, "%s:%ld: more than %d fields", R->name, R->row_line,
+                         MAX_FIELDS);
         return;
     }
     char *v = tg_strndup(s ? s : "", len);
@@ -330,8 +331,8 @@ void tg_invoice_free(struct tg_invoice *inv)
 }
 
 enum status { S_VARIANCE, S_INVOICE_ONLY, S_LEDGER_ONLY, S_UNPRICED, S_MATCH };
-static const char *const status_names[] = {"variance", "invoice_only", "ledger_only",
-                                           "unpriced", "match"};
+static const char *const status_names[] = {"variance", "invoice_only", "ledger_only", "unpriced",
+                                           "match"};
 
 struct entry {
     char day[11], provider[64], model[160];
@@ -431,8 +432,7 @@ static struct entry *push(struct entry **v, int *n, int *cap)
 }
 
 int tg_reconcile_run(sqlite3 *db, const struct tg_invoice *inv, const struct tg_reconcile_query *q,
-                     struct tg_buf *out, struct tg_reconcile_summary *sum,
-                     struct tg_errbuf *eb)
+                     struct tg_buf *out, struct tg_reconcile_summary *sum, struct tg_errbuf *eb)
 {
     static const char sql[] =
         "SELECT day, lower(provider), coalesce(response_model, request_model, ''), "
@@ -543,9 +543,9 @@ int tg_reconcile_run(sqlite3 *db, const struct tg_invoice *inv, const struct tg_
         tg_buf_appends(out, "status,day,provider,model,ledger_usd,invoice_usd,difference_usd,"
                             "difference_bps,ledger_calls,unpriced_calls\n");
     else
-        tg_buf_appendf(out, "%-14s %-10s %-10s %-28s %14s %14s %14s %8s %6s %8s\n", "status",
-                       "day", "provider", "model", "ledger_usd", "invoice_usd", "difference",
-                       "diff_bps", "calls", "unpriced");
+        tg_buf_appendf(out, "%-14s %-10s %-10s %-28s %14s %14s %14s %8s %6s %8s\n", "status", "day",
+                       "provider", "model", "ledger_usd", "invoice_usd", "difference", "diff_bps",
+                       "calls", "unpriced");
     for (int i = 0; i < n; i++)
         emit(q, out, &v[i], i == 0);
     if (q->format == TG_REPORT_JSON)

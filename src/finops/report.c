@@ -9,10 +9,13 @@
  * SQL. */
 #include "finops/report.h"
 
+#include "core/alloc.h"
 #include "core/money.h"
+#include "finops/proportional.h"
 
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 struct dim {
@@ -140,8 +143,10 @@ void tg_report_csv_field(struct tg_buf *out, const char *s)
     tg_buf_appends(out, "\"");
 }
 
+/* method: the allocation_method cell ("direct", "proportional"; "" on the CSV/table total
+ * row), or NULL when the report does not allocate. */
 static void emit_row(const struct tg_report_query *q, struct tg_buf *out, const char *const *vals,
-                     const int64_t *m, bool first)
+                     const int64_t *m, bool first, const char *method)
 {
     char buf[40], sh[48];
     share(m[M_TOOL_OUT], m[M_OUTPUT], sh, sizeof sh);
@@ -156,6 +161,8 @@ static void emit_row(const struct tg_report_query *q, struct tg_buf *out, const 
                 tg_buf_append_json_str(out, vals[d], strlen(vals[d]));
             tg_buf_appends(out, ",");
         }
+        if (method != NULL && method[0] != '\0')
+            tg_buf_appendf(out, "\"allocation_method\":\"%s\",", method);
         for (int k = 0; k < M_N; k++) {
             cell(buf, sizeof buf, k, m);
             if (k == M_COST || k == M_SAVINGS)
@@ -175,6 +182,8 @@ static void emit_row(const struct tg_report_query *q, struct tg_buf *out, const 
             tg_buf_appendf(out, "%-24.24s ", v);
         }
     }
+    if (method != NULL)
+        tg_buf_appendf(out, q->format == TG_REPORT_CSV ? "%s," : "%-17s ", method);
     for (int k = 0; k < M_N; k++) {
         cell(buf, sizeof buf, k, m);
         if (q->format == TG_REPORT_CSV)
@@ -185,34 +194,212 @@ static void emit_row(const struct tg_report_query *q, struct tg_buf *out, const 
     tg_buf_appendf(out, q->format == TG_REPORT_CSV ? "%s\n" : "%9s\n", sh);
 }
 
-int tg_report_run(sqlite3 *db, const struct tg_report_query *q, struct tg_buf *out,
-                  struct tg_errbuf *eb)
+/* A collected group: dimension values (owned, NULL = unattributed), metrics, method. */
+struct grow {
+    char *vals[TG_REPORT_MAX_DIMS];
+    int64_t m[M_N];
+    bool proportional;
+};
+
+static int cmp_val(const char *a, const char *b)
+{
+    if (a == NULL || b == NULL)
+        return a == b ? 0 : (a == NULL ? -1 : 1);
+    return strcmp(a, b);
+}
+
+/* qsort_r (glibc) comparators; ctx points to the number of dimensions. Reports also run
+ * on worker threads (the admin API), so no static sort state. */
+static int cmp_group(const void *pa, const void *pb, void *ctx)
+{
+    const struct grow *a = pa, *b = pb;
+    int n_dims = *(const int *)ctx;
+    for (int d = 0; d < n_dims; d++) {
+        int c = cmp_val(a->vals[d], b->vals[d]);
+        if (c != 0)
+            return c;
+    }
+    return (int)a->proportional - (int)b->proportional;
+}
+
+/* The report's order: cost descending, then the dimension values, direct first. */
+static int cmp_output(const void *pa, const void *pb, void *ctx)
+{
+    const struct grow *a = pa, *b = pb;
+    if (a->m[M_COST] != b->m[M_COST])
+        return a->m[M_COST] > b->m[M_COST] ? -1 : 1;
+    return cmp_group(pa, pb, ctx);
+}
+
+static struct grow *push_group(struct grow **v, int *n, int *cap)
+{
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 64;
+        *v = tg_realloc(*v, (size_t)*cap * sizeof **v);
+    }
+    struct grow *g = &(*v)[(*n)++];
+    memset(g, 0, sizeof *g);
+    return g;
+}
+
+static const char *const attribution_dims[] = {
+    "tenant_id", "team",       "cost_center", "feature_id", "workflow_id",
+    "actor_id",  "actor_type", "environment", "service",    "key_id"};
+
+/* Index in q->dims of the one attribution dimension, or -1 (none or several). */
+static int grouping_field(const struct tg_report_query *q)
+{
+    int found = -1;
+    for (int d = 0; d < q->n_dims; d++)
+        for (size_t i = 0; i < sizeof attribution_dims / sizeof attribution_dims[0]; i++)
+            if (strcmp(q->dims[d], attribution_dims[i]) == 0) {
+                if (found >= 0)
+                    return -1;
+                found = d;
+            }
+    return found;
+}
+
+/* The proportional path: groups are collected (unattributed ones split by basis value, so
+ * each key's unattributed cost can follow that key's shares), allocated, merged, sorted. */
+static int collect_proportional(sqlite3 *db, const struct tg_report_query *q, struct grow **rows,
+                                int *nrows, struct tg_errbuf *eb)
 {
     struct tg_buf sql = {0};
+    struct tg_alloc_shares sh = {0};
     sqlite3_stmt *st = NULL;
-    int rc = 0, step;
-    int64_t total[M_N] = {0};
+    int64_t *w = NULL, *parts = NULL;
+    int rc = 0, step, n = 0, cap = 0, gf = grouping_field(q);
+    struct grow *v = NULL;
+    if (gf < 0) {
+        rc = tg_errf(eb, TG_ERR_INVALID,
+                     "--allocate-unattributed needs exactly one attribution dimension in --by "
+                     "(tenant_id, team, cost_center, feature_id, workflow_id, actor_id, "
+                     "actor_type, environment, service or key_id)");
+        goto out;
+    }
+    const char *field = q->dims[gf], *basis = tg_alloc_basis(field);
+    rc = tg_alloc_shares_load(db, field, q->from, q->to, &sh, eb);
+    if (rc != 0)
+        goto out;
     tg_buf_appends(&sql, "SELECT ");
     for (int d = 0; d < q->n_dims; d++)
         tg_buf_appendf(&sql, "%s, ", find_dim(q->dims[d], strlen(q->dims[d]))->expr);
-    tg_buf_appendf(&sql, "%s FROM calls WHERE day BETWEEN ?1 AND ?2 GROUP BY ", metric_sql);
-    for (int d = 0; d < q->n_dims; d++)
+    tg_buf_appendf(&sql,
+                   "CASE WHEN %s IS NULL THEN %s END, %s FROM calls WHERE day BETWEEN ?1 "
+                   "AND ?2 GROUP BY ",
+                   field, basis, metric_sql);
+    for (int d = 0; d <= q->n_dims; d++)
         tg_buf_appendf(&sql, "%s%d", d ? ", " : "", d + 1);
-    tg_buf_appendf(&sql, " ORDER BY %d DESC", q->n_dims + M_COST + 1);
-    for (int d = 0; d < q->n_dims; d++)
-        tg_buf_appendf(&sql, ", %d", d + 1);
     if (sqlite3_prepare_v2(db, sql.base, -1, &st, NULL) != SQLITE_OK) {
         rc = tg_errf(eb, TG_ERR_IO, "report: %s", sqlite3_errmsg(db));
         goto out;
     }
     sqlite3_bind_text(st, 1, q->from, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, q->to, -1, SQLITE_STATIC);
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        struct grow *g = push_group(&v, &n, &cap);
+        for (int d = 0; d < q->n_dims; d++) {
+            const char *t = (const char *)sqlite3_column_text(st, d);
+            g->vals[d] = t ? tg_strdup(t) : NULL;
+        }
+        for (int k = 0; k < M_N; k++)
+            g->m[k] = sqlite3_column_int64(st, q->n_dims + 1 + k);
+        int first,
+            k = tg_alloc_shares_find(&sh, (const char *)sqlite3_column_text(st, q->n_dims), &first);
+        if (g->vals[gf] != NULL || k == 0 || g->m[M_COST] == 0)
+            continue;
+        w = tg_realloc(w, (size_t)k * sizeof *w);
+        parts = tg_realloc(parts, (size_t)k * sizeof *parts);
+        for (int i = 0; i < k; i++)
+            w[i] = sh.v[first + i].weight_nanos;
+        tg_alloc_split(g->m[M_COST], w, k, parts);
+        int src = n - 1;
+        v[src].m[M_COST] = 0; /* all of it moves to the shares */
+        for (int i = 0; i < k; i++) {
+            if (parts[i] == 0)
+                continue;
+            struct grow *p = push_group(&v, &n, &cap);
+            for (int d = 0; d < q->n_dims; d++) {
+                const char *t = d == gf ? sh.v[first + i].target : v[src].vals[d];
+                p->vals[d] = t ? tg_strdup(t) : NULL;
+            }
+            p->m[M_COST] = parts[i];
+            p->proportional = true;
+        }
+    }
+    if (step != SQLITE_DONE) {
+        rc = tg_errf(eb, TG_ERR_IO, "report: %s", sqlite3_errmsg(db));
+        goto out;
+    }
+    /* merge equal groups: the pools of one unattributed group, a target fed by many keys */
+    int nd = q->n_dims;
+    if (n > 0)
+        qsort_r(v, (size_t)n, sizeof *v, cmp_group, &nd);
+    int m = 0;
+    for (int i = 0; i < n; i++) {
+        if (m > 0 && cmp_group(&v[m - 1], &v[i], &nd) == 0) {
+            for (int k = 0; k < M_N; k++)
+                v[m - 1].m[k] += v[i].m[k];
+            for (int d = 0; d < q->n_dims; d++)
+                free(v[i].vals[d]);
+        } else {
+            v[m++] = v[i];
+        }
+    }
+    n = m;
+    if (n > 0)
+        qsort_r(v, (size_t)n, sizeof *v, cmp_output, &nd);
+out:
+    sqlite3_finalize(st);
+    tg_buf_free(&sql);
+    tg_alloc_shares_free(&sh);
+    free(w);
+    free(parts);
+    *rows = v;
+    *nrows = n;
+    return rc;
+}
+
+int tg_report_run(sqlite3 *db, const struct tg_report_query *q, struct tg_buf *out,
+                  struct tg_errbuf *eb)
+{
+    struct tg_buf sql = {0};
+    sqlite3_stmt *st = NULL;
+    struct grow *groups = NULL;
+    int rc = 0, step = SQLITE_DONE, ngroups = 0;
+    int64_t total[M_N] = {0};
+    const char *method = q->allocate_proportional ? "direct" : NULL;
+    if (q->allocate_proportional) {
+        rc = collect_proportional(db, q, &groups, &ngroups, eb);
+        if (rc != 0)
+            goto out;
+    } else {
+        tg_buf_appends(&sql, "SELECT ");
+        for (int d = 0; d < q->n_dims; d++)
+            tg_buf_appendf(&sql, "%s, ", find_dim(q->dims[d], strlen(q->dims[d]))->expr);
+        tg_buf_appendf(&sql, "%s FROM calls WHERE day BETWEEN ?1 AND ?2 GROUP BY ", metric_sql);
+        for (int d = 0; d < q->n_dims; d++)
+            tg_buf_appendf(&sql, "%s%d", d ? ", " : "", d + 1);
+        tg_buf_appendf(&sql, " ORDER BY %d DESC", q->n_dims + M_COST + 1);
+        for (int d = 0; d < q->n_dims; d++)
+            tg_buf_appendf(&sql, ", %d", d + 1);
+        if (sqlite3_prepare_v2(db, sql.base, -1, &st, NULL) != SQLITE_OK) {
+            rc = tg_errf(eb, TG_ERR_IO, "report: %s", sqlite3_errmsg(db));
+            goto out;
+        }
+        sqlite3_bind_text(st, 1, q->from, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, q->to, -1, SQLITE_STATIC);
+    }
 
     if (q->format == TG_REPORT_JSON) {
         tg_buf_appendf(out, "{\"from\":\"%s\",\"to\":\"%s\",\"by\":[", q->from, q->to);
         for (int d = 0; d < q->n_dims; d++)
             tg_buf_appendf(out, "%s\"%s\"", d ? "," : "", q->dims[d]);
-        tg_buf_appends(out, "],\"rows\":[");
+        tg_buf_appends(out, "],");
+        if (q->allocate_proportional)
+            tg_buf_appends(out, "\"allocate_unattributed\":\"proportional\",");
+        tg_buf_appends(out, "\"rows\":[");
     } else {
         for (int d = 0; d < q->n_dims; d++) {
             if (q->format == TG_REPORT_CSV)
@@ -220,12 +407,21 @@ int tg_report_run(sqlite3 *db, const struct tg_report_query *q, struct tg_buf *o
             else
                 tg_buf_appendf(out, "%-24s ", q->dims[d]);
         }
+        if (q->allocate_proportional)
+            tg_buf_appendf(out, q->format == TG_REPORT_CSV ? "%s," : "%-17s ", "allocation_method");
         for (int k = 0; k < M_N; k++)
             tg_buf_appendf(out, q->format == TG_REPORT_CSV ? "%s," : "%14.14s ", metric_names[k]);
         tg_buf_appends(out, q->format == TG_REPORT_CSV ? "tool_call_share\n" : "tool_call\n");
     }
     bool first = true;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+    for (int i = 0; i < ngroups; i++) {
+        for (int k = 0; k < M_N; k++)
+            total[k] += groups[i].m[k];
+        emit_row(q, out, (const char *const *)groups[i].vals, groups[i].m, first,
+                 groups[i].proportional ? "proportional" : method);
+        first = false;
+    }
+    while (st != NULL && (step = sqlite3_step(st)) == SQLITE_ROW) {
         const char *vals[TG_REPORT_MAX_DIMS];
         int64_t m[M_N];
         for (int d = 0; d < q->n_dims; d++)
@@ -234,7 +430,7 @@ int tg_report_run(sqlite3 *db, const struct tg_report_query *q, struct tg_buf *o
             m[k] = sqlite3_column_int64(st, q->n_dims + k);
             total[k] += m[k];
         }
-        emit_row(q, out, vals, m, first);
+        emit_row(q, out, vals, m, first, method);
         first = false;
     }
     if (step != SQLITE_DONE) {
@@ -246,15 +442,19 @@ int tg_report_run(sqlite3 *db, const struct tg_report_query *q, struct tg_buf *o
         const char *none[TG_REPORT_MAX_DIMS] = {0};
         struct tg_report_query tq = *q;
         tq.n_dims = 0;
-        emit_row(&tq, out, none, total, true);
+        emit_row(&tq, out, none, total, true, NULL);
         tg_buf_appends(out, "}\n");
     } else {
         const char *label[TG_REPORT_MAX_DIMS] = {"TOTAL"};
         for (int d = 1; d < q->n_dims; d++)
             label[d] = "";
-        emit_row(q, out, label, total, false);
+        emit_row(q, out, label, total, false, method ? "" : NULL);
     }
 out:
+    for (int i = 0; i < ngroups; i++)
+        for (int d = 0; d < q->n_dims; d++)
+            free(groups[i].vals[d]);
+    free(groups);
     sqlite3_finalize(st);
     tg_buf_free(&sql);
     return rc;

@@ -6,6 +6,7 @@
 #include "core/err.h"
 
 #include <sqlite3.h>
+#include <stdbool.h>
 
 enum tg_report_format { TG_REPORT_TABLE, TG_REPORT_CSV, TG_REPORT_JSON };
 
@@ -16,6 +17,9 @@ struct tg_report_query {
     const char *dims[TG_REPORT_MAX_DIMS];
     int n_dims;
     enum tg_report_format format;
+    /* spread unattributed spend by the attributed shares of its key (docs/REPORTS.md);
+     * needs exactly one attribution dimension in dims; adds allocation_method */
+    bool allocate_proportional;
 };
 
 /** Parses "team,model" into q->dims (names must be on the whitelist: tenant_id, team,
@@ -30,7 +34,11 @@ void tg_report_csv_field(struct tg_buf *out, const char *s);
 /** Runs the report on an open ledger and writes it to out: one row per group (NULL
  *  values are the "(unattributed)" bucket), ordered by cost, then a total row that equals
  *  the ledger's total for the range exactly. Money columns are exact decimal USD from the
- *  integer nano-dollar sums. */
+ *  integer nano-dollar sums. With q->allocate_proportional every row also says
+ *  allocation_method (direct | proportional): the unattributed cost of each key moves to
+ *  proportional rows of the groups its attributed spend went to (finops/proportional.h);
+ *  the (unattributed) row keeps its calls and tokens and the cost that had no basis.
+ *  TG_ERR_INVALID when allocating without exactly one attribution dimension. */
 int tg_report_run(sqlite3 *db, const struct tg_report_query *q, struct tg_buf *out,
                   struct tg_errbuf *eb);
 

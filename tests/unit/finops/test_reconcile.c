@@ -209,8 +209,9 @@ static const struct {
     enum tg_invoice_format format;
     const char *text, *error;
 } bad_cases[] = {
-    {TG_INVOICE_SIMPLE, "date,provider,model,cost_usd\n2026-11-01,openai,m,1\n2026-11-02,openai,m,"
-                        "0.0000000001\n",
+    {TG_INVOICE_SIMPLE,
+     "date,provider,model,cost_usd\n2026-11-01,openai,m,1\n2026-11-02,openai,m,"
+     "0.0000000001\n",
      "bad.csv:3: cost_usd '0.0000000001' has more than 9 decimals"},
     {TG_INVOICE_SIMPLE, "date,provider,model\n", "bad.csv:1: missing column cost_usd"},
     {TG_INVOICE_SIMPLE, "date,provider,model,cost_usd\n2026-13-01,openai,m,1\n",
@@ -222,8 +223,9 @@ static const struct {
     {TG_INVOICE_SIMPLE, "", "bad.csv: empty file (no header row)"},
     {TG_INVOICE_SIMPLE, "date,provider,model,cost_usd\n2026-11-01,\"openai,m,1\n",
      "bad.csv:2: unterminated quoted field"},
-    {TG_INVOICE_FOCUS, "ChargePeriodStart,BilledCost,SkuId\n", "bad.csv:1: missing column "
-                                                               "ServiceProviderName or ProviderName"},
+    {TG_INVOICE_FOCUS, "ChargePeriodStart,BilledCost,SkuId\n",
+     "bad.csv:1: missing column "
+     "ServiceProviderName or ProviderName"},
     {TG_INVOICE_FOCUS,
      "ChargePeriodStart,ChargePeriodEnd,BilledCost,ProviderName,SkuId\n"
      "2026-11-01T00:00:00Z,2026-12-01T00:00:00Z,5,OpenAI,gpt-4o\n",
@@ -262,8 +264,7 @@ static void test_focus_1_3_and_negative(void **state)
         "2026-11-05T14:00:00Z,-0.5,AWS,Anthropic,AWS,sku-1,\n";
     struct tg_invoice inv = {0};
     struct tg_errbuf eb;
-    assert_int_equal(
-        tg_invoice_parse(&inv, "f.csv", text, strlen(text), TG_INVOICE_FOCUS, &eb), 0);
+    assert_int_equal(tg_invoice_parse(&inv, "f.csv", text, strlen(text), TG_INVOICE_FOCUS, &eb), 0);
     assert_int_equal(inv.n, 2);
     assert_string_equal(inv.lines[0].day, "2026-11-05");
     assert_string_equal(inv.lines[0].provider, "anthropic");
@@ -277,8 +278,10 @@ static void test_focus_1_3_and_negative(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_simple_csv),           cmocka_unit_test(test_focus_json_tolerance),
-        cmocka_unit_test(test_range_and_all_match),  cmocka_unit_test(test_parse_errors),
+        cmocka_unit_test(test_simple_csv),
+        cmocka_unit_test(test_focus_json_tolerance),
+        cmocka_unit_test(test_range_and_all_match),
+        cmocka_unit_test(test_parse_errors),
         cmocka_unit_test(test_focus_1_3_and_negative),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
