@@ -9,6 +9,10 @@
  *   POST /admin/budgets {"scope","period","limit_usd",["soft_pct","action"]}
  *                                     -> 201 {"id": "bg_..."}; in force within a second
  *   DELETE /admin/budgets/{budget_id} -> 200 {"deleted": "bg_..."}
+ *   GET  /admin/reports/spend?by=team,model[&from=D&to=D][&allocate_unattributed=proportional]
+ *                                     -> 200 the JSON of `tollgate report --format json`
+ *   GET  /admin/reports/allocation?day=D[&allocate_unattributed=proportional[&by=FIELD]]
+ *                                     -> 200 the JSON of `tollgate export allocation`
  *
  * Authorization: Bearer <master key>, the value of the environment variable named by
  * admin.master_key_env (TOLLGATE_MASTER_KEY); when it is unset the API does not exist
@@ -18,6 +22,8 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/money.h"
+#include "finops/allocation.h"
+#include "finops/report.h"
 #include "server/worker.h"
 #include "store/budgets.h"
 #include "store/keys.h"
@@ -219,6 +225,134 @@ static int budget_delete(struct tg_worker *w, h2o_req_t *req, const char *id)
     return respond(req, 200, &b);
 }
 
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* The percent-decoded value of query parameter name into out (n bytes); false when it is
+ * absent, too long or badly encoded. */
+static bool query_param(h2o_req_t *req, const char *name, char *out, size_t n)
+{
+    if (req->query_at == SIZE_MAX)
+        return false;
+    const char *p = req->path.base + req->query_at + 1, *end = req->path.base + req->path.len;
+    size_t nl = strlen(name);
+    while (p < end) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *stop = amp != NULL ? amp : end;
+        if ((size_t)(stop - p) > nl && memcmp(p, name, nl) == 0 && p[nl] == '=') {
+            size_t o = 0;
+            for (const char *c = p + nl + 1; c < stop; c++) {
+                int ch = *c == '+' ? ' ' : (unsigned char)*c;
+                if (*c == '%') {
+                    int hi = c + 2 < stop ? hexval(c[1]) : -1, lo = hi >= 0 ? hexval(c[2]) : -1;
+                    if (lo < 0)
+                        return false;
+                    ch = hi * 16 + lo;
+                    c += 2;
+                }
+                if (o + 1 >= n || ch == 0)
+                    return false;
+                out[o++] = (char)ch;
+            }
+            out[o] = '\0';
+            return true;
+        }
+        p = stop + 1;
+    }
+    return false;
+}
+
+static bool day_param(h2o_req_t *req, const char *name, char out[11], bool *bad)
+{
+    char v[16];
+    int64_t ms;
+    if (!query_param(req, name, v, sizeof v))
+        return false;
+    if (strlen(v) != 10 || tg_parse_time(v, &ms) != 0)
+        *bad = true;
+    else
+        memcpy(out, v, 11);
+    return true;
+}
+
+/* allocate_unattributed: absent, or "proportional"; anything else is a 400. */
+static bool allocate_param(h2o_req_t *req, bool *bad)
+{
+    char v[32];
+    if (!query_param(req, "allocate_unattributed", v, sizeof v))
+        return false;
+    if (strcmp(v, "proportional") != 0)
+        *bad = true;
+    return true;
+}
+
+static int report_spend(struct tg_worker *w, h2o_req_t *req)
+{
+    struct tg_report_query q;
+    struct tg_errbuf eb;
+    char by[256], today[25];
+    bool bad = false;
+    memset(&q, 0, sizeof q);
+    q.format = TG_REPORT_JSON;
+    tg_iso8601_ms(tg_now_ms(), today);
+    snprintf(q.from, sizeof q.from, "%.7s-01", today);
+    snprintf(q.to, sizeof q.to, "%.10s", today);
+    day_param(req, "from", q.from, &bad);
+    day_param(req, "to", q.to, &bad);
+    q.allocate_proportional = allocate_param(req, &bad);
+    if (bad)
+        return error(req, 400, "invalid_request_error",
+                     "from and to are YYYY-MM-DD; allocate_unattributed is proportional");
+    if (!query_param(req, "by", by, sizeof by))
+        return error(req, 400, "invalid_request_error", "by is required (e.g. by=team,model)");
+    if (tg_report_parse_dims(by, &q, &eb) != 0)
+        return error(req, 400, "invalid_request_error", eb.msg);
+    if (db(w, req) != 0)
+        return 0;
+    struct tg_buf b = {0};
+    int rc = tg_report_run(w->admin_db, &q, &b, &eb);
+    if (rc != 0) {
+        tg_buf_free(&b);
+        return error(req, rc == TG_ERR_INVALID ? 400 : 500,
+                     rc == TG_ERR_INVALID ? "invalid_request_error" : "api_error", eb.msg);
+    }
+    return respond(req, 200, &b);
+}
+
+static int report_allocation(struct tg_worker *w, h2o_req_t *req)
+{
+    struct tg_errbuf eb;
+    char day[11] = "", by[64] = "team";
+    bool bad = false;
+    bool has_day = day_param(req, "day", day, &bad);
+    bool proportional = allocate_param(req, &bad);
+    bool has_by = query_param(req, "by", by, sizeof by);
+    if (!has_day || bad || (has_by && !proportional))
+        return error(req, 400, "invalid_request_error",
+                     "day=YYYY-MM-DD is required; allocate_unattributed is proportional, and by "
+                     "(default team) goes with it");
+    if (db(w, req) != 0)
+        return 0;
+    struct tg_buf b = {0};
+    int rc = proportional
+                 ? tg_allocation_export_proportional(w->admin_db, day, by, TG_REPORT_JSON, &b, &eb)
+                 : tg_allocation_export(w->admin_db, day, TG_REPORT_JSON, &b, &eb);
+    if (rc != 0) {
+        tg_buf_free(&b);
+        return error(req, rc == TG_ERR_INVALID ? 400 : 500,
+                     rc == TG_ERR_INVALID ? "invalid_request_error" : "api_error", eb.msg);
+    }
+    return respond(req, 200, &b);
+}
+
 int tg_admin_handle(struct tg_worker *w, h2o_req_t *req)
 {
     const char *env = w->srv->cfg->admin_key_env;
@@ -248,6 +382,10 @@ int tg_admin_handle(struct tg_worker *w, h2o_req_t *req)
     if (strncmp(path, "/admin/budgets/", 15) == 0 && path[15] != '\0' &&
         h2o_memis(req->method.base, req->method.len, H2O_STRLIT("DELETE")))
         return budget_delete(w, req, path + 15);
+    if (strcmp(path, "/admin/reports/spend") == 0 && get)
+        return report_spend(w, req);
+    if (strcmp(path, "/admin/reports/allocation") == 0 && get)
+        return report_allocation(w, req);
     size_t n = strlen(path);
     if (post && strncmp(path, "/admin/keys/", 12) == 0 && n > 19 &&
         strcmp(path + n - 7, "/revoke") == 0) {

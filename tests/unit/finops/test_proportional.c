@@ -33,8 +33,10 @@ static const struct {
     {-1000, 2, {100, 200}, {-333, -667}},
     {5, 2, {0, 9}, {0, 5}},
     /* 128-bit products: $9,000,000 (9e15 nanos) by weights near 9e15 */
-    {9000000000000000, 2, {3000000000000001, 6000000000000002}, {3000000000000000,
-                                                                 6000000000000000}},
+    {9000000000000000,
+     2,
+     {3000000000000001, 6000000000000002},
+     {3000000000000000, 6000000000000000}},
     {1, 3, {2, 3, 2}, {0, 1, 0}},
 };
 
@@ -55,8 +57,8 @@ static void test_split(void **state)
 static char dir[64], path[128];
 static int64_t seq; /* one second apart, from 08:00:01 in each fixture */
 
-static void add(struct tg_ledger *l, const char *id, const char *key, const char *team,
-                bool priced, int64_t cost)
+static void add(struct tg_ledger *l, const char *id, const char *key, const char *team, bool priced,
+                int64_t cost)
 {
     struct tg_call_record r;
     memset(&r, 0, sizeof r);
@@ -211,9 +213,9 @@ static void test_export_per_call(void **state)
              hdr);
     assert_string_equal(out.base, want);
     tg_buf_reset(&out);
-    assert_int_equal(tg_allocation_export_proportional(db, "2026-11-01", "model", TG_REPORT_CSV,
-                                                       &out, &eb),
-                     TG_ERR_INVALID);
+    assert_int_equal(
+        tg_allocation_export_proportional(db, "2026-11-01", "model", TG_REPORT_CSV, &out, &eb),
+        TG_ERR_INVALID);
     tg_buf_free(&out);
     cleanup(db);
 }
