@@ -1,4 +1,4 @@
-/* server/admin.c - the admin HTTP API: virtual keys, behind the master key
+/* server/admin.c - the admin HTTP API: virtual keys, budgets and reports, behind the master key
  *
  *   GET  /admin/keys                  list (metadata only)
  *   POST /admin/keys
@@ -18,7 +18,9 @@
  * admin.master_key_env (TOLLGATE_MASTER_KEY); when it is unset the API does not exist
  * (404). Admin calls are rare: they run their small SQLite statement on the worker
  * thread, on a connection of the worker's own, and the request path never waits on it
- * (running gateways pick key changes up within a second, as for the CLI). */
+ * (running gateways pick key changes up within a second, as for the CLI). Reports are
+ * the same finops functions the CLI runs, writing JSON into a buffer; a report over a
+ * large range holds this worker's loop while it runs (docs/REPORTS.md says so). */
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/money.h"
