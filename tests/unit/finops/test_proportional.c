@@ -146,6 +146,13 @@ static void test_report_by_team(void **state)
         "(unattributed),direct,5,50,0,0,25,0,0,0.000024,1,0,0.0%\n"
         "TOTAL,,8,80,0,0,40,0,0,0.001381,1,0,0.0%\n");
     tg_buf_reset(&out);
+    q.format = TG_REPORT_TABLE;
+    assert_int_equal(tg_report_run(db, &q, &out, &eb), 0);
+    assert_non_null(
+        strstr(out.base, "\npayments                 proportional                   0 "));
+    assert_non_null(
+        strstr(out.base, "\nTOTAL                                                   8 "));
+    tg_buf_reset(&out);
     q.format = TG_REPORT_JSON;
     assert_int_equal(tg_report_parse_dims("day,team", &q, &eb), 0);
     assert_int_equal(tg_report_run(db, &q, &out, &eb), 0);
