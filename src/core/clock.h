@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 /** Wall clock in milliseconds since the Unix epoch (UTC). Any thread. */
 int64_t tg_now_ms(void);
@@ -12,6 +13,9 @@ int64_t tg_now_ns(void);
 /** Monotonic clock in nanoseconds. Any thread. */
 int64_t tg_mono_ns(void);
 
+/** The CLOCK_REALTIME instant ms milliseconds from now, as pthread_cond_timedwait takes
+ *  it. Any thread. */
+void tg_abstime_after_ms(long ms, struct timespec *ts);
 /** Formats epoch ms as "2026-05-29T06:14:12.345Z" into out (at least 25 bytes). */
 void tg_iso8601_ms(int64_t epoch_ms, char out[25]);
 /** Parses "YYYY-MM-DD" or an ISO 8601 UTC timestamp ("...T..Z", fractional

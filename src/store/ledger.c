@@ -14,6 +14,7 @@
 #include "store/ledger.h"
 
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "store/sqlite_store.h"
 
@@ -97,9 +98,7 @@ struct held {
 
 static int64_t mono_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return tg_mono_ns() / 1000000;
 }
 
 static void held_add(struct held *h, const struct entry *e, int64_t now)
@@ -185,10 +184,7 @@ static void *writer_main(void *arg)
             if (wait <= 0)
                 break;
             struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += (long)(wait % 1000) * 1000000L;
-            ts.tv_sec += wait / 1000 + ts.tv_nsec / 1000000000L;
-            ts.tv_nsec %= 1000000000L;
+            tg_abstime_after_ms((long)wait, &ts);
             if (pthread_cond_timedwait(&l->cv, &l->mu, &ts) != 0)
                 break;
         }
@@ -256,10 +252,7 @@ static void *checkpointer_main(void *arg)
     pthread_mutex_lock(&l->mu);
     while (!l->stopping) {
         struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 250000000L;
-        ts.tv_sec += ts.tv_nsec / 1000000000L;
-        ts.tv_nsec %= 1000000000L;
+        tg_abstime_after_ms(250, &ts);
         pthread_cond_timedwait(&l->ckpt_cv, &l->mu, &ts);
         if (l->stopping)
             break;

@@ -305,13 +305,7 @@ static size_t on_hdr(char *p, size_t size, size_t n, void *ud)
 static bool pause_ms(struct tg_otel *o, long ms)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    tg_abstime_after_ms(ms, &ts);
     pthread_mutex_lock(&o->mu);
     while (!o->stop && pthread_cond_timedwait(&o->cv, &o->mu, &ts) == 0)
         ;
@@ -413,13 +407,7 @@ static void *exporter(void *arg)
             pthread_cond_wait(&o->cv, &o->mu);
         if (!o->stop && o->queued_spans < o->cfg.batch_spans) { /* let a batch fill up */
             struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_sec += o->cfg.flush_ms / 1000;
-            ts.tv_nsec += (long)(o->cfg.flush_ms % 1000) * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
+            tg_abstime_after_ms(o->cfg.flush_ms, &ts);
             while (!o->stop && o->queued_spans < o->cfg.batch_spans &&
                    pthread_cond_timedwait(&o->cv, &o->mu, &ts) == 0)
                 ;

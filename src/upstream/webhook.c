@@ -7,6 +7,7 @@
 #include "upstream/webhook.h"
 
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "core/log.h"
 
 #include <curl/curl.h>
@@ -40,13 +41,7 @@ static size_t discard(char *p, size_t size, size_t n, void *ud)
 static void pause_ms(struct tg_webhooks *wh, long ms)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    tg_abstime_after_ms(ms, &ts);
     pthread_mutex_lock(&wh->mu);
     if (!wh->stop)
         pthread_cond_timedwait(&wh->cv, &wh->mu, &ts);
