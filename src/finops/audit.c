@@ -252,7 +252,7 @@ out:
 static void emit_coverage(const struct tg_audit_query *q, const struct totals *t,
                           struct tg_buf *out)
 {
-    char p1[16], p2[16], a[40];
+    char p1[32], p2[32], a[40];
     if (q->format == TG_AUDIT_JSON) {
         tg_buf_appends(out, ",\"coverage\":[");
         for (size_t f = 0; f < N_FIELDS; f++) {
@@ -559,7 +559,7 @@ out:
 static void thresholds(const struct tg_audit_query *q, const struct totals *t, struct tg_buf *out,
                        int *n_failed)
 {
-    char p1[16], p2[16];
+    char p1[32], p2[32];
     *n_failed = 0;
     if (q->format == TG_AUDIT_JSON)
         tg_buf_appends(out, ",\"thresholds\":[");
