@@ -1,8 +1,8 @@
 /* accounting/pricing.c - rate cards and the exact cost of a call
  *
  * Owns the in-memory rate card (rows, alias map, per-provider discounts, the fallback
- * price for budgets), its CSV loader (libcsv), the (provider, model, date) lookup and the
- * cost computation.
+ * price for budgets), its CSV loader (records from core/csvread), the (provider, model,
+ * date) lookup and the cost computation.
  *
  * DESIGN (money). Prices are integer micro-dollars per million tokens, parsed exactly from
  * the CSV's decimal text (more than 6 decimals is an error, never a rounding). A token at
@@ -25,10 +25,9 @@
 
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "core/csvread.h"
 #include "core/money.h"
 
-#include <csv.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,9 +154,8 @@ struct loader {
     struct tg_errbuf *eb;
     int rc_err;
     enum load_kind kind; /* LOAD_ANY becomes one of the others at the header */
-    long cur_line;       /* the physical line being fed to libcsv */
     long row_line;       /* the physical line the current row started on */
-    char *fields[MAX_FIELDS];
+    char *const *fields; /* the current row's, borrowed from core/csvread */
     int nfields;
     int map[MAX_FIELDS]; /* CSV column -> columns[] (or alias_cols[]) index */
     int ncols;
@@ -404,65 +402,24 @@ struct load_ctx {
     int first_row, first_alias;
 };
 
-static void on_field(void *s, size_t len, void *ud)
+static int on_record(void *ud, char *const *fields, int nfields, long line)
 {
     struct load_ctx *C = ud;
     struct loader *L = &C->L;
-    if (L->rc_err != 0)
-        return;
-    if (L->nfields == 0)
-        L->row_line = L->cur_line;
-    if (L->nfields == MAX_FIELDS) {
-        L->rc_err = tg_errf(L->eb, TG_ERR_INVALID, "%s:%ld: more than %d fields", L->name,
-                            L->row_line, MAX_FIELDS);
-        return;
-    }
-    char *v = tg_strndup(s ? s : "", len);
-    /* trim surrounding blanks: hand-edited cards are padded for readability */
-    size_t a = 0, b = strlen(v);
-    while (v[a] == ' ' || v[a] == '\t')
-        a++;
-    while (b > a && (v[b - 1] == ' ' || v[b - 1] == '\t' || v[b - 1] == '\r'))
-        b--;
-    memmove(v, v + a, b - a);
-    v[b - a] = '\0';
-    L->fields[L->nfields++] = v;
+    L->fields = fields;
+    L->nfields = nfields;
+    L->row_line = line;
+    return finish_row(L, L->kind == LOAD_ALIASES ? C->first_alias : C->first_row);
 }
 
-static void on_row(int c, void *ud)
-{
-    struct load_ctx *C = ud;
-    struct loader *L = &C->L;
-    (void)c;
-    if (L->rc_err == 0)
-        L->rc_err = finish_row(L, L->kind == LOAD_ALIASES ? C->first_alias : C->first_row);
-    for (int i = 0; i < L->nfields; i++)
-        free(L->fields[i]);
-    L->nfields = 0;
-}
-
-/* True when line (n bytes) is a comment: '#' after optional blanks. */
-static bool is_comment(const char *line, size_t n)
-{
-    size_t i = 0;
-    while (i < n && (line[i] == ' ' || line[i] == '\t'))
-        i++;
-    return i < n && line[i] == '#';
-}
-
-/* The text is fed to libcsv one physical line at a time, so errors name the line a row
- * started on as an editor shows it (libcsv skips blank lines without a callback). Outside
- * a quoted field, comment lines are not fed at all: libcsv in strict mode would reject a
- * quote inside them. The quoted state is the parity of '"' (RFC 4180 escapes a quote by
- * doubling it), which also tells where an unterminated quote opened. */
+/* Read by core/csvread (physical line numbers, BOM, comment lines skipped before libcsv
+ * sees them); fields are trimmed there: hand-edited cards are padded for readability. */
 static int load(struct tg_ratecard *rc, const char *name, const char *text, unsigned long len,
                 enum load_kind kind, bool *is_alias_map, struct tg_errbuf *eb)
 {
-    struct csv_parser p;
+    static const struct tg_csv_opts opts = {.max_fields = MAX_FIELDS, .skip_comments = true};
     struct load_ctx C;
     struct loader *L = &C.L;
-    bool in_quote = false;
-    long quote_line = 0;
     memset(&C, 0, sizeof C);
     L->rc = rc;
     L->name = name;
@@ -470,37 +427,7 @@ static int load(struct tg_ratecard *rc, const char *name, const char *text, unsi
     L->kind = kind;
     C.first_row = rc->n;
     C.first_alias = rc->na;
-    if (csv_init(&p, CSV_APPEND_NULL | CSV_EMPTY_IS_NULL | CSV_STRICT) != 0)
-        return tg_errf(eb, TG_ERR_NOMEM, "%s: csv_init failed", name);
-    size_t pos = 0;
-    if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0)
-        pos = 3; /* the byte-order mark spreadsheets write before UTF-8 CSV */
-    while (pos < len && L->rc_err == 0) {
-        const char *line = text + pos;
-        const char *nl = memchr(line, '\n', len - pos);
-        size_t n = nl != NULL ? (size_t)(nl - line) + 1 : len - pos;
-        pos += n;
-        L->cur_line++;
-        if (!in_quote && is_comment(line, n))
-            continue;
-        for (size_t i = 0; i < n; i++)
-            if (line[i] == '"') {
-                in_quote = !in_quote;
-                if (in_quote)
-                    quote_line = L->cur_line;
-            }
-        if (csv_parse(&p, line, n, on_field, on_row, &C) != n && L->rc_err == 0)
-            L->rc_err = tg_errf(eb, TG_ERR_INVALID, "%s:%ld: malformed CSV: %s", name, L->cur_line,
-                                csv_strerror(csv_error(&p)));
-    }
-    if (L->rc_err == 0 && in_quote)
-        L->rc_err =
-            tg_errf(eb, TG_ERR_INVALID, "%s:%ld: unterminated quoted field", name, quote_line);
-    if (L->rc_err == 0)
-        csv_fini(&p, on_field, on_row, &C);
-    for (int i = 0; i < L->nfields; i++)
-        free(L->fields[i]);
-    csv_free(&p);
+    L->rc_err = tg_csv_parse(name, text, len, &opts, on_record, &C, eb);
     if (L->rc_err == 0 && !L->header_done)
         L->rc_err = tg_errf(eb, TG_ERR_INVALID, "%s: empty file (no header row)", name);
     if (L->rc_err != 0) { /* all or nothing */
@@ -528,33 +455,11 @@ static int load_path(struct tg_ratecard *rc, const char *path, enum load_kind ki
                      bool *is_alias_map, struct tg_errbuf *eb)
 {
     char *text = NULL;
-    size_t len = 0, cap = 0;
-    int rc2 = 0;
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        rc2 = tg_errf(eb, TG_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-        goto out;
-    }
-    for (;;) {
-        if (len == cap) {
-            cap = cap ? cap * 2 : 16384;
-            text = tg_realloc(text, cap);
-        }
-        size_t got = fread(text + len, 1, cap - len, f);
-        if (got == 0)
-            break;
-        len += got;
-    }
-    if (ferror(f)) {
-        rc2 = tg_errf(eb, TG_ERR_IO, "%s: read error", path);
-        goto out;
-    }
-    const char *slash = strrchr(path, '/');
-    rc2 = load(rc, slash != NULL ? slash + 1 : path, text != NULL ? text : "", len, kind,
-               is_alias_map, eb);
-out:
-    if (f != NULL)
-        fclose(f);
+    size_t len = 0;
+    const char *name = NULL;
+    int rc2 = tg_csv_read_file(path, &text, &len, &name, eb);
+    if (rc2 == 0)
+        rc2 = load(rc, name, text, len, kind, is_alias_map, eb);
     free(text);
     return rc2;
 }

@@ -1,6 +1,6 @@
 /* finops/reconcile.c - `tollgate reconcile`: the ledger against a provider's usage export
  *
- * Owns the invoice readers (the `simple` CSV and FOCUS, both through libcsv) and the
+ * Owns the invoice readers (the `simple` CSV and FOCUS, both through core/csvread) and the
  * comparison. Both sides are reduced to one amount per (UTC day, provider, model): the
  * invoice by summing its usage lines, the ledger by summing cost_nanos of the calls that
  * were forwarded to the provider (attempt > 0: a call the gateway refused is never on an
@@ -17,11 +17,10 @@
 
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "core/csvread.h"
 #include "core/money.h"
 
-#include <csv.h>
 #include <ctype.h>
-#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,8 +71,8 @@ struct reader {
     struct tg_errbuf *eb;
     enum tg_invoice_format format;
     int err;
-    long cur_line, row_line;
-    char *fields[MAX_FIELDS];
+    long row_line;
+    char *const *fields; /* the current row's, borrowed from core/csvread */
     int nfields;
     int col_of[C_N]; /* CSV column index of each wanted column, -1 when absent */
     bool header_done;
@@ -198,88 +197,29 @@ static int row(struct reader *R)
     return 0;
 }
 
-static void clear_fields(struct reader *R)
-{
-    for (int i = 0; i < R->nfields; i++)
-        free(R->fields[i]);
-    R->nfields = 0;
-}
-
-static void on_field(void *s, size_t len, void *ud)
+static int on_record(void *ud, char *const *fields, int nfields, long line)
 {
     struct reader *R = ud;
-    if (R->err != 0)
-        return;
-    if (R->nfields == 0)
-        R->row_line = R->cur_line;
-    if (R->nfields == MAX_FIELDS) {
-        R->err = tg_errf(R->eb, TG_ERR_INVALID, "%s:%ld: more than %d fields", R->name, R->row_line,
-                         MAX_FIELDS);
-        return;
-    }
-    char *v = tg_strndup(s ? s : "", len);
-    size_t a = 0, b = strlen(v);
-    while (v[a] == ' ' || v[a] == '\t')
-        a++;
-    while (b > a && (v[b - 1] == ' ' || v[b - 1] == '\t' || v[b - 1] == '\r'))
-        b--;
-    memmove(v, v + a, b - a);
-    v[b - a] = '\0';
-    R->fields[R->nfields++] = v;
+    R->fields = fields;
+    R->nfields = nfields;
+    R->row_line = line;
+    return row(R);
 }
 
-static void on_row(int c, void *ud)
-{
-    struct reader *R = ud;
-    (void)c;
-    if (R->err == 0)
-        R->err = row(R);
-    clear_fields(R);
-}
-
-/* Fed to libcsv one physical line at a time (as the rate-card loader does) so messages
- * name the line a row starts on; libcsv finishes an open quote at the end without
- * complaint, so the quote parity says where an unterminated one opened. */
+/* Read by core/csvread, as rate cards are, so messages name the physical line a row
+ * starts on. An invoice has no comment lines. */
 int tg_invoice_parse(struct tg_invoice *inv, const char *name, const char *text, size_t len,
                      enum tg_invoice_format format, struct tg_errbuf *eb)
 {
-    struct csv_parser p;
+    static const struct tg_csv_opts opts = {.max_fields = MAX_FIELDS, .skip_comments = false};
     struct reader R;
     int first = inv->n, skipped = inv->skipped;
-    bool in_quote = false; /* the parity of '"' (RFC 4180 doubles a quote to escape it) */
-    long quote_line = 0;
     memset(&R, 0, sizeof R);
     R.inv = inv;
     R.name = name;
     R.eb = eb;
     R.format = format;
-    if (csv_init(&p, CSV_APPEND_NULL | CSV_EMPTY_IS_NULL | CSV_STRICT) != 0)
-        return tg_errf(eb, TG_ERR_NOMEM, "%s: csv_init failed", name);
-    size_t pos = 0;
-    if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0)
-        pos = 3; /* the byte-order mark spreadsheets write */
-    while (pos < len && R.err == 0) {
-        const char *line = text + pos;
-        const char *nl = memchr(line, '\n', len - pos);
-        size_t n = nl != NULL ? (size_t)(nl - line) + 1 : len - pos;
-        pos += n;
-        R.cur_line++;
-        for (size_t i = 0; i < n; i++)
-            if (line[i] == '"') {
-                in_quote = !in_quote;
-                if (in_quote)
-                    quote_line = R.cur_line;
-            }
-        if (csv_parse(&p, line, n, on_field, on_row, &R) != n && R.err == 0)
-            R.err = tg_errf(eb, TG_ERR_INVALID, "%s:%ld: malformed CSV: %s", name, R.cur_line,
-                            csv_strerror(csv_error(&p)));
-    }
-    if (R.err == 0 && in_quote)
-        R.err = tg_errf(eb, TG_ERR_INVALID, "%s:%ld: unterminated quoted field", name, quote_line);
-    if (R.err == 0)
-        csv_fini(&p, on_field, on_row, &R);
-    clear_fields(&R);
-    csv_free(&p);
+    R.err = tg_csv_parse(name, text, len, &opts, on_record, &R, eb);
     if (R.err == 0 && !R.header_done)
         R.err = tg_errf(eb, TG_ERR_INVALID, "%s: empty file (no header row)", name);
     if (R.err != 0) {
@@ -293,33 +233,11 @@ int tg_invoice_load(struct tg_invoice *inv, const char *path, enum tg_invoice_fo
                     struct tg_errbuf *eb)
 {
     char *text = NULL;
-    size_t len = 0, cap = 0;
-    int rc = 0;
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        rc = tg_errf(eb, TG_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-        goto out;
-    }
-    for (;;) {
-        if (len == cap) {
-            cap = cap ? cap * 2 : 16384;
-            text = tg_realloc(text, cap);
-        }
-        size_t got = fread(text + len, 1, cap - len, f);
-        if (got == 0)
-            break;
-        len += got;
-    }
-    if (ferror(f)) {
-        rc = tg_errf(eb, TG_ERR_IO, "%s: read error", path);
-        goto out;
-    }
-    const char *slash = strrchr(path, '/');
-    rc = tg_invoice_parse(inv, slash != NULL ? slash + 1 : path, text != NULL ? text : "", len,
-                          format, eb);
-out:
-    if (f != NULL)
-        fclose(f);
+    size_t len = 0;
+    const char *name = NULL;
+    int rc = tg_csv_read_file(path, &text, &len, &name, eb);
+    if (rc == 0)
+        rc = tg_invoice_parse(inv, name, text, len, format, eb);
     free(text);
     return rc;
 }
