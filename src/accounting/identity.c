@@ -9,9 +9,9 @@
 #include "accounting/identity.h"
 
 #include "core/alloc.h"
+#include "core/csvread.h"
 
 #include <csv.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -343,22 +343,12 @@ int tg_mappings_load_csv(struct tg_mappings *m, const char *name, const char *te
 
 int tg_mappings_load_file(struct tg_mappings *m, const char *path, struct tg_errbuf *eb)
 {
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return tg_errf(eb, TG_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     char *text = NULL;
-    size_t len = 0, cap = 0, got;
-    do {
-        if (len == cap) {
-            cap = cap ? cap * 2 : 16384;
-            text = tg_realloc(text, cap);
-        }
-        got = fread(text + len, 1, cap - len, f);
-        len += got;
-    } while (got > 0);
-    fclose(f);
-    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-    int rc = tg_mappings_load_csv(m, base, text, len, eb);
+    size_t len = 0;
+    const char *name = NULL;
+    int rc = tg_csv_read_file(path, &text, &len, &name, eb);
+    if (rc == 0)
+        rc = tg_mappings_load_csv(m, name, text, len, eb);
     free(text);
     return rc;
 }
