@@ -16,8 +16,9 @@
 #include "finops/audit.h"
 #include "store/ledger.h"
 #include "store/sqlite_store.h"
+#include "tests/unit/finops/ledger_fixture.h"
 
-static char dir[64], path[128];
+static struct ledger_fixture lf;
 
 struct row {
     const char *id, *day, *provider, *request_model, *response_model;
@@ -27,20 +28,12 @@ struct row {
         *service, *key_id, *sources;
 };
 
-#define S(field, v)                                                                                \
-    do {                                                                                           \
-        if ((v) != NULL)                                                                           \
-            snprintf(r.field, sizeof r.field, "%s", (v));                                          \
-    } while (0)
+#define S(field, v) LEDGER_FIXTURE_SET(r, field, v)
 
 static void add(struct tg_ledger *l, const struct row *w)
 {
     struct tg_call_record r;
-    memset(&r, 0, sizeof r);
-    snprintf(r.call_id, sizeof r.call_id, "%s", w->id);
-    assert_int_equal(tg_parse_time(w->day, &r.started_at_ms), 0);
-    r.started_at_ms += 3600000;
-    r.ended_at_ms = r.started_at_ms + 500;
+    ledger_fixture_call(&r, w->id, w->day, 3600000, 500);
     snprintf(r.outcome, sizeof r.outcome, "%s", strcmp(w->id, "c8") == 0 ? "refused" : "ok");
     r.attempt = strcmp(w->id, "c8") == 0 ? 0 : 1;
     S(provider, w->provider);
@@ -60,9 +53,7 @@ static void add(struct tg_ledger *l, const struct row *w)
     S(attribution_sources, w->sources);
     r.usage.input_tokens = 100;
     r.usage.output_tokens = 10;
-    r.is_priced = w->priced;
-    r.cost_nanos = r.input_cost_nanos = w->cost;
-    tg_ledger_finish(l, &r, NULL, NULL);
+    ledger_fixture_finish(l, &r, w->priced, w->cost);
 }
 
 /* Priced spend in range: 1.5 + 0.25 + 0.002056 + 0.000001 + 0.003 + 0 = $1.755057; c5 is
@@ -97,12 +88,8 @@ static const struct row rows[] = {
 
 static sqlite3 *fixture(void)
 {
-    struct tg_ledger *l = NULL;
-    struct tg_errbuf eb;
-    snprintf(dir, sizeof dir, "/tmp/tgauditXXXXXX");
-    assert_non_null(mkdtemp(dir));
-    snprintf(path, sizeof path, "%s/ledger.db", dir);
-    assert_int_equal(tg_ledger_open(path, &l, &eb), 0);
+    ledger_fixture_open(&lf, "tgaudit");
+    struct tg_ledger *l = lf.l;
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
         add(l, &rows[i]);
     /* c9: a call in flight (or the gateway died): an incomplete row, not yet priced */
@@ -115,18 +102,12 @@ static sqlite3 *fixture(void)
     snprintf(r.tenant_id, sizeof r.tenant_id, "acme");
     r.attempt = 1;
     tg_ledger_begin(l, &r);
-    tg_ledger_close(l);
-    sqlite3 *db = NULL;
-    assert_int_equal(tg_ledger_open_readonly(path, &db, &eb), 0);
-    return db;
+    return ledger_fixture_seal(&lf);
 }
 
 static void cleanup(sqlite3 *db)
 {
-    char cmd[128];
-    sqlite3_close(db);
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    assert_int_equal(system(cmd), 0);
+    ledger_fixture_remove(&lf, db);
 }
 
 static void query(struct tg_audit_query *q)
@@ -331,7 +312,8 @@ static void test_exit_codes(void **state)
 {
     (void)state;
     sqlite3 *db = fixture();
-    const char *base[] = {"audit", "--ledger", path, "--from", "2026-11-01", "--to", "2026-11-30"};
+    const char *base[] = {"audit",      "--ledger", lf.path,     "--from",
+                          "2026-11-01", "--to",     "2026-11-30"};
     const char *a[16];
     memcpy(a, base, sizeof base);
     assert_int_equal(run(7, a), 0); /* no threshold: findings alone do not fail */

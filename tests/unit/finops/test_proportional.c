@@ -17,6 +17,7 @@
 #include "finops/report.h"
 #include "store/ledger.h"
 #include "store/sqlite_store.h"
+#include "tests/unit/finops/ledger_fixture.h"
 
 static const struct {
     int64_t amount;
@@ -54,31 +55,21 @@ static void test_split(void **state)
     }
 }
 
-static char dir[64], path[128];
+static struct ledger_fixture lf;
 static int64_t seq; /* one second apart, from 08:00:01 in each fixture */
 
 static void add(struct tg_ledger *l, const char *id, const char *key, const char *team, bool priced,
                 int64_t cost)
 {
     struct tg_call_record r;
-    memset(&r, 0, sizeof r);
-    snprintf(r.call_id, sizeof r.call_id, "%s", id);
-    assert_int_equal(tg_parse_time("2026-11-01T08:00:00Z", &r.started_at_ms), 0);
-    r.started_at_ms += ++seq * 1000;
-    r.ended_at_ms = r.started_at_ms + 200;
+    ledger_fixture_call(&r, id, "2026-11-01T08:00:00Z", ++seq * 1000, 200);
     snprintf(r.provider, sizeof r.provider, "openai");
-    snprintf(r.outcome, sizeof r.outcome, "ok");
     snprintf(r.usage.response_model, sizeof r.usage.response_model, "gpt-4o-2024-08-06");
-    if (key != NULL)
-        snprintf(r.key_id, sizeof r.key_id, "%s", key);
-    if (team != NULL)
-        snprintf(r.team, sizeof r.team, "%s", team);
-    r.attempt = 1;
+    LEDGER_FIXTURE_SET(r, key_id, key);
+    LEDGER_FIXTURE_SET(r, team, team);
     r.usage.input_tokens = 10;
     r.usage.output_tokens = 5;
-    r.is_priced = priced;
-    r.cost_nanos = r.input_cost_nanos = cost;
-    tg_ledger_finish(l, &r, NULL, NULL);
+    ledger_fixture_finish(l, &r, priced, cost);
 }
 
 /* vk_a: payments $0.0001, search $0.0002, unattributed $0.001 (-> 333333 and 666667 nanos)
@@ -88,13 +79,9 @@ static void add(struct tg_ledger *l, const char *id, const char *key, const char
  * no key: unattributed $0.000013: stays */
 static sqlite3 *fixture(void)
 {
-    struct tg_ledger *l = NULL;
-    struct tg_errbuf eb;
     seq = 0;
-    snprintf(dir, sizeof dir, "/tmp/tgpropXXXXXX");
-    assert_non_null(mkdtemp(dir));
-    snprintf(path, sizeof path, "%s/ledger.db", dir);
-    assert_int_equal(tg_ledger_open(path, &l, &eb), 0);
+    ledger_fixture_open(&lf, "tgprop");
+    struct tg_ledger *l = lf.l;
     add(l, "a1", "vk_a", "payments", true, 100000);
     add(l, "a2", "vk_a", "search", true, 200000);
     add(l, "a3", "vk_a", NULL, true, 1000000);
@@ -103,18 +90,12 @@ static sqlite3 *fixture(void)
     add(l, "b2", "vk_b", NULL, true, 7000);
     add(l, "c1", "vk_c", NULL, true, 11000);
     add(l, "n1", NULL, NULL, true, 13000);
-    tg_ledger_close(l);
-    sqlite3 *db = NULL;
-    assert_int_equal(tg_ledger_open_readonly(path, &db, &eb), 0);
-    return db;
+    return ledger_fixture_seal(&lf);
 }
 
 static void cleanup(sqlite3 *db)
 {
-    char cmd[128];
-    sqlite3_close(db);
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    assert_int_equal(system(cmd), 0);
+    ledger_fixture_remove(&lf, db);
 }
 
 static void test_report_by_team(void **state)

@@ -15,35 +15,26 @@
 #include "finops/reconcile.h"
 #include "store/ledger.h"
 #include "store/sqlite_store.h"
+#include "tests/unit/finops/ledger_fixture.h"
 
-static char dir[64], path[128];
+static struct ledger_fixture lf;
 
 static void add(struct tg_ledger *l, const char *id, const char *day, const char *provider,
                 const char *model, int attempt, bool priced, int64_t cost)
 {
     struct tg_call_record r;
-    memset(&r, 0, sizeof r);
-    snprintf(r.call_id, sizeof r.call_id, "%s", id);
-    assert_int_equal(tg_parse_time(day, &r.started_at_ms), 0);
-    r.started_at_ms += 7200000; /* 02:00 UTC */
-    r.ended_at_ms = r.started_at_ms + 300;
+    ledger_fixture_call(&r, id, day, 7200000 /* 02:00 UTC */, 300);
     snprintf(r.provider, sizeof r.provider, "%s", provider);
     snprintf(r.outcome, sizeof r.outcome, attempt ? "ok" : "refused");
     snprintf(r.usage.response_model, sizeof r.usage.response_model, "%s", model);
     r.attempt = attempt;
-    r.is_priced = priced;
-    r.cost_nanos = r.input_cost_nanos = cost;
-    tg_ledger_finish(l, &r, NULL, NULL);
+    ledger_fixture_finish(l, &r, priced, cost);
 }
 
 static sqlite3 *fixture(void)
 {
-    struct tg_ledger *l = NULL;
-    struct tg_errbuf eb;
-    snprintf(dir, sizeof dir, "/tmp/tgreconXXXXXX");
-    assert_non_null(mkdtemp(dir));
-    snprintf(path, sizeof path, "%s/ledger.db", dir);
-    assert_int_equal(tg_ledger_open(path, &l, &eb), 0);
+    ledger_fixture_open(&lf, "tgrecon");
+    struct tg_ledger *l = lf.l;
     /* 11-01 gpt-4o: $0.002056 + $1.5 = $1.502056 (the invoice's two lines: a match)
      * 11-02 gpt-4o: $0.001 (invoice $0.0012345: a variance); a refused call the same key,
      *       never forwarded, is not compared
@@ -57,18 +48,12 @@ static sqlite3 *fixture(void)
     add(l, "c5", "2026-11-02", "anthropic", "claude-haiku-4-5-20251001", 1, true, 250000000);
     add(l, "c6", "2026-11-02", "openai", "mystery-1", 1, false, 0);
     add(l, "c7", "2026-10-31", "openai", "gpt-4o-2024-08-06", 1, true, 777);
-    tg_ledger_close(l);
-    sqlite3 *db = NULL;
-    assert_int_equal(tg_ledger_open_readonly(path, &db, &eb), 0);
-    return db;
+    return ledger_fixture_seal(&lf);
 }
 
 static void cleanup(sqlite3 *db)
 {
-    char cmd[128];
-    sqlite3_close(db);
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    assert_int_equal(system(cmd), 0);
+    ledger_fixture_remove(&lf, db);
 }
 
 static void load_fixture(struct tg_invoice *inv, const char *file, enum tg_invoice_format f)

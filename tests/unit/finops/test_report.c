@@ -15,41 +15,29 @@
 #include "finops/report.h"
 #include "store/ledger.h"
 #include "store/sqlite_store.h"
+#include "tests/unit/finops/ledger_fixture.h"
 
-static char dir[64], path[128];
+static struct ledger_fixture lf;
 
 static void add(struct tg_ledger *l, const char *id, const char *day, const char *team,
                 const char *model, int64_t in, int64_t out, int64_t tool_out, bool priced,
                 int64_t cost)
 {
     struct tg_call_record r;
-    memset(&r, 0, sizeof r);
-    snprintf(r.call_id, sizeof r.call_id, "%s", id);
-    assert_int_equal(tg_parse_time(day, &r.started_at_ms), 0);
-    r.started_at_ms += 3600000; /* 01:00 UTC */
-    r.ended_at_ms = r.started_at_ms + 500;
+    ledger_fixture_call(&r, id, day, 3600000 /* 01:00 UTC */, 500);
     snprintf(r.provider, sizeof r.provider, "openai");
-    snprintf(r.outcome, sizeof r.outcome, "ok");
     snprintf(r.usage.response_model, sizeof r.usage.response_model, "%s", model);
-    if (team != NULL)
-        snprintf(r.team, sizeof r.team, "%s", team);
-    r.attempt = 1;
+    LEDGER_FIXTURE_SET(r, team, team);
     r.usage.input_tokens = in;
     r.usage.output_tokens = out;
     r.usage.tool_call_output_tokens = tool_out;
-    r.is_priced = priced;
-    r.cost_nanos = r.input_cost_nanos = cost;
-    tg_ledger_finish(l, &r, NULL, NULL);
+    ledger_fixture_finish(l, &r, priced, cost);
 }
 
 static sqlite3 *fixture(void)
 {
-    struct tg_ledger *l = NULL;
-    struct tg_errbuf eb;
-    snprintf(dir, sizeof dir, "/tmp/tgreportXXXXXX");
-    assert_non_null(mkdtemp(dir));
-    snprintf(path, sizeof path, "%s/ledger.db", dir);
-    assert_int_equal(tg_ledger_open(path, &l, &eb), 0);
+    ledger_fixture_open(&lf, "tgreport");
+    struct tg_ledger *l = lf.l;
     /* payments: $0.002056 + $1.5; search: $0.25; unattributed: $0.000001 + one unpriced call */
     add(l, "c1", "2026-11-01", "payments", "gpt-4o-2024-08-06", 1200, 85, 0, true, 2056000);
     add(l, "c2", "2026-11-02", "payments", "gpt-4o-2024-08-06", 1000, 400, 100, true, 1500000000);
@@ -58,18 +46,12 @@ static sqlite3 *fixture(void)
     add(l, "c5", "2026-11-03", NULL, "mystery-1", 17, 9, 9, false, 0);
     add(l, "c6", "2026-10-31", "payments", "gpt-4o-2024-08-06", 5, 5, 0, true,
         777); /* outside the range */
-    tg_ledger_close(l);
-    sqlite3 *db = NULL;
-    assert_int_equal(tg_ledger_open_readonly(path, &db, &eb), 0);
-    return db;
+    return ledger_fixture_seal(&lf);
 }
 
 static void cleanup(sqlite3 *db)
 {
-    char cmd[128];
-    sqlite3_close(db);
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    assert_int_equal(system(cmd), 0);
+    ledger_fixture_remove(&lf, db);
 }
 
 static void test_by_team_csv(void **state)
