@@ -210,6 +210,29 @@ static int step_done(sqlite3 *db, int step, struct tg_errbuf *eb)
     return 0;
 }
 
+/* Opens the JSON object of row i of a list ("{" or ",{") with the text columns 0..n-1 of
+ * st under keys; the caller adds the rest and the closing brace. */
+static void jrow(struct tg_buf *out, int i, sqlite3_stmt *st, const char *const *keys, int n)
+{
+    tg_buf_appends(out, i ? ",{" : "{");
+    for (int k = 0; k < n; k++) {
+        tg_buf_appendf(out, "%s\"%s\":", k ? "," : "", keys[k]);
+        jstr(out, col(st, k));
+    }
+}
+
+/* Ends a list of n rows after the last sqlite3_step (step): "]" in JSON, none (when not
+ * NULL) in a table with no rows. */
+static int list_end(sqlite3 *db, const struct tg_audit_query *q, struct tg_buf *out, int step,
+                    int n, const char *none, struct tg_errbuf *eb)
+{
+    if (q->format == TG_AUDIT_JSON)
+        tg_buf_appends(out, "]");
+    else if (n == 0 && none != NULL)
+        tg_buf_appends(out, none);
+    return step_done(db, step, eb);
+}
+
 struct totals {
     int64_t calls, nanos, unpriced;
     int64_t f_calls[N_FIELDS], f_nanos[N_FIELDS];
@@ -295,10 +318,8 @@ static int unpriced_models(sqlite3 *db, const struct tg_audit_query *q, struct t
         tg_buf_appends(out, ",\"models\":[");
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         if (q->format == TG_AUDIT_JSON) {
-            tg_buf_appends(out, i ? ",{\"provider\":" : "{\"provider\":");
-            jstr(out, col(st, 0));
-            tg_buf_appends(out, ",\"model\":");
-            jstr(out, col(st, 1));
+            static const char *const keys[] = {"provider", "model"};
+            jrow(out, i, st, keys, 2);
             tg_buf_appendf(out, ",\"calls\":%lld}", (long long)sqlite3_column_int64(st, 2));
         } else {
             tg_buf_appendf(out, "    %s %s: %lld calls\n", orna(col(st, 0)), orna(col(st, 1)),
@@ -306,9 +327,7 @@ static int unpriced_models(sqlite3 *db, const struct tg_audit_query *q, struct t
         }
         i++;
     }
-    if (q->format == TG_AUDIT_JSON)
-        tg_buf_appends(out, "]");
-    rc = step_done(db, step, eb);
+    rc = list_end(db, q, out, step, i, NULL, eb);
 out:
     sqlite3_finalize(st);
     return rc;
@@ -398,14 +417,8 @@ static int drift(sqlite3 *db, const struct tg_audit_query *q, struct tg_buf *out
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         int64_t calls = sqlite3_column_int64(st, 4), nanos = sqlite3_column_int64(st, 5);
         if (q->format == TG_AUDIT_JSON) {
-            tg_buf_appends(out, i ? ",{\"field\":" : "{\"field\":");
-            jstr(out, col(st, 0));
-            tg_buf_appends(out, ",\"sent_as\":");
-            jstr(out, col(st, 1));
-            tg_buf_appends(out, ",\"key_id\":");
-            jstr(out, col(st, 2));
-            tg_buf_appends(out, ",\"service\":");
-            jstr(out, col(st, 3));
+            static const char *const keys[] = {"field", "sent_as", "key_id", "service"};
+            jrow(out, i, st, keys, 4);
             tg_buf_appendf(out, ",\"calls\":%lld,\"usd\":", (long long)calls);
             jusd(out, nanos);
             tg_buf_appendf(out, ",\"unpriced_calls\":%lld}",
@@ -417,11 +430,7 @@ static int drift(sqlite3 *db, const struct tg_audit_query *q, struct tg_buf *out
         }
         i++;
     }
-    if (q->format == TG_AUDIT_JSON)
-        tg_buf_appends(out, "]");
-    else if (i == 0)
-        tg_buf_appends(out, "(none)\n");
-    rc = step_done(db, step, eb);
+    rc = list_end(db, q, out, step, i, "(none)\n", eb);
 out:
     sqlite3_finalize(st);
     return rc;
@@ -455,14 +464,9 @@ static int price_fallbacks(sqlite3 *db, const struct tg_audit_query *q, struct t
         int64_t calls = sqlite3_column_int64(st, 4), nanos = sqlite3_column_int64(st, 5);
         price_how(col(st, 3), how, sizeof how);
         if (q->format == TG_AUDIT_JSON) {
-            tg_buf_appends(out, i ? ",{\"provider\":" : "{\"provider\":");
-            jstr(out, col(st, 0));
-            tg_buf_appends(out, ",\"request_model\":");
-            jstr(out, col(st, 1));
-            tg_buf_appends(out, ",\"response_model\":");
-            jstr(out, col(st, 2));
-            tg_buf_appends(out, ",\"price_ref\":");
-            jstr(out, col(st, 3));
+            static const char *const keys[] = {"provider", "request_model", "response_model",
+                                               "price_ref"};
+            jrow(out, i, st, keys, 4);
             tg_buf_appendf(out, ",\"how\":\"%s\",\"calls\":%lld,\"usd\":", how, (long long)calls);
             jusd(out, nanos);
             tg_buf_appends(out, "}");
@@ -473,11 +477,7 @@ static int price_fallbacks(sqlite3 *db, const struct tg_audit_query *q, struct t
         }
         i++;
     }
-    if (q->format == TG_AUDIT_JSON)
-        tg_buf_appends(out, "]");
-    else if (i == 0)
-        tg_buf_appends(out, "(none)\n");
-    rc = step_done(db, step, eb);
+    rc = list_end(db, q, out, step, i, "(none)\n", eb);
 out:
     sqlite3_finalize(st);
     return rc;
@@ -546,11 +546,7 @@ static int top_calls(sqlite3 *db, const struct tg_audit_query *q, struct tg_buf 
         }
         i++;
     }
-    if (q->format == TG_AUDIT_JSON)
-        tg_buf_appends(out, "]");
-    else if (i == 0)
-        tg_buf_appends(out, "(no priced calls)\n");
-    rc = step_done(db, step, eb);
+    rc = list_end(db, q, out, step, i, "(no priced calls)\n", eb);
 out:
     sqlite3_finalize(st);
     return rc;
