@@ -2,6 +2,8 @@
 #include "cli/cli.h"
 
 #include "config/config.h"
+#include "core/clock.h"
+#include "store/sqlite_store.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -44,6 +46,36 @@ int tg_cli_ledger_path(const char *config, const char *ledger, char *out, unsign
     }
     snprintf(out, n, "%s", ledger != NULL ? ledger : cfg.ledger_path);
     return 0;
+}
+
+int tg_cli_open_ledger(const char *config, const char *ledger, sqlite3 **db)
+{
+    char path[1024];
+    struct tg_errbuf eb;
+    if (tg_cli_ledger_path(config, ledger, path, sizeof path) != 0)
+        return 1;
+    if (tg_ledger_open_readonly(path, db, &eb) != 0) {
+        fprintf(stderr, "tollgate: %s\n", eb.msg);
+        return 1;
+    }
+    return 0;
+}
+
+int tg_cli_day(const char *v, char out[11])
+{
+    int64_t ms;
+    if (strlen(v) != 10 || tg_parse_time(v, &ms) != 0)
+        return -1;
+    memcpy(out, v, 11);
+    return 0;
+}
+
+void tg_cli_this_month(char from[11], char to[11])
+{
+    char today[25];
+    tg_iso8601_ms(tg_now_ms(), today);
+    snprintf(from, 11, "%.7s-01", today);
+    snprintf(to, 11, "%.10s", today);
 }
 
 int tg_cli_main(int argc, char **argv)

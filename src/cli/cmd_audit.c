@@ -6,10 +6,8 @@
 #include "config/config.h"
 #include "core/alloc.h"
 #include "core/buf.h"
-#include "core/clock.h"
 #include "finops/audit.h"
 #include "finops/audit_trace.h"
-#include "store/sqlite_store.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -152,15 +150,6 @@ static int cmd_trace(int argc, char **argv)
     return n_breaks > 0 ? EXIT_FINDINGS : 0;
 }
 
-static int day_arg(const char *v, char out[11])
-{
-    int64_t ms;
-    if (strlen(v) != 10 || tg_parse_time(v, &ms) != 0)
-        return -1;
-    memcpy(out, v, 11);
-    return 0;
-}
-
 int tg_cmd_audit(int argc, char **argv)
 {
     struct tg_audit_query q;
@@ -170,10 +159,7 @@ int tg_cmd_audit(int argc, char **argv)
         return cmd_trace(argc - 1, argv + 1);
     memset(&q, 0, sizeof q);
     q.top_n = TG_AUDIT_DEFAULT_TOP;
-    char today[25];
-    tg_iso8601_ms(tg_now_ms(), today);
-    snprintf(q.from, sizeof q.from, "%.7s-01", today);
-    snprintf(q.to, sizeof q.to, "%.10s", today);
+    tg_cli_this_month(q.from, q.to);
     for (int i = 1; i < argc; i += 2) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--help") == 0) {
@@ -187,7 +173,7 @@ int tg_cmd_audit(int argc, char **argv)
         } else if (strcmp(a, "--ledger") == 0) {
             ledger = v;
         } else if (strcmp(a, "--from") == 0 || strcmp(a, "--to") == 0) {
-            if (day_arg(v, strcmp(a, "--from") == 0 ? q.from : q.to) != 0)
+            if (tg_cli_day(v, strcmp(a, "--from") == 0 ? q.from : q.to) != 0)
                 return usage_error("%s '%s': expected YYYY-MM-DD", a, v);
         } else if (strcmp(a, "--format") == 0) {
             if (parse_format(v, &q.format) != 0)
@@ -207,14 +193,9 @@ int tg_cmd_audit(int argc, char **argv)
     }
     if (strcmp(q.from, q.to) > 0)
         return usage_error("--from %s is after --to %s", q.from, q.to);
-    char path[1024];
     sqlite3 *db = NULL;
-    if (tg_cli_ledger_path(config, ledger, path, sizeof path) != 0)
+    if (tg_cli_open_ledger(config, ledger, &db) != 0)
         return 1;
-    if (tg_ledger_open_readonly(path, &db, &eb) != 0) {
-        fprintf(stderr, "tollgate: %s\n", eb.msg);
-        return 1;
-    }
     struct tg_buf out = {0};
     int n_failed = 0;
     int rc = tg_audit_run(db, &q, &out, &n_failed, &eb);

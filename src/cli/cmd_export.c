@@ -4,7 +4,6 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "finops/allocation.h"
-#include "store/sqlite_store.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -68,14 +67,9 @@ int tg_cmd_export(int argc, char **argv)
         fprintf(stderr, "tollgate export allocation: --by needs --allocate-unattributed\n");
         return 2;
     }
-    char path[1024];
     sqlite3 *db = NULL;
-    if (tg_cli_ledger_path(config, ledger, path, sizeof path) != 0)
+    if (tg_cli_open_ledger(config, ledger, &db) != 0)
         return 1;
-    if (tg_ledger_open_readonly(path, &db, &eb) != 0) {
-        fprintf(stderr, "tollgate: %s\n", eb.msg);
-        return 1;
-    }
     struct tg_buf out = {0};
     int rc = proportional
                  ? tg_allocation_export_proportional(db, day, by ? by : "team", format, &out, &eb)

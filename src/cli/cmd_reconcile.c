@@ -2,10 +2,8 @@
 #include "cli/cli.h"
 
 #include "core/buf.h"
-#include "core/clock.h"
 #include "core/money.h"
 #include "finops/reconcile.h"
-#include "store/sqlite_store.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -23,15 +21,6 @@ static const char usage_text[] =
     "Exit: 0 everything matches, 3 anything else, 2 usage or invoice errors, 1 failure.\n";
 
 #define EXIT_MISMATCH 3
-
-static int day_arg(const char *v, char out[11])
-{
-    int64_t ms;
-    if (strlen(v) != 10 || tg_parse_time(v, &ms) != 0)
-        return -1;
-    memcpy(out, v, 11);
-    return 0;
-}
 
 int tg_cmd_reconcile(int argc, char **argv)
 {
@@ -77,7 +66,7 @@ int tg_cmd_reconcile(int argc, char **argv)
                 return 2;
             }
         } else if (strcmp(a, "--from") == 0 || strcmp(a, "--to") == 0) {
-            if (day_arg(v, strcmp(a, "--from") == 0 ? q.from : q.to) != 0) {
+            if (tg_cli_day(v, strcmp(a, "--from") == 0 ? q.from : q.to) != 0) {
                 fprintf(stderr, "tollgate reconcile: %s '%s': expected YYYY-MM-DD\n", a, v);
                 return 2;
             }
@@ -95,16 +84,9 @@ int tg_cmd_reconcile(int argc, char **argv)
         status = 2;
         goto out;
     }
-    char path[1024];
-    if (tg_cli_ledger_path(config, ledger, path, sizeof path) != 0) {
-        status = 1;
+    status = tg_cli_open_ledger(config, ledger, &db);
+    if (status != 0)
         goto out;
-    }
-    if (tg_ledger_open_readonly(path, &db, &eb) != 0) {
-        fprintf(stderr, "tollgate: %s\n", eb.msg);
-        status = 1;
-        goto out;
-    }
     int rc = tg_reconcile_run(db, &inv, &q, &out, &sum, &eb);
     if (rc != 0) {
         fprintf(stderr, "tollgate reconcile: %s\n", eb.msg);

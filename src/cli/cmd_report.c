@@ -2,9 +2,7 @@
 #include "cli/cli.h"
 
 #include "core/buf.h"
-#include "core/clock.h"
 #include "finops/report.h"
-#include "store/sqlite_store.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -23,25 +21,13 @@ static const char usage_text[] =
     "     virtual key's unattributed cost over that DIM's values by the key's attributed\n"
     "     spend (an estimate: allocation_method=proportional); docs/REPORTS.md.\n";
 
-static int day_arg(const char *v, char out[11])
-{
-    int64_t ms;
-    if (strlen(v) != 10 || tg_parse_time(v, &ms) != 0)
-        return -1;
-    memcpy(out, v, 11);
-    return 0;
-}
-
 int tg_cmd_report(int argc, char **argv)
 {
     struct tg_report_query q;
     struct tg_errbuf eb;
     const char *config = NULL, *ledger = NULL, *by = NULL;
     memset(&q, 0, sizeof q);
-    char today[25];
-    tg_iso8601_ms(tg_now_ms(), today);
-    snprintf(q.from, sizeof q.from, "%.7s-01", today);
-    snprintf(q.to, sizeof q.to, "%.10s", today);
+    tg_cli_this_month(q.from, q.to);
     for (int i = 1; i < argc; i += 2) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--help") == 0) {
@@ -65,7 +51,7 @@ int tg_cmd_report(int argc, char **argv)
             }
             q.allocate_proportional = true;
         } else if (strcmp(a, "--from") == 0 || strcmp(a, "--to") == 0) {
-            if (day_arg(v, strcmp(a, "--from") == 0 ? q.from : q.to) != 0) {
+            if (tg_cli_day(v, strcmp(a, "--from") == 0 ? q.from : q.to) != 0) {
                 fprintf(stderr, "tollgate report: %s '%s': expected YYYY-MM-DD\n", a, v);
                 return 2;
             }
@@ -93,14 +79,9 @@ int tg_cmd_report(int argc, char **argv)
         fprintf(stderr, "tollgate report: %s\n", eb.msg);
         return 2;
     }
-    char path[1024];
     sqlite3 *db = NULL;
-    if (tg_cli_ledger_path(config, ledger, path, sizeof path) != 0)
+    if (tg_cli_open_ledger(config, ledger, &db) != 0)
         return 1;
-    if (tg_ledger_open_readonly(path, &db, &eb) != 0) {
-        fprintf(stderr, "tollgate: %s\n", eb.msg);
-        return 1;
-    }
     struct tg_buf out = {0};
     int rc = tg_report_run(db, &q, &out, &eb);
     sqlite3_close(db);
