@@ -21,6 +21,7 @@
 #include "finops/audit.h"
 
 #include "core/money.h"
+#include "finops/report.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -73,17 +74,7 @@ static const struct bucket buckets[] = {
 
 static int field_index(const char *name, size_t n)
 {
-    static const struct {
-        const char *alias, *name;
-    } short_names[] = {{"tenant", "tenant_id"},
-                       {"feature", "feature_id"},
-                       {"workflow", "workflow_id"},
-                       {"actor", "actor_id"}};
-    for (size_t i = 0; i < sizeof short_names / sizeof short_names[0]; i++)
-        if (strlen(short_names[i].alias) == n && memcmp(short_names[i].alias, name, n) == 0) {
-            name = short_names[i].name;
-            n = strlen(name);
-        }
+    name = tg_report_field_name(name, &n);
     for (size_t i = 0; i < N_FIELDS; i++)
         if (strlen(tg_audit_fields[i]) == n && memcmp(tg_audit_fields[i], name, n) == 0)
             return (int)i;

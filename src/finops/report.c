@@ -9,6 +9,7 @@
  * SQL. */
 #include "finops/report.h"
 
+#include "accounting/identity.h"
 #include "core/alloc.h"
 #include "core/money.h"
 #include "finops/proportional.h"
@@ -38,20 +39,24 @@ static const struct dim dims[] = {
     {"day", "day"},
 };
 
-static const struct {
-    const char *alias, *name;
-} short_names[] = {{"tenant", "tenant_id"},
-                   {"feature", "feature_id"},
-                   {"workflow", "workflow_id"},
-                   {"actor", "actor_id"}};
+const char *tg_report_field_name(const char *name, size_t *n)
+{
+    char buf[32];
+    if (*n >= sizeof buf)
+        return name; /* longer than any field name */
+    memcpy(buf, name, *n);
+    buf[*n] = '\0';
+    int f = tg_field_by_name(buf);
+    if (f < 0)
+        return name;
+    name = tg_field_name((enum tg_field)f);
+    *n = strlen(name);
+    return name;
+}
 
 static const struct dim *find_dim(const char *name, size_t n)
 {
-    for (size_t i = 0; i < sizeof short_names / sizeof short_names[0]; i++)
-        if (strlen(short_names[i].alias) == n && memcmp(short_names[i].alias, name, n) == 0) {
-            name = short_names[i].name;
-            n = strlen(name);
-        }
+    name = tg_report_field_name(name, &n);
     for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++)
         if (strlen(dims[i].name) == n && memcmp(dims[i].name, name, n) == 0)
             return &dims[i];

@@ -28,6 +28,12 @@ struct tg_report_query {
  *  dims points into a static table. */
 int tg_report_parse_dims(const char *list, struct tg_report_query *q, struct tg_errbuf *eb);
 
+/** The ledger column a short attribution name stands for, as budget scopes and the
+ *  identity module spell them (tg_field_by_name: "tenant" -> "tenant_id", "feature",
+ *  "workflow", "actor"); name itself otherwise. name is n bytes, not NUL-terminated; *n
+ *  becomes the length of the result. Used by report --by and audit --min-coverage. */
+const char *tg_report_field_name(const char *name, size_t *n);
+
 /** Appends s as one CSV field (RFC 4180 quoting when it holds a comma, quote or line end). */
 void tg_report_csv_field(struct tg_buf *out, const char *s);
 
