@@ -16,6 +16,7 @@
 #include "finops/audit.h"
 #include "store/ledger.h"
 #include "store/sqlite_store.h"
+#include "tests/unit/finops/audit_cli.h"
 #include "tests/unit/finops/ledger_fixture.h"
 
 static struct ledger_fixture lf;
@@ -291,23 +292,6 @@ static void test_min_coverage_parsing(void **state)
                                 "actor_type, environment, service)");
 }
 
-static int run(int argc, const char **args)
-{
-    char *argv[16];
-    for (int i = 0; i < argc; i++)
-        argv[i] = (char *)args[i];
-    /* the command prints its findings; keep the test log to the assertions */
-    fflush(stdout);
-    int saved = dup(1);
-    FILE *null = freopen("/dev/null", "w", stdout);
-    assert_non_null(null);
-    int rc = tg_cmd_audit(argc, argv);
-    fflush(stdout);
-    dup2(saved, 1);
-    close(saved);
-    return rc;
-}
-
 static void test_exit_codes(void **state)
 {
     (void)state;
@@ -316,24 +300,24 @@ static void test_exit_codes(void **state)
                           "2026-11-01", "--to",     "2026-11-30"};
     const char *a[16];
     memcpy(a, base, sizeof base);
-    assert_int_equal(run(7, a), 0); /* no threshold: findings alone do not fail */
+    assert_int_equal(audit_cli_run(7, a), 0); /* no threshold: findings alone do not fail */
     a[7] = "--min-coverage";
     a[8] = "99.9";
-    assert_int_equal(run(9, a), 3); /* cost_center 99.88% < 99.9% */
+    assert_int_equal(audit_cli_run(9, a), 3); /* cost_center 99.88% < 99.9% */
     a[8] = "99.88";
-    assert_int_equal(run(9, a), 0);
+    assert_int_equal(audit_cli_run(9, a), 0);
     a[8] = "feature=85.47";
-    assert_int_equal(run(9, a), 3);
+    assert_int_equal(audit_cli_run(9, a), 3);
     a[8] = "101";
-    assert_int_equal(run(9, a), 2);
+    assert_int_equal(audit_cli_run(9, a), 2);
     a[7] = "--format";
     a[8] = "xml";
-    assert_int_equal(run(9, a), 2);
+    assert_int_equal(audit_cli_run(9, a), 2);
     a[7] = "--top";
     a[8] = "0";
-    assert_int_equal(run(9, a), 2);
+    assert_int_equal(audit_cli_run(9, a), 2);
     a[2] = "/nonexistent/ledger.db";
-    assert_int_equal(run(7, a), 1);
+    assert_int_equal(audit_cli_run(7, a), 1);
     cleanup(db);
 }
 

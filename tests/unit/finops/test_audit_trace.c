@@ -14,6 +14,7 @@
 #include "accounting/identity.h"
 #include "cli/cli.h"
 #include "finops/audit_trace.h"
+#include "tests/unit/finops/audit_cli.h"
 
 static char *slurp(const char *rel, size_t *len)
 {
@@ -287,21 +288,6 @@ static void test_branches_and_cycle(void **state)
     tg_buf_free(&big);
 }
 
-static int run(int argc, const char **args)
-{
-    char *argv[16];
-    for (int i = 0; i < argc; i++)
-        argv[i] = (char *)args[i];
-    fflush(stdout);
-    int saved = dup(1);
-    assert_non_null(freopen("/dev/null", "w", stdout));
-    int rc = tg_cmd_audit(argc, argv);
-    fflush(stdout);
-    dup2(saved, 1);
-    close(saved);
-    return rc;
-}
-
 static void put(const char *p, const char *text)
 {
     FILE *f = fopen(p, "w");
@@ -327,20 +313,20 @@ static void test_cli_exit_codes(void **state)
     put(cfg, "attribution:\n  aliases:\n    X-Org-Unit: cost_center\n");
     put(bad, "attribution:\n  aliases:\n    X-Org-Unit: nonsense\n");
     const char *a[] = {"audit", "trace", fixture, "--format", "json"};
-    assert_int_equal(run(5, a), 3);
+    assert_int_equal(audit_cli_run(5, a), 3);
     a[2] = ok;
-    assert_int_equal(run(5, a), 0);
+    assert_int_equal(audit_cli_run(5, a), 0);
     const char *c[] = {"audit", "trace", ok, "--config", cfg};
-    assert_int_equal(run(5, c), 0);
+    assert_int_equal(audit_cli_run(5, c), 0);
     c[4] = bad;
-    assert_int_equal(run(5, c), 1);
+    assert_int_equal(audit_cli_run(5, c), 1);
     a[2] = "/nonexistent.jsonl";
-    assert_int_equal(run(3, a), 1);
+    assert_int_equal(audit_cli_run(3, a), 1);
     a[3] = "--format";
     a[4] = "yaml";
     a[2] = ok;
-    assert_int_equal(run(5, a), 2);
-    assert_int_equal(run(2, a), 2); /* no FILE */
+    assert_int_equal(audit_cli_run(5, a), 2);
+    assert_int_equal(audit_cli_run(2, a), 2); /* no FILE */
     char cmd[96];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     assert_int_equal(system(cmd), 0);
