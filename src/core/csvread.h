@@ -9,8 +9,10 @@
 
 /** Called once per record. fields[0..nfields) are NUL-terminated, trimmed of blanks (and
  *  a trailing '\r') and borrowed until the call returns; line is the physical line
- *  (1-based, as an editor shows it) the record starts on. Returns 0, or a negative
- *  enum tg_err (with eb filled) that stops the reading and is returned by tg_csv_parse. */
+ *  (1-based, as an editor shows it) the record starts on, or, when its first field is
+ *  quoted across lines, the line that field ends on (libcsv reports fields as they end).
+ *  Returns 0, or a negative enum tg_err (with eb filled) that stops the reading and is
+ *  returned by tg_csv_parse. */
 typedef int (*tg_csv_record_fn)(void *ud, char *const *fields, int nfields, long line);
 
 struct tg_csv_opts {
