@@ -11,7 +11,6 @@
 #include "core/alloc.h"
 #include "core/csvread.h"
 
-#include <csv.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -239,62 +238,41 @@ void tg_mappings_destroy(struct tg_mappings *m)
 }
 
 struct map_loader {
-    struct tg_mappings *m;
     const char *name;
     struct tg_errbuf *eb;
-    int err, kind, nf;
-    long line;
-    char f[3][128];
-    bool too_long;
+    int kind;
     struct map_entry *v;
     int n, cap;
 };
 
-static void map_field(void *s, size_t len, void *ud)
+static int map_record(void *ud, char *const *f, int nf, long line)
 {
     struct map_loader *L = ud;
-    if (L->nf < 3) {
-        if (len >= sizeof L->f[0])
-            L->too_long = true;
-        snprintf(L->f[L->nf], sizeof L->f[0], "%.*s", (int)(len < 127 ? len : 127),
-                 s ? (const char *)s : "");
-    }
-    L->nf++;
-}
-
-static void map_row(int c, void *ud)
-{
-    struct map_loader *L = ud;
-    (void)c;
-    L->line++;
-    int nf = L->nf;
-    L->nf = 0;
-    if (L->err != 0 || (nf == 1 && L->f[0][0] == '\0') || L->f[0][0] == '#')
-        return;
+    if (nf == 1 && f[0][0] == '\0')
+        return 0;
     if (L->kind < 0) {
         for (int k = 0; k < TG_MAP_COUNT; k++)
-            if (nf == 2 && strcmp(L->f[0], map_headers[k][0]) == 0 &&
-                strcmp(L->f[1], map_headers[k][1]) == 0)
+            if (nf == 2 && strcmp(f[0], map_headers[k][0]) == 0 &&
+                strcmp(f[1], map_headers[k][1]) == 0)
                 L->kind = k;
         if (L->kind < 0)
-            L->err = tg_errf(L->eb, TG_ERR_INVALID,
-                             "%s:%ld: header must be tenant_id,cost_center or team,cost_center or "
-                             "workflow_id,team",
-                             L->name, L->line);
-        return;
+            return tg_errf(L->eb, TG_ERR_INVALID,
+                           "%s:%ld: header must be tenant_id,cost_center or team,cost_center or "
+                           "workflow_id,team",
+                           L->name, line);
+        return 0;
     }
-    if (nf != 2 || L->f[0][0] == '\0' || L->f[1][0] == '\0' || L->too_long) {
-        L->err =
-            tg_errf(L->eb, TG_ERR_INVALID,
-                    "%s:%ld: expected two non-empty values of at most 127 bytes", L->name, L->line);
-        return;
-    }
+    if (nf != 2 || f[0][0] == '\0' || f[1][0] == '\0' || strlen(f[0]) >= sizeof L->v->key ||
+        strlen(f[1]) >= sizeof L->v->value)
+        return tg_errf(L->eb, TG_ERR_INVALID,
+                       "%s:%ld: expected two non-empty values of at most 127 bytes", L->name, line);
     if (L->n == L->cap) {
         L->cap = L->cap ? L->cap * 2 : 64;
         L->v = tg_realloc(L->v, (size_t)L->cap * sizeof *L->v);
     }
-    memcpy(L->v[L->n].key, L->f[0], sizeof L->f[0]);
-    memcpy(L->v[L->n++].value, L->f[1], sizeof L->f[1]);
+    snprintf(L->v[L->n].key, sizeof L->v->key, "%s", f[0]);
+    snprintf(L->v[L->n++].value, sizeof L->v->value, "%s", f[1]);
+    return 0;
 }
 
 static int by_key(const void *a, const void *b)
@@ -305,34 +283,26 @@ static int by_key(const void *a, const void *b)
 int tg_mappings_load_csv(struct tg_mappings *m, const char *name, const char *text,
                          unsigned long len, struct tg_errbuf *eb)
 {
-    struct csv_parser p;
     struct map_loader L;
     memset(&L, 0, sizeof L);
-    L.m = m;
     L.name = name;
     L.eb = eb;
     L.kind = -1;
-    if (csv_init(&p, CSV_APPEND_NULL) != 0)
-        return tg_errf(eb, TG_ERR_NOMEM, "%s: csv_init failed", name);
-    if (csv_parse(&p, text, len, map_field, map_row, &L) != len && L.err == 0)
-        L.err = tg_errf(eb, TG_ERR_INVALID, "%s:%ld: %s", name, L.line + 1,
-                        csv_strerror(csv_error(&p)));
-    if (L.err == 0)
-        csv_fini(&p, map_field, map_row, &L);
-    csv_free(&p);
-    if (L.err == 0 && L.kind < 0)
-        L.err = tg_errf(eb, TG_ERR_INVALID, "%s: empty file (no header row)", name);
-    if (L.err == 0) { /* a key mapped twice is an error, not a silent pick */
+    static const struct tg_csv_opts opts = {.max_fields = 64, .skip_comments = true};
+    int err = tg_csv_parse(name, text, len, &opts, map_record, &L, eb);
+    if (err == 0 && L.kind < 0)
+        err = tg_errf(eb, TG_ERR_INVALID, "%s: empty file (no header row)", name);
+    if (err == 0) { /* a key mapped twice is an error, not a silent pick */
         qsort(L.v, (size_t)L.n, sizeof *L.v, by_key);
         for (int i = 1; i < L.n; i++)
             if (strcmp(L.v[i].key, L.v[i - 1].key) == 0) {
-                L.err = tg_errf(eb, TG_ERR_INVALID, "%s: '%s' is mapped twice", name, L.v[i].key);
+                err = tg_errf(eb, TG_ERR_INVALID, "%s: '%s' is mapped twice", name, L.v[i].key);
                 break;
             }
     }
-    if (L.err != 0) {
+    if (err != 0) {
         free(L.v);
-        return L.err;
+        return err;
     }
     free(m->e[L.kind]);
     m->e[L.kind] = L.v;

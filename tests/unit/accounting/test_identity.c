@@ -182,6 +182,22 @@ static void test_mappings_and_route(void **state)
     static const char bad[] = "tenant_id,cost_center\nacme,\n";
     assert_int_equal(tg_mappings_load_csv(m, "t.csv", bad, sizeof bad - 1, &eb), TG_ERR_INVALID);
     assert_string_equal(eb.msg, "t.csv:2: expected two non-empty values of at most 127 bytes");
+    /* physical lines, as an editor shows them, past blank and comment lines */
+    static const char gaps[] = "tenant_id,cost_center\n\n# EMEA\nacme,CC-1\n\nglobex\n";
+    assert_int_equal(tg_mappings_load_csv(m, "g.csv", gaps, sizeof gaps - 1, &eb), TG_ERR_INVALID);
+    assert_string_equal(eb.msg, "g.csv:6: expected two non-empty values of at most 127 bytes");
+    static const char quote[] = "tenant_id,cost_center\nacme,\"CC-1\n";
+    assert_int_equal(tg_mappings_load_csv(m, "q.csv", quote, sizeof quote - 1, &eb),
+                     TG_ERR_INVALID);
+    assert_non_null(strstr(eb.msg, "q.csv:"));
+    /* a byte-order mark and padding are not part of the values */
+    static const char bom[] = "\xef\xbb\xbftenant_id, cost_center\r\n initech , CC-9 \r\n";
+    struct tg_mappings *m2 = tg_mappings_new();
+    assert_int_equal(tg_mappings_load_csv(m2, "b.csv", bom, sizeof bom - 1, &eb), 0);
+    bool has_table = false;
+    assert_string_equal(tg_mappings_get(m2, TG_MAP_TENANT_COST_CENTER, "initech", &has_table),
+                        "CC-9");
+    tg_mappings_destroy(m2);
     static const char dup[] = "team,cost_center\na,1\na,2\n";
     assert_int_equal(tg_mappings_load_csv(m, "d.csv", dup, sizeof dup - 1, &eb), TG_ERR_INVALID);
     assert_string_equal(eb.msg, "d.csv: 'a' is mapped twice");
