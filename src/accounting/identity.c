@@ -1,11 +1,11 @@
 /* accounting/identity.c - attribution resolution (DESIGN.md, Attribution fields)
  *
  * Every field is resolved by one precedence: canonical header > alias header > baggage >
- * virtual-key default (route defaults and mapping tables come after these when they
- * land), and records where its value came from so drift is measurable: `header`,
- * `alias:<name as sent>`, `baggage`, `key`, `generated`, or `rejected:<where>` for a
- * value that failed validation. Pure: headers come in as an abstract list, so this is
- * tested without a server. */
+ * virtual-key default > route default > mapping table, and records where its value came
+ * from so drift is measurable: `header`, `alias:<name as sent>`, `baggage`, `key`,
+ * `route`, `map`, `unmapped` (a loaded table had no entry), `generated`, or
+ * `rejected:<where>` for a value that failed validation. Pure: headers come in as an abstract list,
+ * so this is tested without a server. */
 #include "accounting/identity.h"
 
 #include "core/alloc.h"
