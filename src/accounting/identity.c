@@ -3,7 +3,7 @@
  * Every field is resolved by one precedence: canonical header > alias header > baggage >
  * virtual-key default > route default > mapping table, and records where its value came
  * from so drift is measurable: `header`, `alias:<name as sent>`, `baggage`, `key`,
- * `route`, `map`, `unmapped` (a loaded table had no entry), `generated`, or
+ * `route`, `map:<key field>`, `unmapped` (a loaded table had no entry), `generated`, or
  * `rejected:<where>` for a value that failed validation. Pure: headers come in as an abstract list,
  * so this is tested without a server. */
 #include "accounting/identity.h"
