@@ -942,7 +942,7 @@ static void attribute(struct call *c, h2o_req_t *req, const struct tg_identity_d
     }
     if (c->trace.trace_id[0] == '\0') { /* the trace is decided once, on the first pass */
         struct tg_traceparent caller;
-        uint8_t rnd[24];
+        uint8_t rnd[32]; /* 24 for the trace and the gateway span, 8 for the client span */
         bool valid = ntp == 1 && tg_trace_parse(tp->value.base, tp->value.len, &caller);
         tg_random_bytes(rnd, sizeof rnd);
         tg_trace_continue(&caller, valid, rnd, &c->trace);
@@ -951,12 +951,15 @@ static void attribute(struct call *c, h2o_req_t *req, const struct tg_identity_d
         TG_SETS(c->rec.trace_id, c->trace.trace_id);
         TG_SETS(c->rec.span_id, c->trace.span_id);
         TG_SETS(c->rec.parent_span_id, c->trace.parent_span_id);
-        uint8_t sid[8];
-        do
-            tg_random_bytes(sid, sizeof sid);
-        while (memcmp(sid, "\0\0\0\0\0\0\0\0", 8) == 0); /* all-zero ids are invalid */
-        for (int i = 0; i < 8; i++)
-            snprintf(c->client_span_id + 2 * i, 3, "%02x", sid[i]);
+        const uint8_t *sid = rnd + 24;
+        if (memcmp(sid, "\0\0\0\0\0\0\0\0", 8) == 0)
+            rnd[31] = 1; /* an all-zero span id is invalid (W3C) */
+        static const char hex[] = "0123456789abcdef";
+        for (int i = 0; i < 8; i++) {
+            c->client_span_id[2 * i] = hex[sid[i] >> 4];
+            c->client_span_id[2 * i + 1] = hex[sid[i] & 15];
+        }
+        c->client_span_id[16] = '\0';
     }
     if (c->generated_rid[0] == '\0')
         tg_uuid7(c->rec.started_at_ms, c->generated_rid);

@@ -4,7 +4,9 @@
  * (tg_metrics_observe); a scrape renders everything (tg_metrics_render). One mutex guards
  * the registry: a call touches it once for a handful of hash lookups, far below the cost
  * of the call itself, and a scrape copies nothing it does not print.
- * Series are keyed by family and their preformatted label text. Counters are int64:
+ * Series are keyed by family and their preformatted label text, but a call formats
+ * none: its capped label values are interned, and the series of one (provider, model,
+ * team, cost_center) are found through one cached group. Counters are int64:
  * tokens and calls as counts, money as nano-dollars printed as exact decimal USD, so a
  * counter equals the ledger's SUM to the nano-dollar. Histograms hold microseconds and
  * print seconds.
@@ -19,6 +21,7 @@
 
 #include <pthread.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,12 +101,27 @@ struct series {
     int64_t sum_us, count;
 };
 
-struct labelvals { /* the admitted values of one capped label */
-    char **v;
-    int n, cap;
+struct labelvals { /* the admitted values of one capped label: an open-addressing set */
+    char **slot;
+    unsigned mask;
+    int n;
+};
+
+/* The series one owner's calls update, found once per call by (provider, model, team,
+ * cost_center) and created on first use, so counting a call formats no label text. */
+enum { N_TOKEN_TYPES = 9, N_OUTCOMES = 6 };
+struct group {
+    struct group *next;
+    char *provider;
+    const char *model, *team, *cc; /* interned in the capped sets (or "other") */
+    struct series *calls[N_OUTCOMES];
+    struct series *tokens[N_TOKEN_TYPES];
+    struct series *tool_calls, *web_search, *web_fetch, *cost, *savings, *unpriced, *estimated;
 };
 
 enum capped { CAP_MODEL, CAP_TEAM, CAP_COST_CENTER, CAP_N };
+
+#define HIST_CACHE 16 /* histogram series remembered per family (one per provider) */
 
 struct tg_metrics {
     pthread_mutex_t mu;
@@ -112,6 +130,10 @@ struct tg_metrics {
     size_t n_series;
     int max_label_values;
     struct labelvals capped[CAP_N];
+    struct group **groups;
+    unsigned n_groups_buckets;
+    struct series *hist_cache[TG_HIST_N][HIST_CACHE]; /* by provider */
+    char hist_provider[TG_HIST_N][HIST_CACHE][32];
 };
 
 static unsigned hash(int family, const char *s)
@@ -129,6 +151,15 @@ struct tg_metrics *tg_metrics_new(int max_label_values)
     m->n_buckets = 1024;
     m->buckets = tg_calloc(m->n_buckets, sizeof *m->buckets);
     m->max_label_values = max_label_values > 0 ? max_label_values : 1;
+    unsigned slots = 16;
+    while (slots < 2u * (unsigned)m->max_label_values + 1)
+        slots <<= 1;
+    for (int i = 0; i < CAP_N; i++) {
+        m->capped[i].slot = tg_calloc(slots, sizeof *m->capped[i].slot);
+        m->capped[i].mask = slots - 1;
+    }
+    m->n_groups_buckets = 1024;
+    m->groups = tg_calloc(m->n_groups_buckets, sizeof *m->groups);
     return m;
 }
 
@@ -144,30 +175,37 @@ void tg_metrics_destroy(struct tg_metrics *m)
             free(s);
         }
     for (int i = 0; i < CAP_N; i++) {
-        for (int k = 0; k < m->capped[i].n; k++)
-            free(m->capped[i].v[k]);
-        free(m->capped[i].v);
+        for (unsigned k = 0; k <= m->capped[i].mask; k++)
+            free(m->capped[i].slot[k]);
+        free(m->capped[i].slot);
     }
+    for (unsigned b = 0; b < m->n_groups_buckets; b++)
+        for (struct group *g = m->groups[b], *next; g != NULL; g = next) {
+            next = g->next;
+            free(g->provider);
+            free(g);
+        }
+    free(m->groups);
     free(m->buckets);
     pthread_mutex_destroy(&m->mu);
     free(m);
 }
 
-/* Under mu. The value itself when already admitted or when there is room, else "other". */
+/* Under mu. The interned value when already admitted or when there is room, else
+ * "other". */
 static const char *cap_value(struct tg_metrics *m, enum capped which, const char *v)
 {
     struct labelvals *lv = &m->capped[which];
-    for (int i = 0; i < lv->n; i++)
-        if (strcmp(lv->v[i], v) == 0)
-            return lv->v[i];
+    unsigned h = hash(0, v) & lv->mask;
+    while (lv->slot[h] != NULL) {
+        if (strcmp(lv->slot[h], v) == 0)
+            return lv->slot[h];
+        h = (h + 1) & lv->mask;
+    }
     if (lv->n >= m->max_label_values)
         return "other";
-    if (lv->n == lv->cap) {
-        lv->cap = lv->cap ? lv->cap * 2 : 16;
-        lv->v = tg_realloc(lv->v, sizeof *lv->v * (size_t)lv->cap);
-    }
-    lv->v[lv->n] = tg_strdup(v);
-    return lv->v[lv->n++];
+    lv->n++;
+    return lv->slot[h] = tg_strdup(v);
 }
 
 /* Under mu. Finds or creates the series of family f with the given label text. */
@@ -226,19 +264,25 @@ static void labels(struct tg_buf *b, const char *const *kv)
 {
     tg_buf_reset(b);
     for (int i = 0; kv[i] != NULL; i += 2) {
-        tg_buf_appendf(b, "%s%s=", i ? "," : "", kv[i]);
+        if (i > 0)
+            tg_buf_appends(b, ",");
+        tg_buf_appends(b, kv[i]);
+        tg_buf_appends(b, "=");
         tg_prom_label(b, kv[i + 1]);
     }
 }
 
-/* Under mu; scratch holds the label text (one buffer for all of a call's series). */
-static void add(struct tg_metrics *m, struct tg_buf *scratch, int f, const char *const *kv,
-                int64_t v, bool keep_zero)
+/* Under mu. The series of family f with labels kv, found once and then kept in *slot. */
+static struct series *slot_series(struct tg_metrics *m, struct series **slot, int f,
+                                  const char *const *kv)
 {
-    if (v == 0 && !keep_zero)
-        return;
-    labels(scratch, kv);
-    get_series(m, f, scratch->base)->value += v;
+    if (*slot == NULL) {
+        struct tg_buf b = {0};
+        labels(&b, kv);
+        *slot = get_series(m, f, b.base);
+        tg_buf_free(&b);
+    }
+    return *slot;
 }
 
 static const char * or (const char *v, const char *dflt)
@@ -246,57 +290,94 @@ static const char * or (const char *v, const char *dflt)
     return v[0] != '\0' ? v : dflt;
 }
 
+/* Under mu. The owner's group, created on first use. */
+static struct group *get_group(struct tg_metrics *m, const char *prov, const char *model,
+                               const char *team, const char *cc)
+{
+    unsigned h =
+        hash(0, prov) ^ (unsigned)((uintptr_t)model * 31u + (uintptr_t)team * 17u + (uintptr_t)cc);
+    unsigned b = h & (m->n_groups_buckets - 1);
+    for (struct group *g = m->groups[b]; g != NULL; g = g->next)
+        if (g->model == model && g->team == team && g->cc == cc && strcmp(g->provider, prov) == 0)
+            return g;
+    struct group *g = tg_calloc(1, sizeof *g);
+    g->provider = tg_strdup(prov);
+    g->model = model;
+    g->team = team;
+    g->cc = cc;
+    g->next = m->groups[b];
+    m->groups[b] = g;
+    return g;
+}
+
+static const char *const outcomes[N_OUTCOMES] = {"ok",         "upstream_error", "refused",
+                                                 "incomplete", "client_aborted", "gateway_error"};
+static const struct {
+    const char *type;
+    size_t off;
+} token_types[N_TOKEN_TYPES] = {
+    {"input", offsetof(struct tg_usage, input_tokens)},
+    {"cached_input", offsetof(struct tg_usage, cached_input_tokens)},
+    {"cache_write_5m", offsetof(struct tg_usage, cache_write_5m_tokens)},
+    {"cache_write_1h", offsetof(struct tg_usage, cache_write_1h_tokens)},
+    {"output", offsetof(struct tg_usage, output_tokens)},
+    {"reasoning", offsetof(struct tg_usage, reasoning_tokens)},
+    {"tool_call_output", offsetof(struct tg_usage, tool_call_output_tokens)},
+    {"audio_input", offsetof(struct tg_usage, audio_input_tokens)},
+    {"audio_output", offsetof(struct tg_usage, audio_output_tokens)},
+};
+
 void tg_metrics_call(struct tg_metrics *m, const struct tg_call_record *r)
 {
     if (m == NULL)
         return;
     const struct tg_usage *u = &r->usage;
     const char *prov = or (r->provider, "none");
-    struct tg_buf scratch = {0};
     pthread_mutex_lock(&m->mu);
     const char *model =
         cap_value(m, CAP_MODEL, or (or (u->response_model, r->request_model), "none"));
     const char *team = cap_value(m, CAP_TEAM, or (r->team, "unattributed"));
     const char *cc = cap_value(m, CAP_COST_CENTER, or (r->cost_center, "unattributed"));
-    const char *call_kv[] = {"provider", prov, "model", model, "outcome", r->outcome, NULL};
-    add(m, &scratch, F_CALLS, call_kv, 1, true);
-    static const struct {
-        const char *type;
-        size_t off;
-    } tokens[] = {
-        {"input", offsetof(struct tg_usage, input_tokens)},
-        {"cached_input", offsetof(struct tg_usage, cached_input_tokens)},
-        {"cache_write_5m", offsetof(struct tg_usage, cache_write_5m_tokens)},
-        {"cache_write_1h", offsetof(struct tg_usage, cache_write_1h_tokens)},
-        {"output", offsetof(struct tg_usage, output_tokens)},
-        {"reasoning", offsetof(struct tg_usage, reasoning_tokens)},
-        {"tool_call_output", offsetof(struct tg_usage, tool_call_output_tokens)},
-        {"audio_input", offsetof(struct tg_usage, audio_input_tokens)},
-        {"audio_output", offsetof(struct tg_usage, audio_output_tokens)},
-    };
-    for (size_t i = 0; i < sizeof tokens / sizeof tokens[0]; i++) {
-        int64_t v = *(const int64_t *)((const char *)u + tokens[i].off);
-        const char *kv[] = {"provider",    prov, "model", model,          "team", team,
-                            "cost_center", cc,   "type",  tokens[i].type, NULL};
-        add(m, &scratch, F_TOKENS, kv, v, i == 0 || i == 4); /* input and output always exist */
-    }
+    struct group *g = get_group(m, prov, model, team, cc);
     const char *pm[] = {"provider", prov, "model", model, NULL};
-    add(m, &scratch, F_TOOL_CALLS, pm, u->tool_calls, false);
-    const char *ws[] = {"provider", prov, "model", model, "tool", "web_search", NULL};
-    add(m, &scratch, F_SERVER_TOOLS, ws, u->web_search_requests, false);
-    const char *wf[] = {"provider", prov, "model", model, "tool", "web_fetch", NULL};
-    add(m, &scratch, F_SERVER_TOOLS, wf, u->web_fetch_requests, false);
     const char *owner[] = {"provider", prov, "model", model, "team", team, "cost_center", cc, NULL};
+
+    const char *call_kv[] = {"provider", prov, "model", model, "outcome", r->outcome, NULL};
+    int o = 0;
+    while (o < N_OUTCOMES && strcmp(outcomes[o], r->outcome) != 0)
+        o++;
+    struct series *other = NULL; /* an outcome outside the list: found by its labels */
+    slot_series(m, o < N_OUTCOMES ? &g->calls[o] : &other, F_CALLS, call_kv)->value++;
+
+    for (int i = 0; i < N_TOKEN_TYPES; i++) {
+        int64_t v = *(const int64_t *)((const char *)u + token_types[i].off);
+        if (v == 0 && i != 0 && i != 4) /* input and output always exist */
+            continue;
+        const char *kv[] = {"provider", prov,          "model", model,  "team",
+                            team,       "cost_center", cc,      "type", token_types[i].type,
+                            NULL};
+        slot_series(m, &g->tokens[i], F_TOKENS, kv)->value += v;
+    }
+    if (u->tool_calls != 0)
+        slot_series(m, &g->tool_calls, F_TOOL_CALLS, pm)->value += u->tool_calls;
+    if (u->web_search_requests != 0) {
+        const char *kv[] = {"provider", prov, "model", model, "tool", "web_search", NULL};
+        slot_series(m, &g->web_search, F_SERVER_TOOLS, kv)->value += u->web_search_requests;
+    }
+    if (u->web_fetch_requests != 0) {
+        const char *kv[] = {"provider", prov, "model", model, "tool", "web_fetch", NULL};
+        slot_series(m, &g->web_fetch, F_SERVER_TOOLS, kv)->value += u->web_fetch_requests;
+    }
     if (r->is_priced) {
-        add(m, &scratch, F_COST, owner, r->cost_nanos, true);
-        add(m, &scratch, F_SAVINGS, owner, r->cache_savings_nanos, false);
+        slot_series(m, &g->cost, F_COST, owner)->value += r->cost_nanos;
+        if (r->cache_savings_nanos != 0)
+            slot_series(m, &g->savings, F_SAVINGS, owner)->value += r->cache_savings_nanos;
     } else if (strcmp(r->outcome, "refused") != 0 && r->attempt > 0) {
-        add(m, &scratch, F_UNPRICED, pm, 1, true);
+        slot_series(m, &g->unpriced, F_UNPRICED, pm)->value++;
     }
     if (r->usage_estimated)
-        add(m, &scratch, F_ESTIMATED, pm, 1, true);
+        slot_series(m, &g->estimated, F_ESTIMATED, pm)->value++;
     pthread_mutex_unlock(&m->mu);
-    tg_buf_free(&scratch);
 }
 
 void tg_metrics_observe(struct tg_metrics *m, enum tg_hist h, const char *provider, int64_t micros)
@@ -305,11 +386,21 @@ void tg_metrics_observe(struct tg_metrics *m, enum tg_hist h, const char *provid
         return;
     int f = F_OVERHEAD + (int)h;
     const struct family_def *d = &families[f];
-    const char *kv[] = {"provider", or (provider, "none"), NULL};
-    struct tg_buf b = {0};
-    labels(&b, kv);
+    const char *prov = or (provider, "none");
     pthread_mutex_lock(&m->mu);
-    struct series *s = get_series(m, f, b.base);
+    int k = 0; /* providers are few (the config's upstreams): remember their series */
+    while (k < HIST_CACHE && m->hist_cache[h][k] != NULL &&
+           strcmp(m->hist_provider[h][k], prov) != 0)
+        k++;
+    struct series *s = k < HIST_CACHE ? m->hist_cache[h][k] : NULL;
+    if (s == NULL) {
+        const char *kv[] = {"provider", prov, NULL};
+        s = slot_series(m, &s, f, kv);
+        if (k < HIST_CACHE && strlen(prov) < sizeof m->hist_provider[0][0]) {
+            memcpy(m->hist_provider[h][k], prov, strlen(prov) + 1);
+            m->hist_cache[h][k] = s;
+        }
+    }
     int i = 0;
     while (i < d->n_bounds && micros > d->bounds[i])
         i++;
@@ -317,7 +408,6 @@ void tg_metrics_observe(struct tg_metrics *m, enum tg_hist h, const char *provid
     s->sum_us += micros;
     s->count++;
     pthread_mutex_unlock(&m->mu);
-    tg_buf_free(&b);
 }
 
 static int cmp_series(const void *a, const void *b)

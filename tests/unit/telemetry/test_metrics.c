@@ -65,7 +65,13 @@ static void test_counters(void **state)
     tg_metrics_call(m, &b);
     tg_metrics_call(m, &u);
     tg_metrics_call(m, &refused);
+    struct tg_call_record odd = call("payments", "CC-1", 0);
+    TG_STR(odd.outcome, "weird"); /* not one of the known outcomes: still its own series */
+    tg_metrics_call(m, &odd);
+    tg_metrics_call(m, &odd);
     char *t = render(m);
+    has(t, "tollgate_calls_total{provider=\"openai\",model=\"gpt-4o-2024-08-06\",outcome="
+           "\"weird\"} 2\n");
     has(t, "# HELP tollgate_calls_total Calls recorded in the ledger, by provider, model and "
            "outcome.\n# TYPE tollgate_calls_total counter\n"
            "tollgate_calls_total{provider=\"none\",model=\"none\",outcome=\"refused\"} 1\n"
@@ -73,13 +79,13 @@ static void test_counters(void **state)
            "3\n");
     has(t,
         "tollgate_tokens_total{provider=\"openai\",model=\"gpt-4o-2024-08-06\",team=\"payments\","
-        "cost_center=\"CC-1\",type=\"cached_input\"} 2048\n");
+        "cost_center=\"CC-1\",type=\"cached_input\"} 4096\n");
     has(t,
         "tollgate_tokens_total{provider=\"openai\",model=\"gpt-4o-2024-08-06\",team=\"payments\","
-        "cost_center=\"CC-1\",type=\"input\"} 2400\n");
+        "cost_center=\"CC-1\",type=\"input\"} 4800\n");
     has(t,
         "tollgate_tokens_total{provider=\"openai\",model=\"gpt-4o-2024-08-06\",team=\"payments\","
-        "cost_center=\"CC-1\",type=\"reasoning\"} 80\n");
+        "cost_center=\"CC-1\",type=\"reasoning\"} 160\n");
     has(t, "tollgate_tokens_total{provider=\"openai\",model=\"gpt-4o-2024-08-06\",team="
            "\"unattributed\",cost_center=\"unattributed\",type=\"output\"} 85\n");
     /* the refused call exists with zero input and output, and no other type */
