@@ -19,7 +19,7 @@ static const struct command commands[] = {
     {"serve", tg_cmd_serve, "run the gateway"},
     {"keys", tg_cmd_keys, "create, list and revoke virtual keys"},
     {"budgets", tg_cmd_budgets, "set, list and delete budgets and spend-rate caps"},
-    {"export", tg_cmd_export, "the daily allocation table (per call, every token type, USD)"},
+    {"export", tg_cmd_export, "the daily allocation table; the FOCUS 1.2 cost-and-usage CSV"},
     {"report", tg_cmd_report, "spend by team, cost center, model, day, ..."},
     {"audit", tg_cmd_audit, "attribution coverage, NULL buckets, drift; where a trace drops it"},
     {"reconcile", tg_cmd_reconcile,

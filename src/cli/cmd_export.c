@@ -1,9 +1,12 @@
-/* cli/cmd_export.c - `tollgate export allocation`: the daily per-call table for finance */
+/* cli/cmd_export.c - `tollgate export allocation|focus`: the per-call table and FOCUS 1.2 */
 #include "cli/cli.h"
 
 #include "core/buf.h"
 #include "core/clock.h"
+#include "core/money.h"
 #include "finops/allocation.h"
+#include "finops/focus.h"
+#include "store/sqlite_store.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -13,15 +16,118 @@ static const char usage_text[] =
     "usage: tollgate export allocation --day YYYY-MM-DD [--format csv|json] [--config FILE] "
     "[--ledger PATH]\n"
     "                                  [--allocate-unattributed proportional [--by FIELD]]\n"
+    "       tollgate export focus [--from YYYY-MM-DD] [--to YYYY-MM-DD]\n"
+    "                             [--granularity call|hour|day] [-o FILE] [--config FILE] "
+    "[--ledger PATH]\n"
     "\n"
-    "One row per call of that UTC day: request_id, tenant, team, cost center, feature, workflow,\n"
-    "actor, model, every token type and the cost in USD (empty when unpriced, never 0).\n"
-    "--allocate-unattributed proportional: a call whose FIELD (default team) is empty is split\n"
-    "over the FIELD values of its virtual key's attributed spend that day\n"
-    "(allocation_method=proportional); docs/REPORTS.md.\n";
+    "allocation: one row per call of that UTC day: request_id, tenant, team, cost center,\n"
+    "feature, workflow, actor, model, every token type and the cost in USD (empty when\n"
+    "unpriced, never 0). --allocate-unattributed proportional: a call whose FIELD (default\n"
+    "team) is empty is split over the FIELD values of its virtual key's attributed spend that\n"
+    "day (allocation_method=proportional); docs/REPORTS.md.\n"
+    "focus: the FOCUS 1.2 cost-and-usage CSV of the UTC days [from, to] (default: the current\n"
+    "month), one row per charge period (default day), owner, model and token type; unpriced\n"
+    "calls have empty cost columns and are counted on stderr (docs/FOCUS.md).\n";
+
+static int day_arg(const char *v, char out[11])
+{
+    int64_t ms;
+    if (strlen(v) != 10 || tg_parse_time(v, &ms) != 0)
+        return -1;
+    memcpy(out, v, 11);
+    return 0;
+}
+
+static int export_focus(int argc, char **argv)
+{
+    const char *config = NULL, *ledger = NULL, *file = NULL;
+    struct tg_focus_query q;
+    struct tg_focus_summary sum;
+    struct tg_errbuf eb;
+    char today[25], path[1024];
+    sqlite3 *db = NULL;
+    FILE *out = stdout;
+    int rc = 1;
+    memset(&q, 0, sizeof q);
+    q.granularity = TG_FOCUS_DAY;
+    tg_iso8601_ms(tg_now_ms(), today);
+    snprintf(q.from, sizeof q.from, "%.7s-01", today);
+    snprintf(q.to, sizeof q.to, "%.10s", today);
+    for (int i = 2; i < argc; i += 2) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (v == NULL) {
+            fprintf(stderr, "tollgate export focus: %s needs a value\n%s", a, usage_text);
+            return 2;
+        }
+        if (strcmp(a, "--from") == 0 || strcmp(a, "--to") == 0) {
+            if (day_arg(v, a[2] == 'f' ? q.from : q.to) != 0) {
+                fprintf(stderr, "tollgate export focus: %s '%s': expected YYYY-MM-DD\n", a, v);
+                return 2;
+            }
+        } else if (strcmp(a, "--granularity") == 0) {
+            if (tg_focus_parse_granularity(v, &q.granularity) != 0) {
+                fprintf(stderr, "tollgate export focus: --granularity '%s': call, hour or day\n",
+                        v);
+                return 2;
+            }
+        } else if (strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) {
+            file = v;
+        } else if (strcmp(a, "--config") == 0) {
+            config = v;
+        } else if (strcmp(a, "--ledger") == 0) {
+            ledger = v;
+        } else {
+            fprintf(stderr, "tollgate export focus: bad option '%s %s'\n%s", a, v, usage_text);
+            return 2;
+        }
+    }
+    if (strcmp(q.from, q.to) > 0) {
+        fprintf(stderr, "tollgate export focus: --from %s is after --to %s\n", q.from, q.to);
+        return 2;
+    }
+    if (tg_cli_ledger_path(config, ledger, path, sizeof path) != 0)
+        return 1;
+    if (tg_ledger_open_readonly(path, &db, &eb) != 0) {
+        fprintf(stderr, "tollgate: %s\n", eb.msg);
+        return 1;
+    }
+    if (file != NULL) {
+        out = fopen(file, "w");
+        if (out == NULL) {
+            fprintf(stderr, "tollgate export focus: cannot write '%s'\n", file);
+            goto out;
+        }
+    }
+    if (tg_focus_export(db, &q, out, &sum, &eb) != 0) {
+        fprintf(stderr, "tollgate: %s\n", eb.msg);
+        goto out;
+    }
+    if (fflush(out) != 0) {
+        fprintf(stderr, "tollgate export focus: write failed\n");
+        goto out;
+    }
+    char usd[40];
+    tg_money_format_usd(sum.billed_nanos, usd, sizeof usd);
+    fprintf(stderr,
+            "focus: %s..%s: %lld rows, %lld calls, BilledCost %s USD; %lld unpriced calls "
+            "(%lld rows, %lld tokens) with empty cost columns (x_CostStatus=unpriced)\n",
+            q.from, q.to, (long long)sum.rows, (long long)sum.calls, usd,
+            (long long)sum.unpriced_calls, (long long)sum.unpriced_rows,
+            (long long)sum.unpriced_tokens);
+    rc = 0;
+out:
+    if (out != stdout && out != NULL && fclose(out) != 0 && rc == 0) {
+        fprintf(stderr, "tollgate export focus: write failed\n");
+        rc = 1;
+    }
+    sqlite3_close(db);
+    return rc;
+}
 
 int tg_cmd_export(int argc, char **argv)
 {
+    if (argc >= 2 && strcmp(argv[1], "focus") == 0)
+        return export_focus(argc, argv);
     const char *config = NULL, *ledger = NULL, *day = NULL, *by = NULL;
     bool proportional = false;
     enum tg_report_format format = TG_REPORT_CSV;
@@ -32,7 +138,7 @@ int tg_cmd_export(int argc, char **argv)
             fputs(usage_text, stdout);
             return 0;
         }
-        fprintf(stderr, "tollgate export: unknown export '%s' (available: allocation)\n%s",
+        fprintf(stderr, "tollgate export: unknown export '%s' (available: allocation, focus)\n%s",
                 argc >= 2 ? argv[1] : "", usage_text);
         return 2;
     }

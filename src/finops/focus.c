@@ -1,0 +1,485 @@
+/* finops/focus.c - `tollgate export focus`: the ledger as a FOCUS 1.2 cost-and-usage CSV
+ *
+ * One row per (charge period, owner, model, rate-card row, cost component), or per call
+ * and component at call granularity. The components are the ledger's own
+ * (input_cost_nanos, cached_input_cost_nanos, cache_write_cost_nanos, output_cost_nanos,
+ * other_cost_nanos): each becomes a SKU of the model with its token count as the
+ * consumed and priced quantity. docs/FOCUS.md lists every column and where it comes from.
+ *
+ * DESIGN (money). SQLite sums integer nano-dollars per group; they are formatted to
+ * decimal USD only when a field is written, so BilledCost adds up to the ledger's
+ * sum(cost_nanos) to the nano-dollar (the components sum to cost_nanos by definition,
+ * docs/PRICING.md). ListCost splits the group's list_cost_nanos over its components in
+ * proportion to their cost, the rounding remainder going to the dearest component, so
+ * it too sums exactly. A call with a NULL cost (unpriced) is never written as $0: its
+ * rows keep their quantities and leave every cost column empty, flagged
+ * x_CostStatus=unpriced, and the caller reports them on stderr. The ledger keeps no unit
+ * prices, so ListUnitPrice and ContractedUnitPrice are NULL (FOCUS allows it; the
+ * identity ListUnitPrice x PricingQuantity = ListCost then does not apply). */
+#include "finops/focus.h"
+
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/money.h"
+#include "finops/report.h"
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <string.h>
+
+/* Result columns of the query, in order. */
+enum {
+    C_PERIOD,
+    C_PROVIDER,
+    C_MODEL,
+    C_REF,
+    C_UNPRICED,
+    C_TENANT, /* C_TENANT .. C_SERVICE: the attribution fields, in attr_names order */
+    C_TEAM,
+    C_COST_CENTER,
+    C_FEATURE,
+    C_WORKFLOW,
+    C_ACTOR,
+    C_ACTOR_TYPE,
+    C_ENVIRONMENT,
+    C_SERVICE,
+    C_TAGS,
+    C_CALLS,
+    C_QTY, /* C_QTY + k: quantity of component k */
+    C_COST = C_QTY + 5,
+    C_COST_TOTAL = C_COST + 5,
+    C_LIST_TOTAL,
+    C_CALL_ID,
+    C_REQUEST_ID,
+    C_ENDED_AT,
+};
+#define N_GROUP_COLS (C_TAGS + 1)
+
+static const char *const attr_names[] = {"tenant_id",   "team",     "cost_center",
+                                         "feature_id",  "workflow_id", "actor_id",
+                                         "actor_type",  "environment", "service"};
+#define N_ATTR (int)(sizeof attr_names / sizeof attr_names[0])
+
+enum { K_INPUT, K_CACHED, K_WRITE, K_OUTPUT, K_OTHER, K_N };
+
+/* One SKU per ledger cost component. */
+static const struct {
+    const char *type, *meter, *description, *consumed_unit, *pricing_unit;
+    int scale; /* PricingQuantity = quantity / 10^scale */
+} skus[K_N] = {
+    {"input", "Input Tokens", "input tokens", "Tokens", "1000000 Tokens", 6},
+    {"cached_input", "Cached Input Tokens", "cached input tokens", "Tokens", "1000000 Tokens", 6},
+    {"cache_write", "Cache Write Tokens", "cache write tokens", "Tokens", "1000000 Tokens", 6},
+    {"output", "Output Tokens", "output tokens", "Tokens", "1000000 Tokens", 6},
+    {"other", "Server Tool Requests", "server-tool requests", "Requests", "1000 Requests", 3},
+};
+
+static const char *const qty_sql[K_N] = {
+    "max(input_tokens - cached_input_tokens - cache_write_5m_tokens - cache_write_1h_tokens, 0)",
+    "cached_input_tokens", "cache_write_5m_tokens + cache_write_1h_tokens", "output_tokens",
+    "web_search_requests + web_fetch_requests"};
+static const char *const cost_sql[K_N] = {"input_cost_nanos", "cached_input_cost_nanos",
+                                          "cache_write_cost_nanos", "output_cost_nanos",
+                                          "other_cost_nanos"};
+
+/* Who sells, publishes and invoices: the upstream's company and service (SPECS 5.6). */
+static const struct {
+    const char *provider, *company, *service;
+} companies[] = {
+    {"openai", "OpenAI", "OpenAI API"},
+    {"anthropic", "Anthropic", "Claude API"},
+    {"gemini", "Google", "Gemini API"},
+    {"bedrock", "Amazon Web Services", "Amazon Bedrock"},
+    {"azure", "Microsoft", "Azure OpenAI"},
+};
+
+static void company(const char *provider, const char **name, const char **service)
+{
+    for (size_t i = 0; i < sizeof companies / sizeof companies[0]; i++)
+        if (strcmp(companies[i].provider, provider) == 0) {
+            *name = companies[i].company;
+            *service = companies[i].service;
+            return;
+        }
+    *name = provider; /* a configured OpenAI-compatible upstream: its own name */
+    *service = provider;
+}
+
+int tg_focus_parse_granularity(const char *s, enum tg_focus_granularity *out)
+{
+    if (strcmp(s, "call") == 0)
+        *out = TG_FOCUS_CALL;
+    else if (strcmp(s, "hour") == 0)
+        *out = TG_FOCUS_HOUR;
+    else if (strcmp(s, "day") == 0)
+        *out = TG_FOCUS_DAY;
+    else
+        return TG_ERR_INVALID;
+    return 0;
+}
+
+static const char header[] =
+    "BilledCost,BillingAccountId,BillingAccountName,BillingCurrency,BillingPeriodEnd,"
+    "BillingPeriodStart,ChargeCategory,ChargeClass,ChargeDescription,ChargeFrequency,"
+    "ChargePeriodEnd,ChargePeriodStart,ConsumedQuantity,ConsumedUnit,ContractedCost,"
+    "ContractedUnitPrice,EffectiveCost,InvoiceId,InvoiceIssuerName,ListCost,ListUnitPrice,"
+    "PricingCategory,PricingQuantity,PricingUnit,ProviderName,PublisherName,ServiceCategory,"
+    "ServiceName,ServiceSubcategory,SkuId,SkuMeter,SkuPriceId,Tags,"
+    "x_CallId,x_RequestId,x_WorkflowId,x_Provider,x_Model,x_TokenType,x_PriceRef,"
+    "x_CostStatus,x_AllocationMethod,x_Calls\n";
+
+/* The query: grouped by period and owner, or one result row per call. Every column name
+ * is a constant of this file; only the two days are bound. */
+static void build_sql(struct tg_buf *sql, enum tg_focus_granularity g)
+{
+    bool per_call = g == TG_FOCUS_CALL;
+    const char *agg = per_call ? "" : "sum";
+    tg_buf_appendf(sql, "SELECT %s, provider, coalesce(response_model, request_model), price_ref, ",
+                   per_call ? "started_at" : g == TG_FOCUS_HOUR ? "substr(started_at, 1, 13)" : "day");
+    tg_buf_appends(sql, "cost_nanos IS NULL, ");
+    for (int i = 0; i < N_ATTR; i++)
+        tg_buf_appendf(sql, "%s, ", attr_names[i]);
+    tg_buf_appendf(sql, "tags, %s", per_call ? "1" : "count(*)");
+    for (int k = 0; k < K_N; k++)
+        tg_buf_appendf(sql, ", %s(%s)", agg, qty_sql[k]);
+    for (int k = 0; k < K_N; k++)
+        tg_buf_appendf(sql, ", %s(%s)", agg, cost_sql[k]);
+    tg_buf_appendf(sql, ", %s(cost_nanos), %s(list_cost_nanos)", agg, agg);
+    tg_buf_appends(sql, per_call ? ", call_id, request_id, ended_at" : ", NULL, NULL, NULL");
+    tg_buf_appends(sql, " FROM calls WHERE day BETWEEN ?1 AND ?2");
+    if (per_call) {
+        tg_buf_appends(sql, " ORDER BY started_at, call_id");
+        return;
+    }
+    tg_buf_appends(sql, " GROUP BY 1");
+    for (int i = 2; i <= N_GROUP_COLS; i++)
+        tg_buf_appendf(sql, ", %d", i);
+    tg_buf_appends(sql, " ORDER BY 1");
+    for (int i = 2; i <= N_GROUP_COLS; i++)
+        tg_buf_appendf(sql, ", %d", i);
+}
+
+/* v / 10^scale as an exact plain decimal, no trailing zeros ("0.0012", "3"). v >= 0. */
+static void fmt_scaled(int64_t v, int scale, char *out, size_t n)
+{
+    int64_t div = 1;
+    for (int i = 0; i < scale; i++)
+        div *= 10;
+    int64_t ip = v / div, frac = v % div;
+    if (frac == 0) {
+        snprintf(out, n, "%lld", (long long)ip);
+        return;
+    }
+    int digits = scale;
+    while (frac % 10 == 0) {
+        frac /= 10;
+        digits--;
+    }
+    snprintf(out, n, "%lld.%0*lld", (long long)ip, digits, (long long)frac);
+}
+
+/* "YYYY-MM-DDTHH:MM:SSZ" of a whole second. */
+static void fmt_time(int64_t ms, char out[25])
+{
+    tg_iso8601_ms(ms, out);
+    out[19] = 'Z';
+    out[20] = '\0';
+}
+
+/* The charge period [start, end) of a result row. */
+static int charge_period(sqlite3_stmt *st, enum tg_focus_granularity g, int64_t *start,
+                         int64_t *end)
+{
+    const char *p = (const char *)sqlite3_column_text(st, C_PERIOD);
+    char text[32];
+    int64_t ended;
+    if (p == NULL)
+        return TG_ERR_INVALID;
+    if (g == TG_FOCUS_DAY) {
+        if (tg_parse_time(p, start) != 0)
+            return TG_ERR_INVALID;
+        *end = *start + 86400000;
+        return 0;
+    }
+    if (g == TG_FOCUS_HOUR) {
+        snprintf(text, sizeof text, "%.13s:00:00Z", p);
+        if (tg_parse_time(text, start) != 0)
+            return TG_ERR_INVALID;
+        *end = *start + 3600000;
+        return 0;
+    }
+    /* a call: its start floored and its end rounded up to whole seconds (FOCUS dates
+     * have seconds); a call still incomplete, or shorter than a second, gets one second */
+    if (tg_parse_time(p, start) != 0)
+        return TG_ERR_INVALID;
+    *start -= *start % 1000;
+    *end = *start + 1000;
+    const char *e = (const char *)sqlite3_column_text(st, C_ENDED_AT);
+    if (e != NULL && tg_parse_time(e, &ended) == 0) {
+        ended += (1000 - ended % 1000) % 1000;
+        if (ended > *end)
+            *end = ended;
+    }
+    return 0;
+}
+
+/* The UTC calendar month holding ms: the billing period. */
+static void billing_period(int64_t ms, int64_t *start, int64_t *end)
+{
+    int y;
+    unsigned m, d;
+    tg_civil_from_days(ms / 86400000, &y, &m, &d);
+    *start = tg_days_from_civil(y, m, 1) * 86400000;
+    *end = (m == 12 ? tg_days_from_civil(y + 1, 1, 1) : tg_days_from_civil(y, m + 1, 1)) *
+           86400000;
+}
+
+/* Tags: the attribution fields that are set, then the call's own tags (a key already set
+ * by an attribution field is not repeated); every value a string. "" when none. */
+static void tags_json(sqlite3_stmt *st, struct tg_buf *out, bool *is_attributed)
+{
+    cJSON *obj = cJSON_CreateObject(), *tags = NULL;
+    char *text = NULL;
+    *is_attributed = false;
+    for (int i = 0; i < N_ATTR; i++) {
+        const char *v = (const char *)sqlite3_column_text(st, C_TENANT + i);
+        if (v != NULL) {
+            cJSON_AddStringToObject(obj, attr_names[i], v);
+            *is_attributed = true;
+        }
+    }
+    const char *t = (const char *)sqlite3_column_text(st, C_TAGS);
+    if (t != NULL)
+        tags = cJSON_Parse(t);
+    if (cJSON_IsObject(tags)) {
+        const cJSON *it;
+        cJSON_ArrayForEach(it, tags)
+        {
+            if (it->string == NULL || cJSON_GetObjectItemCaseSensitive(obj, it->string) != NULL)
+                continue;
+            if (cJSON_IsString(it)) {
+                cJSON_AddStringToObject(obj, it->string, it->valuestring);
+            } else {
+                char *v = cJSON_PrintUnformatted(it);
+                cJSON_AddStringToObject(obj, it->string, v);
+                cJSON_free(v);
+            }
+            *is_attributed = true;
+        }
+    }
+    tg_buf_reset(out);
+    if (cJSON_GetArraySize(obj) > 0) {
+        text = cJSON_PrintUnformatted(obj);
+        tg_buf_appends(out, text);
+    }
+    tg_buf_append(out, "", 1); /* NUL-terminated */
+    cJSON_free(text);
+    cJSON_Delete(tags);
+    cJSON_Delete(obj);
+}
+
+/* ListCost per component: the group's list_cost_nanos split in proportion to the
+ * components' cost, the remainder on the dearest one, so the parts sum exactly. */
+static void split_list(const int64_t *cost, const int64_t *qty, int64_t cost_total,
+                       int64_t list_total, int64_t *list)
+{
+    int64_t diff = list_total - cost_total, given = 0;
+    int dearest = K_INPUT;
+    for (int k = 0; k < K_N; k++) {
+        list[k] = cost[k];
+        if (cost[k] > cost[dearest])
+            dearest = k;
+    }
+    if (diff == 0)
+        return;
+    if (cost_total <= 0) { /* nothing to weigh by: the first component with a quantity */
+        for (int k = K_N - 1; k >= 0; k--)
+            if (qty[k] > 0)
+                dearest = k;
+        list[dearest] += diff;
+        return;
+    }
+    for (int k = 0; k < K_N; k++) {
+        int64_t share = (int64_t)((__int128)diff * cost[k] / cost_total);
+        list[k] += share;
+        given += share;
+    }
+    list[dearest] += diff - given;
+}
+
+static void field(struct tg_buf *b, const char *s)
+{
+    tg_report_csv_field(b, s != NULL ? s : "");
+    tg_buf_appends(b, ",");
+}
+
+struct row_ctx {
+    const char *provider, *model, *ref, *company, *service, *tags, *call_id, *request_id,
+        *workflow, *method;
+    char period_start[25], period_end[25], billing_start[25], billing_end[25];
+    bool is_unpriced;
+    int64_t calls;
+};
+
+static void emit(struct tg_buf *b, const struct row_ctx *r, int k, int64_t qty, int64_t cost,
+                 int64_t list)
+{
+    char usd[40] = "", list_usd[40] = "", consumed[32], pricing[32], calls[24], s[512];
+    if (!r->is_unpriced) {
+        tg_money_format_usd(cost, usd, sizeof usd);
+        tg_money_format_usd(list, list_usd, sizeof list_usd);
+    }
+    snprintf(consumed, sizeof consumed, "%lld", (long long)qty);
+    fmt_scaled(qty, skus[k].scale, pricing, sizeof pricing);
+    snprintf(calls, sizeof calls, "%lld", (long long)r->calls);
+    field(b, usd);                           /* BilledCost */
+    field(b, r->provider);                   /* BillingAccountId */
+    field(b, r->provider);                   /* BillingAccountName */
+    field(b, "USD");                         /* BillingCurrency */
+    field(b, r->billing_end);                /* BillingPeriodEnd */
+    field(b, r->billing_start);              /* BillingPeriodStart */
+    field(b, "Usage");                       /* ChargeCategory */
+    field(b, NULL);                          /* ChargeClass */
+    snprintf(s, sizeof s, "%s %s", r->model, skus[k].description);
+    field(b, s);                             /* ChargeDescription */
+    field(b, "Usage-Based");                 /* ChargeFrequency */
+    field(b, r->period_end);                 /* ChargePeriodEnd */
+    field(b, r->period_start);               /* ChargePeriodStart */
+    field(b, consumed);                      /* ConsumedQuantity */
+    field(b, skus[k].consumed_unit);         /* ConsumedUnit */
+    field(b, usd);                           /* ContractedCost */
+    field(b, NULL);                          /* ContractedUnitPrice */
+    field(b, usd);                           /* EffectiveCost */
+    field(b, NULL);                          /* InvoiceId */
+    field(b, r->company);                    /* InvoiceIssuerName */
+    field(b, list_usd);                      /* ListCost */
+    field(b, NULL);                          /* ListUnitPrice */
+    field(b, "Standard");                    /* PricingCategory */
+    field(b, pricing);                       /* PricingQuantity */
+    field(b, skus[k].pricing_unit);          /* PricingUnit */
+    field(b, r->company);                    /* ProviderName */
+    field(b, r->company);                    /* PublisherName */
+    field(b, "AI and Machine Learning");     /* ServiceCategory */
+    field(b, r->service);                    /* ServiceName */
+    field(b, "Generative AI");               /* ServiceSubcategory */
+    snprintf(s, sizeof s, "%s/%s/%s", r->provider, r->model, skus[k].type);
+    field(b, s);                             /* SkuId */
+    field(b, skus[k].meter);                 /* SkuMeter */
+    if (r->ref != NULL && !r->is_unpriced) { /* SkuPriceId: the SKU at its rate-card row */
+        size_t n = strlen(s);
+        snprintf(s + n, sizeof s - n, "@%s", r->ref);
+        field(b, s);
+    } else {
+        field(b, NULL);
+    }
+    field(b, r->tags);       /* Tags */
+    field(b, r->call_id);    /* x_CallId */
+    field(b, r->request_id); /* x_RequestId */
+    field(b, r->workflow);   /* x_WorkflowId */
+    field(b, r->provider);   /* x_Provider */
+    field(b, r->model);      /* x_Model */
+    field(b, skus[k].type);  /* x_TokenType */
+    field(b, r->ref);        /* x_PriceRef */
+    field(b, r->is_unpriced ? "unpriced" : "priced");
+    field(b, r->method); /* x_AllocationMethod */
+    tg_buf_appends(b, calls);
+    tg_buf_appends(b, "\n");
+}
+
+static int flush(struct tg_buf *b, FILE *out, struct tg_errbuf *eb)
+{
+    if (b->len > 0 && fwrite(b->base, 1, b->len, out) != b->len)
+        return tg_errf(eb, TG_ERR_IO, "focus: write failed");
+    tg_buf_reset(b);
+    return 0;
+}
+
+int tg_focus_export(sqlite3 *db, const struct tg_focus_query *q, FILE *out,
+                    struct tg_focus_summary *sum, struct tg_errbuf *eb)
+{
+    struct tg_buf sql = {0}, b = {0}, tags = {0};
+    sqlite3_stmt *st = NULL;
+    struct tg_focus_summary local;
+    int rc = 0, step;
+    if (sum == NULL)
+        sum = &local;
+    memset(sum, 0, sizeof *sum);
+    build_sql(&sql, q->granularity);
+    if (sqlite3_prepare_v2(db, sql.base, -1, &st, NULL) != SQLITE_OK) {
+        rc = tg_errf(eb, TG_ERR_IO, "focus: %s", sqlite3_errmsg(db));
+        goto out;
+    }
+    sqlite3_bind_text(st, 1, q->from, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, q->to, -1, SQLITE_STATIC);
+    tg_buf_appends(&b, header);
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        struct row_ctx r;
+        int64_t qty[K_N], cost[K_N], list[K_N], ps, pe, bs, be;
+        bool is_attributed, wrote = false;
+        memset(&r, 0, sizeof r);
+        if (charge_period(st, q->granularity, &ps, &pe) != 0) {
+            rc = tg_errf(eb, TG_ERR_IO, "focus: a ledger row has a malformed started_at");
+            goto out;
+        }
+        billing_period(ps, &bs, &be);
+        fmt_time(ps, r.period_start);
+        fmt_time(pe, r.period_end);
+        fmt_time(bs, r.billing_start);
+        fmt_time(be, r.billing_end);
+        r.provider = (const char *)sqlite3_column_text(st, C_PROVIDER);
+        r.model = (const char *)sqlite3_column_text(st, C_MODEL);
+        r.provider = r.provider != NULL ? r.provider : "unknown";
+        r.model = r.model != NULL ? r.model : "unknown";
+        r.ref = (const char *)sqlite3_column_text(st, C_REF);
+        r.is_unpriced = sqlite3_column_int(st, C_UNPRICED) != 0;
+        r.workflow = (const char *)sqlite3_column_text(st, C_WORKFLOW);
+        r.call_id = (const char *)sqlite3_column_text(st, C_CALL_ID);
+        r.request_id = (const char *)sqlite3_column_text(st, C_REQUEST_ID);
+        r.calls = sqlite3_column_int64(st, C_CALLS);
+        company(r.provider, &r.company, &r.service);
+        tags_json(st, &tags, &is_attributed);
+        r.tags = tags.base;
+        r.method = is_attributed ? "direct" : "unattributed";
+        for (int k = 0; k < K_N; k++) {
+            qty[k] = sqlite3_column_int64(st, C_QTY + k);
+            cost[k] = sqlite3_column_int64(st, C_COST + k);
+        }
+        split_list(cost, qty, sqlite3_column_int64(st, C_COST_TOTAL),
+                   sqlite3_column_int64(st, C_LIST_TOTAL), list);
+        for (int k = 0; k < K_N; k++) {
+            /* a component with nothing consumed and nothing charged is no charge */
+            if (qty[k] == 0 && (r.is_unpriced || (cost[k] == 0 && list[k] == 0)))
+                continue;
+            emit(&b, &r, k, qty[k], cost[k], list[k]);
+            wrote = true;
+            sum->rows++;
+            if (r.is_unpriced) {
+                sum->unpriced_rows++;
+                sum->unpriced_tokens += qty[k];
+            } else {
+                sum->billed_nanos += cost[k];
+            }
+        }
+        if (wrote) {
+            sum->calls += r.calls;
+            if (r.is_unpriced)
+                sum->unpriced_calls += r.calls;
+        }
+        if (b.len >= 1 << 16) {
+            rc = flush(&b, out, eb);
+            if (rc != 0)
+                goto out;
+        }
+    }
+    if (step != SQLITE_DONE) {
+        rc = tg_errf(eb, TG_ERR_IO, "focus: %s", sqlite3_errmsg(db));
+        goto out;
+    }
+    rc = flush(&b, out, eb);
+out:
+    sqlite3_finalize(st);
+    tg_buf_free(&sql);
+    tg_buf_free(&b);
+    tg_buf_free(&tags);
+    return rc;
+}
