@@ -21,13 +21,16 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/money.h"
+#include "finops/agg.h"
 #include "finops/report.h"
 
 #include <cjson/cJSON.h>
 #include <stdbool.h>
 #include <string.h>
 
-/* Result columns of the query, in order. */
+/* Result columns of the query: the group keys, then the metrics, then the per-call
+ * extras. (Joining the owner columns into one quote()d text column in SQL was tried: it
+ * doubled the time, string building in SQLite costs more than decoding ten columns.) */
 enum {
     C_PERIOD,
     C_PROVIDER,
@@ -44,20 +47,31 @@ enum {
     C_ENVIRONMENT,
     C_SERVICE,
     C_TAGS,
-    C_CALLS,
-    C_QTY, /* C_QTY + k: quantity of component k */
-    C_COST = C_QTY + 5,
-    C_COST_TOTAL = C_COST + 5,
-    C_LIST_TOTAL,
-    C_CALL_ID,
+    N_KEYS,
+    C_QTY = N_KEYS,     /* C_QTY + k: quantity of component k */
+    C_COST = C_QTY + 5, /* C_COST + k: its cost */
+    C_LIST = C_COST + 5,
+    C_CALL_ID, /* per call only */
     C_REQUEST_ID,
     C_ENDED_AT,
 };
-#define N_GROUP_COLS (C_TAGS + 1)
+/* the sums of a group; calls and the cost total are computed here, not selected, to keep
+ * the columns SQLite decodes per row to the minimum */
+enum { S_CALLS, S_QTY, S_COST = S_QTY + 5, S_COST_TOTAL = S_COST + 5, S_LIST_TOTAL, N_SUMS };
 
-static const char *const attr_names[] = {"tenant_id",   "team",     "cost_center",
-                                         "feature_id",  "workflow_id", "actor_id",
-                                         "actor_type",  "environment", "service"};
+/* One result row or one group: the keys (NULL = SQL NULL) with their lengths, the sums,
+ * and the per-call extras (NULL when aggregated). Borrowed from the statement or the
+ * aggregator. */
+struct src {
+    const char *k[N_KEYS];
+    int len[N_KEYS];
+    const char *call_id, *request_id, *ended_at;
+    int64_t v[N_SUMS];
+};
+
+static const char *const attr_names[] = {"tenant_id",  "team",        "cost_center",
+                                         "feature_id", "workflow_id", "actor_id",
+                                         "actor_type", "environment", "service"};
 #define N_ATTR (int)(sizeof attr_names / sizeof attr_names[0])
 
 enum { K_INPUT, K_CACHED, K_WRITE, K_OUTPUT, K_OTHER, K_N };
@@ -86,10 +100,8 @@ static const char *const cost_sql[K_N] = {"input_cost_nanos", "cached_input_cost
 static const struct {
     const char *provider, *company, *service;
 } companies[] = {
-    {"openai", "OpenAI", "OpenAI API"},
-    {"anthropic", "Anthropic", "Claude API"},
-    {"gemini", "Google", "Gemini API"},
-    {"bedrock", "Amazon Web Services", "Amazon Bedrock"},
+    {"openai", "OpenAI", "OpenAI API"},     {"anthropic", "Anthropic", "Claude API"},
+    {"gemini", "Google", "Gemini API"},     {"bedrock", "Amazon Web Services", "Amazon Bedrock"},
     {"azure", "Microsoft", "Azure OpenAI"},
 };
 
@@ -128,35 +140,54 @@ static const char header[] =
     "x_CallId,x_RequestId,x_WorkflowId,x_Provider,x_Model,x_TokenType,x_PriceRef,"
     "x_CostStatus,x_AllocationMethod,x_Calls\n";
 
-/* The query: grouped by period and owner, or one result row per call. Every column name
- * is a constant of this file; only the two days are bound. */
+/* The query: one result row per call, grouped in memory (finops/agg.c) unless the
+ * granularity is the call. Every column name is a constant of this file; only the two
+ * days are bound. */
 static void build_sql(struct tg_buf *sql, enum tg_focus_granularity g)
 {
-    bool per_call = g == TG_FOCUS_CALL;
-    const char *agg = per_call ? "" : "sum";
     tg_buf_appendf(sql, "SELECT %s, provider, coalesce(response_model, request_model), price_ref, ",
-                   per_call ? "started_at" : g == TG_FOCUS_HOUR ? "substr(started_at, 1, 13)" : "day");
+                   g == TG_FOCUS_CALL   ? "started_at"
+                   : g == TG_FOCUS_HOUR ? "substr(started_at, 1, 13)"
+                                        : "day");
     tg_buf_appends(sql, "cost_nanos IS NULL, ");
     for (int i = 0; i < N_ATTR; i++)
         tg_buf_appendf(sql, "%s, ", attr_names[i]);
-    tg_buf_appendf(sql, "tags, %s", per_call ? "1" : "count(*)");
+    tg_buf_appends(sql, "tags");
     for (int k = 0; k < K_N; k++)
-        tg_buf_appendf(sql, ", %s(%s)", agg, qty_sql[k]);
+        tg_buf_appendf(sql, ", %s", qty_sql[k]);
     for (int k = 0; k < K_N; k++)
-        tg_buf_appendf(sql, ", %s(%s)", agg, cost_sql[k]);
-    tg_buf_appendf(sql, ", %s(cost_nanos), %s(list_cost_nanos)", agg, agg);
-    tg_buf_appends(sql, per_call ? ", call_id, request_id, ended_at" : ", NULL, NULL, NULL");
+        tg_buf_appendf(sql, ", %s", cost_sql[k]);
+    tg_buf_appends(sql, ", list_cost_nanos");
+    if (g == TG_FOCUS_CALL)
+        tg_buf_appends(sql, ", call_id, request_id, ended_at");
     tg_buf_appends(sql, " FROM calls WHERE day BETWEEN ?1 AND ?2");
-    if (per_call) {
+    if (g == TG_FOCUS_CALL)
         tg_buf_appends(sql, " ORDER BY started_at, call_id");
-        return;
+}
+
+static void read_row(sqlite3_stmt *st, struct src *r, bool per_call)
+{
+    for (int i = 0; i < N_KEYS; i++) {
+        if (i == C_UNPRICED)
+            continue; /* an integer: read as one below, never converted to text */
+        r->k[i] = (const char *)sqlite3_column_text(st, i);
+        r->len[i] = r->k[i] != NULL ? (int)strlen(r->k[i]) : 0;
     }
-    tg_buf_appends(sql, " GROUP BY 1");
-    for (int i = 2; i <= N_GROUP_COLS; i++)
-        tg_buf_appendf(sql, ", %d", i);
-    tg_buf_appends(sql, " ORDER BY 1");
-    for (int i = 2; i <= N_GROUP_COLS; i++)
-        tg_buf_appendf(sql, ", %d", i);
+    r->k[C_UNPRICED] = sqlite3_column_int(st, C_UNPRICED) != 0 ? "1" : "0";
+    r->len[C_UNPRICED] = 1;
+    r->v[S_CALLS] = 1;
+    r->v[S_COST_TOTAL] = 0;
+    for (int k = 0; k < K_N; k++) {
+        r->v[S_QTY + k] = sqlite3_column_int64(st, C_QTY + k);
+        r->v[S_COST + k] = sqlite3_column_int64(st, C_COST + k);
+        r->v[S_COST_TOTAL] += r->v[S_COST + k]; /* the components sum to cost_nanos */
+    }
+    r->v[S_LIST_TOTAL] = sqlite3_column_int64(st, C_LIST);
+    if (!per_call)
+        return;
+    r->call_id = (const char *)sqlite3_column_text(st, C_CALL_ID);
+    r->request_id = (const char *)sqlite3_column_text(st, C_REQUEST_ID);
+    r->ended_at = (const char *)sqlite3_column_text(st, C_ENDED_AT);
 }
 
 /* v / 10^scale as an exact plain decimal, no trailing zeros ("0.0012", "3"). v >= 0. */
@@ -187,10 +218,10 @@ static void fmt_time(int64_t ms, char out[25])
 }
 
 /* The charge period [start, end) of a result row. */
-static int charge_period(sqlite3_stmt *st, enum tg_focus_granularity g, int64_t *start,
+static int charge_period(const struct src *r, enum tg_focus_granularity g, int64_t *start,
                          int64_t *end)
 {
-    const char *p = (const char *)sqlite3_column_text(st, C_PERIOD);
+    const char *p = r->k[C_PERIOD];
     char text[32];
     int64_t ended;
     if (p == NULL)
@@ -214,7 +245,7 @@ static int charge_period(sqlite3_stmt *st, enum tg_focus_granularity g, int64_t 
         return TG_ERR_INVALID;
     *start -= *start % 1000;
     *end = *start + 1000;
-    const char *e = (const char *)sqlite3_column_text(st, C_ENDED_AT);
+    const char *e = r->ended_at;
     if (e != NULL && tg_parse_time(e, &ended) == 0) {
         ended += (1000 - ended % 1000) % 1000;
         if (ended > *end)
@@ -230,25 +261,24 @@ static void billing_period(int64_t ms, int64_t *start, int64_t *end)
     unsigned m, d;
     tg_civil_from_days(ms / 86400000, &y, &m, &d);
     *start = tg_days_from_civil(y, m, 1) * 86400000;
-    *end = (m == 12 ? tg_days_from_civil(y + 1, 1, 1) : tg_days_from_civil(y, m + 1, 1)) *
-           86400000;
+    *end = (m == 12 ? tg_days_from_civil(y + 1, 1, 1) : tg_days_from_civil(y, m + 1, 1)) * 86400000;
 }
 
 /* Tags: the attribution fields that are set, then the call's own tags (a key already set
  * by an attribution field is not repeated); every value a string. "" when none. */
-static void tags_json(sqlite3_stmt *st, struct tg_buf *out, bool *is_attributed)
+static void tags_json(const struct src *r, struct tg_buf *out, bool *is_attributed)
 {
     cJSON *obj = cJSON_CreateObject(), *tags = NULL;
     char *text = NULL;
     *is_attributed = false;
     for (int i = 0; i < N_ATTR; i++) {
-        const char *v = (const char *)sqlite3_column_text(st, C_TENANT + i);
+        const char *v = r->k[C_TENANT + i];
         if (v != NULL) {
             cJSON_AddStringToObject(obj, attr_names[i], v);
             *is_attributed = true;
         }
     }
-    const char *t = (const char *)sqlite3_column_text(st, C_TAGS);
+    const char *t = r->k[C_TAGS];
     if (t != NULL)
         tags = cJSON_Parse(t);
     if (cJSON_IsObject(tags)) {
@@ -314,8 +344,8 @@ static void field(struct tg_buf *b, const char *s)
 }
 
 struct row_ctx {
-    const char *provider, *model, *ref, *company, *service, *tags, *call_id, *request_id,
-        *workflow, *method;
+    const char *provider, *model, *ref, *company, *service, *tags, *call_id, *request_id, *workflow,
+        *method;
     char period_start[25], period_end[25], billing_start[25], billing_end[25];
     bool is_unpriced;
     int64_t calls;
@@ -332,36 +362,36 @@ static void emit(struct tg_buf *b, const struct row_ctx *r, int k, int64_t qty, 
     snprintf(consumed, sizeof consumed, "%lld", (long long)qty);
     fmt_scaled(qty, skus[k].scale, pricing, sizeof pricing);
     snprintf(calls, sizeof calls, "%lld", (long long)r->calls);
-    field(b, usd);                           /* BilledCost */
-    field(b, r->provider);                   /* BillingAccountId */
-    field(b, r->provider);                   /* BillingAccountName */
-    field(b, "USD");                         /* BillingCurrency */
-    field(b, r->billing_end);                /* BillingPeriodEnd */
-    field(b, r->billing_start);              /* BillingPeriodStart */
-    field(b, "Usage");                       /* ChargeCategory */
-    field(b, NULL);                          /* ChargeClass */
+    field(b, usd);              /* BilledCost */
+    field(b, r->provider);      /* BillingAccountId */
+    field(b, r->provider);      /* BillingAccountName */
+    field(b, "USD");            /* BillingCurrency */
+    field(b, r->billing_end);   /* BillingPeriodEnd */
+    field(b, r->billing_start); /* BillingPeriodStart */
+    field(b, "Usage");          /* ChargeCategory */
+    field(b, NULL);             /* ChargeClass */
     snprintf(s, sizeof s, "%s %s", r->model, skus[k].description);
-    field(b, s);                             /* ChargeDescription */
-    field(b, "Usage-Based");                 /* ChargeFrequency */
-    field(b, r->period_end);                 /* ChargePeriodEnd */
-    field(b, r->period_start);               /* ChargePeriodStart */
-    field(b, consumed);                      /* ConsumedQuantity */
-    field(b, skus[k].consumed_unit);         /* ConsumedUnit */
-    field(b, usd);                           /* ContractedCost */
-    field(b, NULL);                          /* ContractedUnitPrice */
-    field(b, usd);                           /* EffectiveCost */
-    field(b, NULL);                          /* InvoiceId */
-    field(b, r->company);                    /* InvoiceIssuerName */
-    field(b, list_usd);                      /* ListCost */
-    field(b, NULL);                          /* ListUnitPrice */
-    field(b, "Standard");                    /* PricingCategory */
-    field(b, pricing);                       /* PricingQuantity */
-    field(b, skus[k].pricing_unit);          /* PricingUnit */
-    field(b, r->company);                    /* ProviderName */
-    field(b, r->company);                    /* PublisherName */
-    field(b, "AI and Machine Learning");     /* ServiceCategory */
-    field(b, r->service);                    /* ServiceName */
-    field(b, "Generative AI");               /* ServiceSubcategory */
+    field(b, s);                         /* ChargeDescription */
+    field(b, "Usage-Based");             /* ChargeFrequency */
+    field(b, r->period_end);             /* ChargePeriodEnd */
+    field(b, r->period_start);           /* ChargePeriodStart */
+    field(b, consumed);                  /* ConsumedQuantity */
+    field(b, skus[k].consumed_unit);     /* ConsumedUnit */
+    field(b, usd);                       /* ContractedCost */
+    field(b, NULL);                      /* ContractedUnitPrice */
+    field(b, usd);                       /* EffectiveCost */
+    field(b, NULL);                      /* InvoiceId */
+    field(b, r->company);                /* InvoiceIssuerName */
+    field(b, list_usd);                  /* ListCost */
+    field(b, NULL);                      /* ListUnitPrice */
+    field(b, "Standard");                /* PricingCategory */
+    field(b, pricing);                   /* PricingQuantity */
+    field(b, skus[k].pricing_unit);      /* PricingUnit */
+    field(b, r->company);                /* ProviderName */
+    field(b, r->company);                /* PublisherName */
+    field(b, "AI and Machine Learning"); /* ServiceCategory */
+    field(b, r->service);                /* ServiceName */
+    field(b, "Generative AI");           /* ServiceSubcategory */
     snprintf(s, sizeof s, "%s/%s/%s", r->provider, r->model, skus[k].type);
     field(b, s);                             /* SkuId */
     field(b, skus[k].meter);                 /* SkuMeter */
@@ -394,16 +424,72 @@ static int flush(struct tg_buf *b, FILE *out, struct tg_errbuf *eb)
     return 0;
 }
 
+/* Writes the rows of one call or group (one per cost component with something consumed
+ * or charged) into b. */
+static int write_src(const struct src *src, enum tg_focus_granularity g, struct tg_buf *b,
+                     struct tg_buf *tags, struct tg_focus_summary *sum, struct tg_errbuf *eb)
+{
+    struct row_ctx r;
+    int64_t list[K_N], ps, pe, bs, be;
+    const int64_t *qty = src->v + S_QTY, *cost = src->v + S_COST;
+    bool is_attributed, wrote = false;
+    memset(&r, 0, sizeof r);
+    if (charge_period(src, g, &ps, &pe) != 0)
+        return tg_errf(eb, TG_ERR_IO, "focus: a ledger row has a malformed started_at");
+    billing_period(ps, &bs, &be);
+    fmt_time(ps, r.period_start);
+    fmt_time(pe, r.period_end);
+    fmt_time(bs, r.billing_start);
+    fmt_time(be, r.billing_end);
+    r.provider = src->k[C_PROVIDER] != NULL ? src->k[C_PROVIDER] : "unknown";
+    r.model = src->k[C_MODEL] != NULL ? src->k[C_MODEL] : "unknown";
+    r.ref = src->k[C_REF];
+    r.is_unpriced = src->k[C_UNPRICED][0] == '1';
+    r.workflow = src->k[C_WORKFLOW];
+    r.call_id = src->call_id;
+    r.request_id = src->request_id;
+    r.calls = src->v[S_CALLS];
+    company(r.provider, &r.company, &r.service);
+    tags_json(src, tags, &is_attributed);
+    r.tags = tags->base;
+    r.method = is_attributed ? "direct" : "unattributed";
+    split_list(cost, qty, src->v[S_COST_TOTAL], src->v[S_LIST_TOTAL], list);
+    for (int k = 0; k < K_N; k++) {
+        /* a component with nothing consumed and nothing charged is no charge */
+        if (qty[k] == 0 && (r.is_unpriced || (cost[k] == 0 && list[k] == 0)))
+            continue;
+        emit(b, &r, k, qty[k], cost[k], list[k]);
+        wrote = true;
+        sum->rows++;
+        if (r.is_unpriced) {
+            sum->unpriced_rows++;
+            sum->unpriced_tokens += qty[k];
+        } else {
+            sum->billed_nanos += cost[k];
+        }
+    }
+    if (wrote) {
+        sum->calls += r.calls;
+        if (r.is_unpriced)
+            sum->unpriced_calls += r.calls;
+    }
+    return 0;
+}
+
 int tg_focus_export(sqlite3 *db, const struct tg_focus_query *q, FILE *out,
                     struct tg_focus_summary *sum, struct tg_errbuf *eb)
 {
     struct tg_buf sql = {0}, b = {0}, tags = {0};
     sqlite3_stmt *st = NULL;
+    struct tg_agg *agg = NULL;
     struct tg_focus_summary local;
+    struct src r;
     int rc = 0, step;
+    bool per_call = q->granularity == TG_FOCUS_CALL;
     if (sum == NULL)
         sum = &local;
     memset(sum, 0, sizeof *sum);
+    memset(&r, 0, sizeof r);
     build_sql(&sql, q->granularity);
     if (sqlite3_prepare_v2(db, sql.base, -1, &st, NULL) != SQLITE_OK) {
         rc = tg_errf(eb, TG_ERR_IO, "focus: %s", sqlite3_errmsg(db));
@@ -411,73 +497,44 @@ int tg_focus_export(sqlite3 *db, const struct tg_focus_query *q, FILE *out,
     }
     sqlite3_bind_text(st, 1, q->from, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, q->to, -1, SQLITE_STATIC);
+    if (!per_call)
+        agg = tg_agg_new(N_KEYS, N_SUMS);
     tg_buf_appends(&b, header);
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        struct row_ctx r;
-        int64_t qty[K_N], cost[K_N], list[K_N], ps, pe, bs, be;
-        bool is_attributed, wrote = false;
-        memset(&r, 0, sizeof r);
-        if (charge_period(st, q->granularity, &ps, &pe) != 0) {
-            rc = tg_errf(eb, TG_ERR_IO, "focus: a ledger row has a malformed started_at");
-            goto out;
+        read_row(st, &r, per_call);
+        if (agg != NULL) {
+            tg_agg_add(agg, r.k, r.len, r.v);
+            continue;
         }
-        billing_period(ps, &bs, &be);
-        fmt_time(ps, r.period_start);
-        fmt_time(pe, r.period_end);
-        fmt_time(bs, r.billing_start);
-        fmt_time(be, r.billing_end);
-        r.provider = (const char *)sqlite3_column_text(st, C_PROVIDER);
-        r.model = (const char *)sqlite3_column_text(st, C_MODEL);
-        r.provider = r.provider != NULL ? r.provider : "unknown";
-        r.model = r.model != NULL ? r.model : "unknown";
-        r.ref = (const char *)sqlite3_column_text(st, C_REF);
-        r.is_unpriced = sqlite3_column_int(st, C_UNPRICED) != 0;
-        r.workflow = (const char *)sqlite3_column_text(st, C_WORKFLOW);
-        r.call_id = (const char *)sqlite3_column_text(st, C_CALL_ID);
-        r.request_id = (const char *)sqlite3_column_text(st, C_REQUEST_ID);
-        r.calls = sqlite3_column_int64(st, C_CALLS);
-        company(r.provider, &r.company, &r.service);
-        tags_json(st, &tags, &is_attributed);
-        r.tags = tags.base;
-        r.method = is_attributed ? "direct" : "unattributed";
-        for (int k = 0; k < K_N; k++) {
-            qty[k] = sqlite3_column_int64(st, C_QTY + k);
-            cost[k] = sqlite3_column_int64(st, C_COST + k);
-        }
-        split_list(cost, qty, sqlite3_column_int64(st, C_COST_TOTAL),
-                   sqlite3_column_int64(st, C_LIST_TOTAL), list);
-        for (int k = 0; k < K_N; k++) {
-            /* a component with nothing consumed and nothing charged is no charge */
-            if (qty[k] == 0 && (r.is_unpriced || (cost[k] == 0 && list[k] == 0)))
-                continue;
-            emit(&b, &r, k, qty[k], cost[k], list[k]);
-            wrote = true;
-            sum->rows++;
-            if (r.is_unpriced) {
-                sum->unpriced_rows++;
-                sum->unpriced_tokens += qty[k];
-            } else {
-                sum->billed_nanos += cost[k];
-            }
-        }
-        if (wrote) {
-            sum->calls += r.calls;
-            if (r.is_unpriced)
-                sum->unpriced_calls += r.calls;
-        }
-        if (b.len >= 1 << 16) {
+        rc = write_src(&r, q->granularity, &b, &tags, sum, eb);
+        if (rc == 0 && b.len >= 1 << 16)
             rc = flush(&b, out, eb);
-            if (rc != 0)
-                goto out;
-        }
+        if (rc != 0)
+            goto out;
     }
     if (step != SQLITE_DONE) {
         rc = tg_errf(eb, TG_ERR_IO, "focus: %s", sqlite3_errmsg(db));
         goto out;
     }
+    if (agg != NULL) {
+        /* the order of the keys: period, provider, model, price row, then the owner */
+        tg_agg_sort_keys(agg);
+        memset(&r, 0, sizeof r);
+        for (int i = 0; i < tg_agg_count(agg); i++) {
+            const struct tg_agg_group *g = tg_agg_at(agg, i);
+            memcpy(r.k, g->keys, sizeof r.k);
+            memcpy(r.v, g->sums, sizeof r.v);
+            rc = write_src(&r, q->granularity, &b, &tags, sum, eb);
+            if (rc == 0 && b.len >= 1 << 16)
+                rc = flush(&b, out, eb);
+            if (rc != 0)
+                goto out;
+        }
+    }
     rc = flush(&b, out, eb);
 out:
     sqlite3_finalize(st);
+    tg_agg_destroy(agg);
     tg_buf_free(&sql);
     tg_buf_free(&b);
     tg_buf_free(&tags);

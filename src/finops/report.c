@@ -1,7 +1,8 @@
 /* finops/report.c - `tollgate report`: spend grouped by attribution, model, provider, day
  *
- * DESIGN (money). Every money figure is an integer SUM of nano-dollars done by SQLite
- * and formatted to decimal USD at the edge; nothing is averaged or converted to floating
+ * DESIGN (money). Every money figure is an integer sum of nano-dollars (grouped in
+ * memory by finops/agg.c: SQLite's GROUP BY sorted every row first) formatted to
+ * decimal USD at the edge; nothing is averaged or converted to floating
  * point, so the groups add up to the total to the nano-dollar. Rows whose model no rate
  * card priced have a NULL cost: they are counted in `unpriced_calls` of their group
  * (never as $0 spend). A NULL attribution value is its own group, shown as
@@ -12,6 +13,7 @@
 #include "accounting/identity.h"
 #include "core/alloc.h"
 #include "core/money.h"
+#include "finops/agg.h"
 #include "finops/proportional.h"
 
 #include <stdbool.h>
@@ -109,6 +111,13 @@ static const char *const metric_sql =
     "coalesce(sum(cost_nanos), 0), "
     "sum(cost_nanos IS NULL), coalesce(sum(cache_savings_nanos), 0)";
 
+/* The same metrics per call, summed by group in memory (finops/agg.c): SQLite's GROUP BY
+ * sorts every row first, which over a month of a million calls cost more than the read. */
+static const char *const row_metric_sql =
+    "1, input_tokens, cached_input_tokens, cache_write_5m_tokens + cache_write_1h_tokens, "
+    "output_tokens, reasoning_tokens, tool_call_output_tokens, coalesce(cost_nanos, 0), "
+    "cost_nanos IS NULL, coalesce(cache_savings_nanos, 0)";
+
 static const char *const metric_names[M_N] = {
     "calls",          "input_tokens",     "cached_input_tokens",     "cache_write_tokens",
     "output_tokens",  "reasoning_tokens", "tool_call_output_tokens", "cost_usd",
@@ -140,10 +149,16 @@ void tg_report_csv_field(struct tg_buf *out, const char *s)
         return;
     }
     tg_buf_appends(out, "\"");
-    for (const char *p = s; *p; p++) {
-        if (*p == '"')
-            tg_buf_appends(out, "\"");
-        tg_buf_append(out, p, 1);
+    /* whole runs up to each quote, the quote doubled (a FOCUS Tags field is mostly quotes) */
+    for (const char *p = s;;) {
+        const char *q = strchr(p, '"');
+        if (q == NULL) {
+            tg_buf_appends(out, p);
+            break;
+        }
+        tg_buf_append(out, p, (size_t)(q - p) + 1);
+        tg_buf_appends(out, "\"");
+        p = q + 1;
     }
     tg_buf_appends(out, "\"");
 }
@@ -366,12 +381,21 @@ out:
     return rc;
 }
 
+/* cost descending, then the dimensions (NULL first), as ORDER BY cost DESC, 1, 2, ... */
+static int by_cost(const struct tg_agg_group *x, const struct tg_agg_group *y, void *ctx)
+{
+    if (x->sums[M_COST] != y->sums[M_COST])
+        return x->sums[M_COST] > y->sums[M_COST] ? -1 : 1;
+    return tg_agg_cmp_keys(x, y, *(const int *)ctx);
+}
+
 int tg_report_run(sqlite3 *db, const struct tg_report_query *q, struct tg_buf *out,
                   struct tg_errbuf *eb)
 {
     struct tg_buf sql = {0};
     sqlite3_stmt *st = NULL;
     struct grow *groups = NULL;
+    struct tg_agg *agg = NULL;
     int rc = 0, step = SQLITE_DONE, ngroups = 0;
     int64_t total[M_N] = {0};
     const char *method = q->allocate_proportional ? "direct" : NULL;
@@ -383,18 +407,32 @@ int tg_report_run(sqlite3 *db, const struct tg_report_query *q, struct tg_buf *o
         tg_buf_appends(&sql, "SELECT ");
         for (int d = 0; d < q->n_dims; d++)
             tg_buf_appendf(&sql, "%s, ", find_dim(q->dims[d], strlen(q->dims[d]))->expr);
-        tg_buf_appendf(&sql, "%s FROM calls WHERE day BETWEEN ?1 AND ?2 GROUP BY ", metric_sql);
-        for (int d = 0; d < q->n_dims; d++)
-            tg_buf_appendf(&sql, "%s%d", d ? ", " : "", d + 1);
-        tg_buf_appendf(&sql, " ORDER BY %d DESC", q->n_dims + M_COST + 1);
-        for (int d = 0; d < q->n_dims; d++)
-            tg_buf_appendf(&sql, ", %d", d + 1);
+        tg_buf_appendf(&sql, "%s FROM calls WHERE day BETWEEN ?1 AND ?2", row_metric_sql);
         if (sqlite3_prepare_v2(db, sql.base, -1, &st, NULL) != SQLITE_OK) {
             rc = tg_errf(eb, TG_ERR_IO, "report: %s", sqlite3_errmsg(db));
             goto out;
         }
         sqlite3_bind_text(st, 1, q->from, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, q->to, -1, SQLITE_STATIC);
+        agg = tg_agg_new(q->n_dims, M_N);
+        while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+            const char *vals[TG_REPORT_MAX_DIMS];
+            int lens[TG_REPORT_MAX_DIMS];
+            int64_t m[M_N];
+            for (int d = 0; d < q->n_dims; d++) {
+                vals[d] = (const char *)sqlite3_column_text(st, d);
+                lens[d] = sqlite3_column_bytes(st, d);
+            }
+            for (int k = 0; k < M_N; k++)
+                m[k] = sqlite3_column_int64(st, q->n_dims + k);
+            tg_agg_add(agg, vals, lens, m);
+        }
+        if (step != SQLITE_DONE) {
+            rc = tg_errf(eb, TG_ERR_IO, "report: %s", sqlite3_errmsg(db));
+            goto out;
+        }
+        int nd = q->n_dims;
+        tg_agg_sort(agg, by_cost, &nd);
     }
 
     if (q->format == TG_REPORT_JSON) {
@@ -426,21 +464,12 @@ int tg_report_run(sqlite3 *db, const struct tg_report_query *q, struct tg_buf *o
                  groups[i].proportional ? "proportional" : method);
         first = false;
     }
-    while (st != NULL && (step = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *vals[TG_REPORT_MAX_DIMS];
-        int64_t m[M_N];
-        for (int d = 0; d < q->n_dims; d++)
-            vals[d] = (const char *)sqlite3_column_text(st, d);
-        for (int k = 0; k < M_N; k++) {
-            m[k] = sqlite3_column_int64(st, q->n_dims + k);
-            total[k] += m[k];
-        }
-        emit_row(q, out, vals, m, first, method);
+    for (int i = 0; agg != NULL && i < tg_agg_count(agg); i++) {
+        const struct tg_agg_group *g = tg_agg_at(agg, i);
+        for (int k = 0; k < M_N; k++)
+            total[k] += g->sums[k];
+        emit_row(q, out, g->keys, g->sums, first, method);
         first = false;
-    }
-    if (step != SQLITE_DONE) {
-        rc = tg_errf(eb, TG_ERR_IO, "report: %s", sqlite3_errmsg(db));
-        goto out;
     }
     if (q->format == TG_REPORT_JSON) {
         tg_buf_appends(out, "],\"total\":");
@@ -460,6 +489,7 @@ out:
         for (int d = 0; d < q->n_dims; d++)
             free(groups[i].vals[d]);
     free(groups);
+    tg_agg_destroy(agg);
     sqlite3_finalize(st);
     tg_buf_free(&sql);
     return rc;
