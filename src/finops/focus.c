@@ -23,8 +23,10 @@
 #include "core/money.h"
 #include "finops/agg.h"
 #include "finops/report.h"
+#include "store/sqlite_store.h"
 
 #include <cjson/cJSON.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -476,6 +478,102 @@ static int write_src(const struct src *src, enum tg_focus_granularity g, struct 
     return 0;
 }
 
+/* Adds the calls of the days [from, to] to agg. */
+static int scan(sqlite3 *db, const char *from, const char *to, enum tg_focus_granularity g,
+                struct tg_agg *agg, struct tg_errbuf *eb)
+{
+    struct tg_buf sql = {0};
+    sqlite3_stmt *st = NULL;
+    struct src r;
+    int rc = 0, step;
+    memset(&r, 0, sizeof r);
+    build_sql(&sql, g);
+    if (sqlite3_prepare_v2(db, sql.base, -1, &st, NULL) != SQLITE_OK) {
+        rc = tg_errf(eb, TG_ERR_IO, "focus: %s", sqlite3_errmsg(db));
+        goto out;
+    }
+    sqlite3_bind_text(st, 1, from, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, to, -1, SQLITE_STATIC);
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        read_row(st, &r, false);
+        tg_agg_add(agg, r.k, r.len, r.v);
+    }
+    if (step != SQLITE_DONE)
+        rc = tg_errf(eb, TG_ERR_IO, "focus: %s", sqlite3_errmsg(db));
+out:
+    sqlite3_finalize(st);
+    tg_buf_free(&sql);
+    return rc;
+}
+
+/* The second half of the days, scanned on a connection and thread of its own. */
+struct part {
+    const char *path;
+    char from[11], to[11];
+    enum tg_focus_granularity g;
+    struct tg_agg *agg;
+    int rc;
+    struct tg_errbuf eb;
+};
+
+static void *scan_part(void *arg)
+{
+    struct part *p = arg;
+    sqlite3 *db = NULL;
+    p->rc = tg_ledger_open_readonly(p->path, &db, &p->eb);
+    if (p->rc == 0)
+        p->rc = scan(db, p->from, p->to, p->g, p->agg, &p->eb);
+    sqlite3_close(db);
+    return NULL;
+}
+
+static void day_text(int64_t ms, char out[11])
+{
+    char t[25];
+    tg_iso8601_ms(ms, t);
+    memcpy(out, t, 10);
+    out[10] = '\0';
+}
+
+/* Groups the calls of the range into agg: with two days or more, the later half on a
+ * second thread (its own read-only connection) while this one reads the earlier half;
+ * the halves are merged with exact integer sums. */
+static int aggregate(sqlite3 *db, const struct tg_focus_query *q, struct tg_agg *agg,
+                     struct tg_errbuf *eb)
+{
+    struct part p;
+    pthread_t tid;
+    int64_t from_ms, to_ms;
+    int rc;
+    const char *path = sqlite3_db_filename(db, "main");
+    memset(&p, 0, sizeof p);
+    if (path == NULL || path[0] == '\0' || tg_parse_time(q->from, &from_ms) != 0 ||
+        tg_parse_time(q->to, &to_ms) != 0 || to_ms <= from_ms)
+        return scan(db, q->from, q->to, q->granularity, agg, eb);
+    int64_t days = (to_ms - from_ms) / 86400000 + 1;
+    p.path = path;
+    p.g = q->granularity;
+    p.agg = tg_agg_new(N_KEYS, N_SUMS);
+    day_text(from_ms + days / 2 * 86400000, p.from);
+    memcpy(p.to, q->to, sizeof p.to);
+    char first_to[11];
+    day_text(from_ms + (days / 2 - 1) * 86400000, first_to);
+    if (pthread_create(&tid, NULL, scan_part, &p) != 0) {
+        tg_agg_destroy(p.agg);
+        return scan(db, q->from, q->to, q->granularity, agg, eb);
+    }
+    rc = scan(db, q->from, first_to, q->granularity, agg, eb);
+    pthread_join(tid, NULL);
+    if (rc == 0 && p.rc != 0)
+        rc = tg_errf(eb, p.rc, "%s", p.eb.msg);
+    for (int i = 0; rc == 0 && i < tg_agg_count(p.agg); i++) {
+        const struct tg_agg_group *g = tg_agg_at(p.agg, i);
+        tg_agg_add(agg, g->keys, NULL, g->sums);
+    }
+    tg_agg_destroy(p.agg);
+    return rc;
+}
+
 int tg_focus_export(sqlite3 *db, const struct tg_focus_query *q, FILE *out,
                     struct tg_focus_summary *sum, struct tg_errbuf *eb)
 {
@@ -485,41 +583,18 @@ int tg_focus_export(sqlite3 *db, const struct tg_focus_query *q, FILE *out,
     struct tg_focus_summary local;
     struct src r;
     int rc = 0, step;
-    bool per_call = q->granularity == TG_FOCUS_CALL;
     if (sum == NULL)
         sum = &local;
     memset(sum, 0, sizeof *sum);
     memset(&r, 0, sizeof r);
-    build_sql(&sql, q->granularity);
-    if (sqlite3_prepare_v2(db, sql.base, -1, &st, NULL) != SQLITE_OK) {
-        rc = tg_errf(eb, TG_ERR_IO, "focus: %s", sqlite3_errmsg(db));
-        goto out;
-    }
-    sqlite3_bind_text(st, 1, q->from, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, q->to, -1, SQLITE_STATIC);
-    if (!per_call)
-        agg = tg_agg_new(N_KEYS, N_SUMS);
     tg_buf_appends(&b, header);
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        read_row(st, &r, per_call);
-        if (agg != NULL) {
-            tg_agg_add(agg, r.k, r.len, r.v);
-            continue;
-        }
-        rc = write_src(&r, q->granularity, &b, &tags, sum, eb);
-        if (rc == 0 && b.len >= 1 << 16)
-            rc = flush(&b, out, eb);
+    if (q->granularity != TG_FOCUS_CALL) {
+        agg = tg_agg_new(N_KEYS, N_SUMS);
+        rc = aggregate(db, q, agg, eb);
         if (rc != 0)
             goto out;
-    }
-    if (step != SQLITE_DONE) {
-        rc = tg_errf(eb, TG_ERR_IO, "focus: %s", sqlite3_errmsg(db));
-        goto out;
-    }
-    if (agg != NULL) {
         /* the order of the keys: period, provider, model, price row, then the owner */
         tg_agg_sort_keys(agg);
-        memset(&r, 0, sizeof r);
         for (int i = 0; i < tg_agg_count(agg); i++) {
             const struct tg_agg_group *g = tg_agg_at(agg, i);
             memcpy(r.k, g->keys, sizeof r.k);
@@ -530,6 +605,28 @@ int tg_focus_export(sqlite3 *db, const struct tg_focus_query *q, FILE *out,
             if (rc != 0)
                 goto out;
         }
+        rc = flush(&b, out, eb);
+        goto out;
+    }
+    /* per call: streamed in started_at order, nothing held in memory */
+    build_sql(&sql, q->granularity);
+    if (sqlite3_prepare_v2(db, sql.base, -1, &st, NULL) != SQLITE_OK) {
+        rc = tg_errf(eb, TG_ERR_IO, "focus: %s", sqlite3_errmsg(db));
+        goto out;
+    }
+    sqlite3_bind_text(st, 1, q->from, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, q->to, -1, SQLITE_STATIC);
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        read_row(st, &r, true);
+        rc = write_src(&r, q->granularity, &b, &tags, sum, eb);
+        if (rc == 0 && b.len >= 1 << 16)
+            rc = flush(&b, out, eb);
+        if (rc != 0)
+            goto out;
+    }
+    if (step != SQLITE_DONE) {
+        rc = tg_errf(eb, TG_ERR_IO, "focus: %s", sqlite3_errmsg(db));
+        goto out;
     }
     rc = flush(&b, out, eb);
 out:
