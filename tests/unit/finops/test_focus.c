@@ -243,6 +243,25 @@ static void cleanup(sqlite3 *db)
     assert_int_equal(system(cmd), 0);
 }
 
+/* Every export a test produces also goes through the FOCUS validator the e2e tests use
+ * (tests/e2e/lib/focus-validator.mjs), when node is installed. */
+static void validate(const char *csv, enum tg_focus_granularity g)
+{
+    char file[192], cmd[512];
+    if (system("command -v node >/dev/null 2>&1") != 0) {
+        fprintf(stderr, "test_focus: node not found, FOCUS validator skipped\n");
+        return;
+    }
+    snprintf(file, sizeof file, "%s/focus-%d.csv", dir, (int)g);
+    FILE *f = fopen(file, "w");
+    assert_non_null(f);
+    assert_int_equal(fwrite(csv, 1, strlen(csv), f), strlen(csv));
+    assert_int_equal(fclose(f), 0);
+    snprintf(cmd, sizeof cmd, "node %s/tests/e2e/lib/focus-validator.mjs %s >/dev/null",
+             TG_SOURCE_DIR, file);
+    assert_int_equal(system(cmd), 0);
+}
+
 /* Runs the export into memory; returns the CSV (owned). */
 static char *run(sqlite3 *db, enum tg_focus_granularity g, struct tg_focus_summary *sum)
 {
@@ -258,6 +277,7 @@ static char *run(sqlite3 *db, enum tg_focus_granularity g, struct tg_focus_summa
     assert_non_null(f);
     assert_int_equal(tg_focus_export(db, &q, f, sum, &eb), 0);
     fclose(f);
+    validate(text, g);
     return text;
 }
 
