@@ -50,8 +50,8 @@ enum {
     C_SERVICE,
     C_TAGS,
     N_KEYS,
-    C_QTY = N_KEYS,     /* C_QTY + k: quantity of component k */
-    C_COST = C_QTY + 5, /* C_COST + k: its cost */
+    C_COUNTS = N_KEYS,     /* the counts of count_sql */
+    C_COST = C_COUNTS + 7, /* C_COST + k: the cost of component k (7 = N_COUNTS) */
     C_LIST = C_COST + 5,
     C_CALL_ID, /* per call only */
     C_REQUEST_ID,
@@ -90,10 +90,12 @@ static const struct {
     {"other", "Server Tool Requests", "server-tool requests", "Requests", "1000 Requests", 3},
 };
 
-static const char *const qty_sql[K_N] = {
-    "max(input_tokens - cached_input_tokens - cache_write_5m_tokens - cache_write_1h_tokens, 0)",
-    "cached_input_tokens", "cache_write_5m_tokens + cache_write_1h_tokens", "output_tokens",
-    "web_search_requests + web_fetch_requests"};
+/* the raw counts the quantities are computed from (read_row): plain columns, because an
+ * SQL expression per row costs more than decoding a column */
+static const char *const count_sql[] = {
+    "input_tokens",  "cached_input_tokens", "cache_write_5m_tokens", "cache_write_1h_tokens",
+    "output_tokens", "web_search_requests", "web_fetch_requests"};
+#define N_COUNTS (int)(sizeof count_sql / sizeof count_sql[0])
 static const char *const cost_sql[K_N] = {"input_cost_nanos", "cached_input_cost_nanos",
                                           "cache_write_cost_nanos", "output_cost_nanos",
                                           "other_cost_nanos"};
@@ -155,8 +157,8 @@ static void build_sql(struct tg_buf *sql, enum tg_focus_granularity g)
     for (int i = 0; i < N_ATTR; i++)
         tg_buf_appendf(sql, "%s, ", attr_names[i]);
     tg_buf_appends(sql, "tags");
-    for (int k = 0; k < K_N; k++)
-        tg_buf_appendf(sql, ", %s", qty_sql[k]);
+    for (int i = 0; i < N_COUNTS; i++)
+        tg_buf_appendf(sql, ", %s", count_sql[i]);
     for (int k = 0; k < K_N; k++)
         tg_buf_appendf(sql, ", %s", cost_sql[k]);
     tg_buf_appends(sql, ", list_cost_nanos");
@@ -179,8 +181,18 @@ static void read_row(sqlite3_stmt *st, struct src *r, bool per_call)
     r->len[C_UNPRICED] = 1;
     r->v[S_CALLS] = 1;
     r->v[S_COST_TOTAL] = 0;
+    int64_t c[N_COUNTS];
+    for (int i = 0; i < N_COUNTS; i++)
+        c[i] = sqlite3_column_int64(st, C_COUNTS + i);
+    /* input_tokens counts cached reads and cache writes too (OTel rule): the plain part
+     * is what remains, never negative (docs/PRICING.md clamps the same way) */
+    int64_t plain = c[0] - c[1] - c[2] - c[3];
+    r->v[S_QTY + K_INPUT] = plain > 0 ? plain : 0;
+    r->v[S_QTY + K_CACHED] = c[1];
+    r->v[S_QTY + K_WRITE] = c[2] + c[3];
+    r->v[S_QTY + K_OUTPUT] = c[4];
+    r->v[S_QTY + K_OTHER] = c[5] + c[6];
     for (int k = 0; k < K_N; k++) {
-        r->v[S_QTY + k] = sqlite3_column_int64(st, C_QTY + k);
         r->v[S_COST + k] = sqlite3_column_int64(st, C_COST + k);
         r->v[S_COST_TOTAL] += r->v[S_COST + k]; /* the components sum to cost_nanos */
     }
