@@ -772,6 +772,46 @@ bool tg_pricing_cost(const struct tg_ratecard *rc, struct tg_call_record *rec)
     return true;
 }
 
+int tg_pricing_ref_prices(const struct tg_ratecard *rc, const char *provider, const char *price_ref,
+                          const char *service_tier, struct tg_unit_prices *out)
+{
+    static const char lc_suffix[] = ":long_context";
+    char ref[TG_FIELD_LEN];
+    struct prices p;
+    const struct tg_price_row *r = NULL;
+    memset(out, 0, sizeof *out);
+    if (price_ref == NULL || provider == NULL || strlen(price_ref) >= sizeof ref)
+        return TG_ERR_NOTFOUND;
+    memcpy(ref, price_ref, strlen(price_ref) + 1);
+    size_t n = strlen(ref), ls = sizeof lc_suffix - 1;
+    bool lc = n > ls && strcmp(ref + n - ls, lc_suffix) == 0;
+    if (lc)
+        ref[n - ls] = '\0';
+    char *how = strrchr(ref, ':'); /* "file:line:how": drop the how */
+    if (how == NULL)
+        return TG_ERR_NOTFOUND;
+    *how = '\0';
+    for (int i = 0; i < rc->n; i++)
+        if (strcmp(rc->rows[i].ref, ref) == 0 && strcmp(rc->rows[i].provider, provider) == 0)
+            r = &rc->rows[i];
+    if (r == NULL || (lc && r->long_context_threshold <= 0))
+        return TG_ERR_NOTFOUND;
+    resolve_prices(r, lc ? r->long_context_threshold + 1 : 0, &p);
+    out->input = p.input;
+    out->cached = p.cached;
+    out->write_5m = p.write_5m;
+    out->write_1h = p.write_1h;
+    out->output = p.output;
+    out->reasoning = p.reasoning;
+    out->audio_in = p.audio_in;
+    out->audio_out = p.audio_out;
+    out->search = p.search;
+    out->fetch = p.fetch;
+    out->tier_bps =
+        tier_bps(r, service_tier != NULL && service_tier[0] != '\0' ? service_tier : NULL);
+    return 0;
+}
+
 static int64_t max3(int64_t a, int64_t b, int64_t c)
 {
     int64_t m = a > b ? a : b;

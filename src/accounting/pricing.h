@@ -96,6 +96,24 @@ const struct tg_price_row *tg_pricing_lookup(const struct tg_ratecard *rc, const
  *  of range (a negative count or more than TG_PRICE_MAX_UNITS). Pure; any thread. */
 bool tg_pricing_cost(const struct tg_ratecard *rc, struct tg_call_record *rec);
 
+/* The unit prices one call was priced at (the FOCUS export's ListUnitPrice). */
+struct tg_unit_prices {
+    int64_t input, cached, write_5m, write_1h, output, reasoning, audio_in,
+        audio_out;         /* micro-
+dollars per million tokens, defaults filled */
+    int64_t search, fetch; /* micro-dollars per 1,000 requests */
+    int64_t tier_bps;      /* the service tier's multiplier (10000 = 1); list prices: no discount */
+};
+
+/** The prices a ledger row's price_ref ("card.csv:3:exact", "...:pattern:long_context")
+ *  applied to a call of provider at service_tier (may be NULL or ""): the loaded row whose
+ *  "file:line" and provider match (the last one loaded when several do), its long-context
+ *  prices when the ref says so, every default filled, without the discount. Returns 0, or
+ *  TG_ERR_NOTFOUND when no loaded row matches (not loaded, or the card was edited since:
+ *  a row is named by its line). Pure; any thread. */
+int tg_pricing_ref_prices(const struct tg_ratecard *rc, const char *provider, const char *price_ref,
+                          const char *service_tier, struct tg_unit_prices *out);
+
 /* A budget estimate: an upper bound for a call before it runs, or a charge for a call no
  * row prices. */
 struct tg_price_estimate {

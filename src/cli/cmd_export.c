@@ -1,6 +1,8 @@
 /* cli/cmd_export.c - `tollgate export allocation|focus`: the per-call table and FOCUS 1.2 */
 #include "cli/cli.h"
 
+#include "accounting/pricing.h"
+#include "config/config.h"
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/money.h"
@@ -17,8 +19,8 @@ static const char usage_text[] =
     "[--ledger PATH]\n"
     "                                  [--allocate-unattributed proportional [--by FIELD]]\n"
     "       tollgate export focus [--from YYYY-MM-DD] [--to YYYY-MM-DD]\n"
-    "                             [--granularity call|hour|day] [-o FILE] [--config FILE] "
-    "[--ledger PATH]\n"
+    "                             [--granularity call|hour|day] [-o FILE] [--pricing FILE]...\n"
+    "                             [--config FILE] [--ledger PATH]\n"
     "\n"
     "allocation: one row per call of that UTC day: request_id, tenant, team, cost center,\n"
     "feature, workflow, actor, model, every token type and the cost in USD (empty when\n"
@@ -27,7 +29,8 @@ static const char usage_text[] =
     "day (allocation_method=proportional); docs/REPORTS.md.\n"
     "focus: the FOCUS 1.2 cost-and-usage CSV of the UTC days [from, to] (default: the current\n"
     "month), one row per charge period (default day), owner, model and token type; unpriced\n"
-    "calls have empty cost columns and are counted on stderr (docs/FOCUS.md).\n";
+    "calls have empty cost columns and are counted on stderr; unit prices come from the rate\n"
+    "cards serve loads (config, shipped, --pricing) by each row's price_ref (docs/FOCUS.md).\n";
 
 static int day_arg(const char *v, char out[11])
 {
@@ -38,8 +41,37 @@ static int day_arg(const char *v, char out[11])
     return 0;
 }
 
+/* The rate cards `serve` would load (the config's pricing.cards and aliases, or the
+ * shipped ones, then every --pricing FILE), for the rows' unit prices. NULL, with a
+ * warning, when one fails to load: the export then leaves ListUnitPrice empty. */
+static struct tg_ratecard *load_cards(const char *config, const char *const *extra, int n_extra)
+{
+    struct tg_config cfg;
+    struct tg_errbuf eb;
+    struct tg_ratecard *rc = tg_pricing_new();
+    int err = 0;
+    tg_config_defaults(&cfg);
+    if (config != NULL)
+        err = tg_config_load_file(&cfg, config, &eb);
+    for (int i = 0; err == 0 && i < n_extra; i++)
+        err = tg_config_add_pricing_card(&cfg, extra[i], &eb);
+    for (int i = 0; err == 0 && i < cfg.n_pricing_cards; i++)
+        err = tg_pricing_load_file(rc, cfg.pricing_cards[i], &eb);
+    for (int i = 0; err == 0 && i < cfg.n_pricing_aliases; i++)
+        err = tg_pricing_load_aliases_file(rc, cfg.pricing_aliases[i], &eb);
+    if (err != 0) {
+        fprintf(stderr, "tollgate export focus: %s (ListUnitPrice left empty)\n", eb.msg);
+        tg_pricing_destroy(rc);
+        return NULL;
+    }
+    return rc;
+}
+
 static int export_focus(int argc, char **argv)
 {
+    const char *pricing[16];
+    int n_pricing = 0;
+    struct tg_ratecard *card = NULL;
     const char *config = NULL, *ledger = NULL, *file = NULL;
     struct tg_focus_query q;
     struct tg_focus_summary sum;
@@ -76,6 +108,8 @@ static int export_focus(int argc, char **argv)
             config = v;
         } else if (strcmp(a, "--ledger") == 0) {
             ledger = v;
+        } else if (strcmp(a, "--pricing") == 0 && n_pricing < 16) {
+            pricing[n_pricing++] = v;
         } else {
             fprintf(stderr, "tollgate export focus: bad option '%s %s'\n%s", a, v, usage_text);
             return 2;
@@ -91,6 +125,8 @@ static int export_focus(int argc, char **argv)
         fprintf(stderr, "tollgate: %s\n", eb.msg);
         return 1;
     }
+    card = load_cards(config, pricing, n_pricing);
+    q.card = card;
     if (file != NULL) {
         out = fopen(file, "w");
         if (out == NULL) {
@@ -121,6 +157,7 @@ out:
         rc = 1;
     }
     sqlite3_close(db);
+    tg_pricing_destroy(card);
     return rc;
 }
 

@@ -6,18 +6,21 @@
  * other_cost_nanos): each becomes a SKU of the model with its token count as the
  * consumed and priced quantity. docs/FOCUS.md lists every column and where it comes from.
  *
- * DESIGN (money). SQLite sums integer nano-dollars per group; they are formatted to
- * decimal USD only when a field is written, so BilledCost adds up to the ledger's
+ * DESIGN (money). Integer nano-dollars are summed per group (finops/agg.c) and
+ * formatted to decimal USD only when a field is written, so BilledCost adds up to the ledger's
  * sum(cost_nanos) to the nano-dollar (the components sum to cost_nanos by definition,
  * docs/PRICING.md). ListCost splits the group's list_cost_nanos over its components in
  * proportion to their cost, the rounding remainder going to the dearest component, so
  * it too sums exactly. A call with a NULL cost (unpriced) is never written as $0: its
  * rows keep their quantities and leave every cost column empty, flagged
  * x_CostStatus=unpriced, and the caller reports them on stderr. The ledger keeps no unit
- * prices, so ListUnitPrice and ContractedUnitPrice are NULL (FOCUS allows it; the
- * identity ListUnitPrice x PricingQuantity = ListCost then does not apply). */
+ * prices: a row's price_ref is looked up in the rate cards given (tg_pricing_ref_prices)
+ * and, when the component has one price, ListUnitPrice is that price times the tier's
+ * multiplier and ListCost = ListUnitPrice x PricingQuantity exactly (10 + 6 decimals in
+ * 128 bits); otherwise ListUnitPrice is NULL and ListCost the ledger's split above. */
 #include "finops/focus.h"
 
+#include "accounting/pricing.h"
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/money.h"
@@ -39,6 +42,7 @@ enum {
     C_MODEL,
     C_REF,
     C_UNPRICED,
+    C_TIER,   /* service_tier: it decides the unit price */
     C_TENANT, /* C_TENANT .. C_SERVICE: the attribution fields, in attr_names order */
     C_TEAM,
     C_COST_CENTER,
@@ -50,8 +54,8 @@ enum {
     C_SERVICE,
     C_TAGS,
     N_KEYS,
-    C_COUNTS = N_KEYS,     /* the counts of count_sql */
-    C_COST = C_COUNTS + 7, /* C_COST + k: the cost of component k (7 = N_COUNTS) */
+    C_COUNTS = N_KEYS,      /* the counts of count_sql */
+    C_COST = C_COUNTS + 10, /* C_COST + k: the cost of component k (10 = N_COUNTS) */
     C_LIST = C_COST + 5,
     C_CALL_ID, /* per call only */
     C_REQUEST_ID,
@@ -59,7 +63,17 @@ enum {
 };
 /* the sums of a group; calls and the cost total are computed here, not selected, to keep
  * the columns SQLite decodes per row to the minimum */
-enum { S_CALLS, S_QTY, S_COST = S_QTY + 5, S_COST_TOTAL = S_COST + 5, S_LIST_TOTAL, N_SUMS };
+enum {
+    S_CALLS,
+    S_QTY,
+    S_COST = S_QTY + 5,
+    S_COST_TOTAL = S_COST + 5,
+    S_LIST_TOTAL,
+    S_SUB, /* S_SUB + T_*: the token types inside the components, for their unit prices */
+    N_SUMS = S_SUB + 7,
+};
+/* inside input: audio; cache writes by TTL; inside output: reasoning, audio; requests */
+enum { T_AUDIO_IN, T_WRITE_5M, T_WRITE_1H, T_REASONING, T_AUDIO_OUT, T_SEARCH, T_FETCH };
 
 /* One result row or one group: the keys (NULL = SQL NULL) with their lengths, the sums,
  * and the per-call extras (NULL when aggregated). Borrowed from the statement or the
@@ -93,8 +107,9 @@ static const struct {
 /* the raw counts the quantities are computed from (read_row): plain columns, because an
  * SQL expression per row costs more than decoding a column */
 static const char *const count_sql[] = {
-    "input_tokens",  "cached_input_tokens", "cache_write_5m_tokens", "cache_write_1h_tokens",
-    "output_tokens", "web_search_requests", "web_fetch_requests"};
+    "input_tokens",     "cached_input_tokens", "cache_write_5m_tokens", "cache_write_1h_tokens",
+    "output_tokens",    "web_search_requests", "web_fetch_requests",    "audio_input_tokens",
+    "reasoning_tokens", "audio_output_tokens"};
 #define N_COUNTS (int)(sizeof count_sql / sizeof count_sql[0])
 static const char *const cost_sql[K_N] = {"input_cost_nanos", "cached_input_cost_nanos",
                                           "cache_write_cost_nanos", "output_cost_nanos",
@@ -153,7 +168,7 @@ static void build_sql(struct tg_buf *sql, enum tg_focus_granularity g)
                    g == TG_FOCUS_CALL   ? "started_at"
                    : g == TG_FOCUS_HOUR ? "substr(started_at, 1, 13)"
                                         : "day");
-    tg_buf_appends(sql, "cost_nanos IS NULL, ");
+    tg_buf_appends(sql, "cost_nanos IS NULL, service_tier, ");
     for (int i = 0; i < N_ATTR; i++)
         tg_buf_appendf(sql, "%s, ", attr_names[i]);
     tg_buf_appends(sql, "tags");
@@ -192,6 +207,13 @@ static void read_row(sqlite3_stmt *st, struct src *r, bool per_call)
     r->v[S_QTY + K_WRITE] = c[2] + c[3];
     r->v[S_QTY + K_OUTPUT] = c[4];
     r->v[S_QTY + K_OTHER] = c[5] + c[6];
+    r->v[S_SUB + T_AUDIO_IN] = c[7];
+    r->v[S_SUB + T_WRITE_5M] = c[2];
+    r->v[S_SUB + T_WRITE_1H] = c[3];
+    r->v[S_SUB + T_REASONING] = c[8];
+    r->v[S_SUB + T_AUDIO_OUT] = c[9];
+    r->v[S_SUB + T_SEARCH] = c[5];
+    r->v[S_SUB + T_FETCH] = c[6];
     for (int k = 0; k < K_N; k++) {
         r->v[S_COST + k] = sqlite3_column_int64(st, C_COST + k);
         r->v[S_COST_TOTAL] += r->v[S_COST + k]; /* the components sum to cost_nanos */
@@ -221,6 +243,31 @@ static void fmt_scaled(int64_t v, int scale, char *out, size_t n)
         digits--;
     }
     snprintf(out, n, "%lld.%0*lld", (long long)ip, digits, (long long)frac);
+}
+
+/* v / 10^scale for a 128-bit v >= 0, exact, no trailing zeros (unit prices and list costs
+ * carry the rate card's micro-dollars times a tier's basis points: up to 16 decimals). */
+static void fmt_scaled128(__int128 v, int scale, char *out, size_t n)
+{
+    char digits[64];
+    int len = 0;
+    do {
+        digits[len++] = (char)('0' + (int)(v % 10));
+        v /= 10;
+    } while (v > 0 && len < (int)sizeof digits - 1);
+    while (len <= scale)
+        digits[len++] = '0'; /* at least one integer digit */
+    int frac_end = 0;        /* trailing zeros of the fraction are dropped */
+    while (frac_end < scale && digits[frac_end] == '0')
+        frac_end++;
+    size_t o = 0;
+    for (int i = len - 1; i >= scale && o + 1 < n; i--)
+        out[o++] = digits[i];
+    if (frac_end < scale && o + 1 < n)
+        out[o++] = '.';
+    for (int i = scale - 1; i >= frac_end && o + 1 < n; i--)
+        out[o++] = digits[i];
+    out[o] = '\0';
 }
 
 /* "YYYY-MM-DDTHH:MM:SSZ" of a whole second. */
@@ -365,13 +412,20 @@ struct row_ctx {
     int64_t calls;
 };
 
+/* price: the component's list unit price in micro-dollars x tier basis points per
+ * PricingUnit (10 decimals), or -1 when unknown. */
 static void emit(struct tg_buf *b, const struct row_ctx *r, int k, int64_t qty, int64_t cost,
-                 int64_t list)
+                 int64_t list, int64_t price)
 {
-    char usd[40] = "", list_usd[40] = "", consumed[32], pricing[32], calls[24], s[512];
+    char usd[40] = "", list_usd[64] = "", unit[48] = "", consumed[32], pricing[32], calls[24],
+         s[512];
     if (!r->is_unpriced) {
         tg_money_format_usd(cost, usd, sizeof usd);
         tg_money_format_usd(list, list_usd, sizeof list_usd);
+    }
+    if (!r->is_unpriced && price >= 0) { /* ListCost = ListUnitPrice x PricingQuantity */
+        fmt_scaled128(price, 10, unit, sizeof unit);
+        fmt_scaled128((__int128)price * qty, 10 + skus[k].scale, list_usd, sizeof list_usd);
     }
     snprintf(consumed, sizeof consumed, "%lld", (long long)qty);
     fmt_scaled(qty, skus[k].scale, pricing, sizeof pricing);
@@ -397,7 +451,7 @@ static void emit(struct tg_buf *b, const struct row_ctx *r, int k, int64_t qty, 
     field(b, NULL);                      /* InvoiceId */
     field(b, r->company);                /* InvoiceIssuerName */
     field(b, list_usd);                  /* ListCost */
-    field(b, NULL);                      /* ListUnitPrice */
+    field(b, unit);                      /* ListUnitPrice */
     field(b, "Standard");                /* PricingCategory */
     field(b, pricing);                   /* PricingQuantity */
     field(b, skus[k].pricing_unit);      /* PricingUnit */
@@ -438,11 +492,51 @@ static int flush(struct tg_buf *b, FILE *out, struct tg_errbuf *eb)
     return 0;
 }
 
+/* The one price of the token types that have tokens (the first type's when none has);
+ * -1 when two of them differ: the component then has no single unit price. */
+static int64_t one_price(const int64_t *tokens, const int64_t *prices, int n)
+{
+    int64_t p = -1;
+    for (int i = 0; i < n; i++) {
+        if (tokens[i] == 0)
+            continue;
+        if (p >= 0 && prices[i] != p)
+            return -1;
+        p = prices[i];
+    }
+    return p >= 0 ? p : prices[0];
+}
+
+/* Each component's list unit price for a row priced by up (micro-dollars x bps). */
+static void unit_prices(const struct tg_unit_prices *up, const int64_t *v, int64_t *price)
+{
+    const int64_t *sub = v + S_SUB;
+    int64_t in_plain = v[S_QTY + K_INPUT] - sub[T_AUDIO_IN];
+    int64_t out_plain = v[S_QTY + K_OUTPUT] - sub[T_REASONING] - sub[T_AUDIO_OUT];
+    const int64_t in_t[] = {in_plain > 0 ? in_plain : 0, sub[T_AUDIO_IN]},
+                  in_p[] = {up->input, up->audio_in};
+    const int64_t w_t[] = {sub[T_WRITE_5M], sub[T_WRITE_1H]}, w_p[] = {up->write_5m, up->write_1h};
+    const int64_t out_t[] = {out_plain > 0 ? out_plain : 0, sub[T_REASONING], sub[T_AUDIO_OUT]},
+                  out_p[] = {up->output, up->reasoning, up->audio_out};
+    const int64_t o_t[] = {sub[T_SEARCH], sub[T_FETCH]}, o_p[] = {up->search, up->fetch};
+    price[K_INPUT] = one_price(in_t, in_p, 2);
+    price[K_CACHED] = up->cached;
+    price[K_WRITE] = one_price(w_t, w_p, 2);
+    price[K_OUTPUT] = one_price(out_t, out_p, 3);
+    price[K_OTHER] = one_price(o_t, o_p, 2);
+    for (int k = 0; k < K_N; k++)
+        if (price[k] >= 0)
+            price[k] *= up->tier_bps;
+}
+
 /* Writes the rows of one call or group (one per cost component with something consumed
  * or charged) into b. */
-static int write_src(const struct src *src, enum tg_focus_granularity g, struct tg_buf *b,
+static int write_src(const struct src *src, const struct tg_focus_query *q, struct tg_buf *b,
                      struct tg_buf *tags, struct tg_focus_summary *sum, struct tg_errbuf *eb)
 {
+    enum tg_focus_granularity g = q->granularity;
+    struct tg_unit_prices up;
+    int64_t price[K_N] = {-1, -1, -1, -1, -1};
     struct row_ctx r;
     int64_t list[K_N], ps, pe, bs, be;
     const int64_t *qty = src->v + S_QTY, *cost = src->v + S_COST;
@@ -468,11 +562,14 @@ static int write_src(const struct src *src, enum tg_focus_granularity g, struct 
     r.tags = tags->base;
     r.method = is_attributed ? "direct" : "unattributed";
     split_list(cost, qty, src->v[S_COST_TOTAL], src->v[S_LIST_TOTAL], list);
+    if (q->card != NULL && !r.is_unpriced &&
+        tg_pricing_ref_prices(q->card, r.provider, r.ref, src->k[C_TIER], &up) == 0)
+        unit_prices(&up, src->v, price);
     for (int k = 0; k < K_N; k++) {
         /* a component with nothing consumed and nothing charged is no charge */
         if (qty[k] == 0 && (r.is_unpriced || (cost[k] == 0 && list[k] == 0)))
             continue;
-        emit(b, &r, k, qty[k], cost[k], list[k]);
+        emit(b, &r, k, qty[k], cost[k], list[k], price[k]);
         wrote = true;
         sum->rows++;
         if (r.is_unpriced) {
@@ -611,7 +708,7 @@ int tg_focus_export(sqlite3 *db, const struct tg_focus_query *q, FILE *out,
             const struct tg_agg_group *g = tg_agg_at(agg, i);
             memcpy(r.k, g->keys, sizeof r.k);
             memcpy(r.v, g->sums, sizeof r.v);
-            rc = write_src(&r, q->granularity, &b, &tags, sum, eb);
+            rc = write_src(&r, q, &b, &tags, sum, eb);
             if (rc == 0 && b.len >= 1 << 16)
                 rc = flush(&b, out, eb);
             if (rc != 0)
@@ -630,7 +727,7 @@ int tg_focus_export(sqlite3 *db, const struct tg_focus_query *q, FILE *out,
     sqlite3_bind_text(st, 2, q->to, -1, SQLITE_STATIC);
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         read_row(st, &r, true);
-        rc = write_src(&r, q->granularity, &b, &tags, sum, eb);
+        rc = write_src(&r, q, &b, &tags, sum, eb);
         if (rc == 0 && b.len >= 1 << 16)
             rc = flush(&b, out, eb);
         if (rc != 0)

@@ -10,9 +10,14 @@
 
 enum tg_focus_granularity { TG_FOCUS_CALL, TG_FOCUS_HOUR, TG_FOCUS_DAY };
 
+struct tg_ratecard;
+
 struct tg_focus_query {
     char from[11], to[11]; /* inclusive UTC days, YYYY-MM-DD */
     enum tg_focus_granularity granularity;
+    /* the rate cards (borrowed, may be NULL): a row's price_ref found in them gives its
+     * ListUnitPrice, and ListCost = ListUnitPrice x PricingQuantity exactly */
+    const struct tg_ratecard *card;
 };
 
 /* What an export wrote, for the command's stderr summary and for tests. */
@@ -30,7 +35,9 @@ int tg_focus_parse_granularity(const char *s, enum tg_focus_granularity *out);
 
 /** Writes the FOCUS 1.2 CSV of the ledger calls whose UTC day is in [q->from, q->to] to
  *  out (borrowed): a header line, then one row per (charge period, owner, model, price
- *  row, cost component) — per call and component at call granularity. BilledCost sums to
+ *  row, service tier, cost component) — per call and component at call granularity.
+ *  ListUnitPrice comes from q->card by each row's price_ref (NULL when not found or when
+ *  the component mixes prices), ListCost = ListUnitPrice x PricingQuantity. BilledCost sums to
  *  the ledger's sum(cost_nanos) of the range exactly; calls with a NULL cost keep their
  *  rows with empty cost columns and x_CostStatus "unpriced" (never $0). Fills *sum (may
  *  be NULL). Errors: TG_ERR_IO (SQLite or a failed write) with a message in eb. */

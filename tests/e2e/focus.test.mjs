@@ -133,6 +133,31 @@ test('hour granularity: the hour of the calls, the same totals, written with -o'
   if (hours.size === 1) assert.equal(v.rows.length, 10);
 });
 
+test('unit prices from the rate card the rows name: ListUnitPrice x PricingQuantity = ListCost', () => {
+  // the export loads the cards serve would (config, shipped) plus --pricing, and looks each
+  // row's price_ref up; without the test card, its refs are not found and stay NULL
+  const without = validateFocus(exportFocus('day').stdout);
+  assert.deepEqual(without.rows.map((x) => x.ListUnitPrice), Array(10).fill(''));
+  const v = validateFocus(exportFocus('day', ['--pricing', CARD]).stdout);
+  assert.equal(v.billedNanos, LEDGER_TOTAL);
+  assert.deepEqual(v.rows.map((x) => [x.x_TokenType, x.ListUnitPrice, x.PricingUnit, x.ListCost, x.BilledCost]), [
+    // card line 8: $3.00, $0.30 cached, $15.00 output, web search $10 per 1000; the cache
+    // writes mix $3.75 (5m) and $6.00 (1h): no single unit price, ListCost from the ledger
+    ['input', '3', '1000000 Tokens', '0.000036', '0.000036'],
+    ['cached_input', '0.3', '1000000 Tokens', '0.0012288', '0.0012288'],
+    ['cache_write', '', '1000000 Tokens', '0.013824', '0.013824'],
+    ['output', '15', '1000000 Tokens', '0.00465', '0.00465'],
+    ['other', '10', '1000 Requests', '0.02', '0.02'],
+    // card line 3: $2.00, $1.00 cached, $8.00 output
+    ['input', '2', '1000000 Tokens', '0.000386', '0.000386'],
+    ['cached_input', '1', '1000000 Tokens', '0.001024', '0.001024'],
+    ['output', '8', '1000000 Tokens', '0.000752', '0.000752'],
+    // unpriced: no card row, nothing to say
+    ['input', '', '1000000 Tokens', '', ''],
+    ['output', '', '1000000 Tokens', '', ''],
+  ]);
+});
+
 test('usage errors: a bad granularity, a reversed range', () => {
   let r = spawnSync(BIN, ['export', 'focus', '--ledger', gw.ledgerPath, '--granularity', 'week'], { encoding: 'utf8' });
   assert.equal(r.status, 2);

@@ -7,8 +7,9 @@
 // tollgate has no commitments, so BilledCost = EffectiveCost = ContractedCost), periods
 // (start < end, the charge period inside its billing month) and Tags as a flat JSON object of
 // string values with unique keys. It throws one Error listing every problem, or returns
-// { header, rows, billedNanos, listNanos, unpricedRows } with the sums as exact BigInt
-// nano-dollars.
+// { header, rows, billedNanos, listAtto, unpricedRows }: BilledCost summed as exact BigInt
+// nano-dollars (finer is an error: the ledger books whole nano-dollars), ListCost in units of
+// 10^-18 USD (a unit price times a quantity may be finer).
 //
 // tollgate's one documented deviation (docs/FOCUS.md): a row flagged x_CostStatus=unpriced has
 // its four cost columns empty (NULL) instead of a number, so an unknown price is never summed
@@ -113,7 +114,7 @@ export function validateFocus(text, { allowUnpriced = true } = {}) {
   }
   for (const c of MANDATORY) if (!seen.has(c)) err(1, `mandatory column ${c} missing`);
   const rows = [];
-  let billedNanos = 0n, listNanos = 0n, unpricedRows = 0;
+  let billedNanos = 0n, listAtto = 0n, unpricedRows = 0;
   table.slice(1).forEach((fields, idx) => {
     const line = idx + 2;
     if (fields.length !== header.length) { err(line, `${fields.length} fields, header has ${header.length}`); return; }
@@ -156,7 +157,9 @@ export function validateFocus(text, { allowUnpriced = true } = {}) {
     }
     if (!unpriced && has('BilledCost')) {
       if (r.EffectiveCost !== r.BilledCost || r.ContractedCost !== r.BilledCost) err(line, `BilledCost ${r.BilledCost}, EffectiveCost ${r.EffectiveCost} and ContractedCost ${r.ContractedCost} differ (no commitments or amortization)`);
-      try { billedNanos += toNanos(r.BilledCost); listNanos += toNanos(r.ListCost); } catch (e) { err(line, e.message); }
+      try { billedNanos += toNanos(r.BilledCost); } catch (e) { err(line, e.message); }
+      const l = d('ListCost'); // a list cost may be finer than a nano-dollar (unit price x quantity)
+      if (l) { const a = atScale(l, 18); if (a === null) err(line, `ListCost ${r.ListCost} has more than 18 decimals`); else listAtto += a; }
     }
     // Tags: KeyValueFormat, a flat object of string values, unique keys
     if (has('Tags')) {
@@ -173,7 +176,7 @@ export function validateFocus(text, { allowUnpriced = true } = {}) {
     }
   });
   if (errors.length) throw new Error(`FOCUS validation failed:\n  ${errors.join('\n  ')}`);
-  return { header, rows, billedNanos, listNanos, unpricedRows };
+  return { header, rows, billedNanos, listAtto, unpricedRows };
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

@@ -12,6 +12,7 @@
 
 #include "core/clock.h"
 #include "core/record.h"
+#include "accounting/pricing.h"
 #include "finops/focus.h"
 #include "store/ledger.h"
 #include "store/sqlite_store.h"
@@ -24,6 +25,7 @@ struct call {
     int64_t in, cached, w5m, w1h, out, searches;
     bool priced;
     int64_t c_in, c_cached, c_write, c_out, c_other, list;
+    const char *tier;
 };
 
 static void add(struct tg_ledger *l, const struct call *c)
@@ -43,6 +45,7 @@ static void add(struct tg_ledger *l, const struct call *c)
     TG_SETS(r.workflow_id, c->workflow ? c->workflow : "");
     TG_SETS(r.tags, c->tags ? c->tags : "");
     TG_SETS(r.price_ref, c->price_ref ? c->price_ref : "");
+    TG_SETS(r.usage.service_tier, c->tier ? c->tier : "");
     r.attempt = 1;
     r.usage.input_tokens = c->in;
     r.usage.cached_input_tokens = c->cached;
@@ -66,158 +69,38 @@ static void add(struct tg_ledger *l, const struct call *c)
  * c3: unattributed Claude with a 10% discount: list 34500000 / 0.9 = 37950000, so the
  * 3450000 difference splits 10000 / 1240000 / 400000 / 1800000 in proportion to the cost.
  * c4: unpriced, just before midnight. c5: outside the range. c6: refused (no tokens, $0). */
+/* clang-format off */
 static const struct call calls[] = {
-    {"c1",
-     "req-1",
-     "2026-11-02T09:15:30.250Z",
-     "2026-11-02T09:15:31.100Z",
-     "openai",
-     "gpt-4o-2024-08-06",
-     "payments",
-     "acme",
-     "cc-42",
-     "run-9",
-     "{\"region\":\"eu\"}",
-     "card.csv:3:exact",
-     1200,
-     1024,
-     0,
-     0,
-     85,
-     0,
-     true,
-     352000,
-     1024000,
-     0,
-     680000,
-     0,
-     2056000},
-    {"c2",
-     "req-1",
-     "2026-11-02T09:40:00.000Z",
-     "2026-11-02T09:40:00.400Z",
-     "openai",
-     "gpt-4o-2024-08-06",
-     "payments",
-     "acme",
-     "cc-42",
-     "run-9",
-     "{\"region\":\"eu\"}",
-     "card.csv:3:exact",
-     17,
-     0,
-     0,
-     0,
-     9,
-     0,
-     true,
-     34000,
-     0,
-     0,
-     72000,
-     0,
-     106000},
-    {"c3",
-     "req-2",
-     "2026-11-02T10:05:00.000Z",
-     "2026-11-02T10:05:02.000Z",
-     "anthropic",
-     "claude-sonnet-4-5-20250929",
-     NULL,
-     NULL,
-     NULL,
-     NULL,
-     NULL,
-     "card.csv:8:exact",
-     3100,
-     0,
-     2048,
-     1024,
-     310,
-     2,
-     true,
-     100000,
-     0,
-     12400000,
-     4000000,
-     18000000,
-     37950000},
-    {"c4",
-     "req-3",
-     "2026-11-02T23:59:59.900Z",
-     "2026-11-03T00:00:00.300Z",
-     "openai",
-     "mystery-1",
-     "search",
-     NULL,
-     NULL,
-     NULL,
-     NULL,
-     NULL,
-     17,
-     0,
-     0,
-     0,
-     9,
-     0,
-     false,
-     0,
-     0,
-     0,
-     0,
-     0,
-     0},
-    {"c5",
-     "req-4",
-     "2026-12-01T00:00:00.000Z",
-     "2026-12-01T00:00:01.000Z",
-     "openai",
-     "gpt-4o-2024-08-06",
-     "payments",
-     NULL,
-     NULL,
-     NULL,
-     NULL,
-     "card.csv:3:exact",
-     5,
-     0,
-     0,
-     0,
-     5,
-     0,
-     true,
-     10000,
-     0,
-     0,
-     40000,
-     0,
-     50000},
-    {"c6",
-     "req-5",
-     "2026-11-05T08:00:00.000Z",
-     "2026-11-05T08:00:00.001Z",
-     "openai",
-     "gpt-4o-2024-08-06",
-     "payments",
-     NULL,
-     NULL,
-     NULL,
-     NULL,
-     "not_forwarded",
-     0,
-     0,
-     0,
-     0,
-     0,
-     0,
-     true,
-     0,
-     0,
-     0,
-     0,
-     0,
-     0},
+    {"c1", "req-1", "2026-11-02T09:15:30.250Z", "2026-11-02T09:15:31.100Z", "openai",
+     "gpt-4o-2024-08-06", "payments", "acme", "cc-42", "run-9", "{\"region\":\"eu\"}",
+     "card.csv:3:exact", 1200, 1024, 0, 0, 85, 0, true, 352000, 1024000, 0, 680000, 0, 2056000, NULL},
+    {"c2", "req-1", "2026-11-02T09:40:00.000Z", "2026-11-02T09:40:00.400Z", "openai",
+     "gpt-4o-2024-08-06", "payments", "acme", "cc-42", "run-9", "{\"region\":\"eu\"}",
+     "card.csv:3:exact", 17, 0, 0, 0, 9, 0, true, 34000, 0, 0, 72000, 0, 106000, NULL},
+    {"c3", "req-2", "2026-11-02T10:05:00.000Z", "2026-11-02T10:05:02.000Z", "anthropic",
+     "claude-sonnet-4-5-20250929", NULL, NULL, NULL, NULL, NULL, "card.csv:8:exact", 3100, 0,
+     2048, 1024, 310, 2, true, 100000, 0, 12400000, 4000000, 18000000, 37950000, NULL},
+    {"c4", "req-3", "2026-11-02T23:59:59.900Z", "2026-11-03T00:00:00.300Z", "openai",
+     "mystery-1", "search", NULL, NULL, NULL, NULL, NULL, 17, 0, 0, 0, 9, 0, false, 0, 0, 0, 0,
+     0, 0, NULL},
+    {"c5", "req-4", "2026-12-01T00:00:00.000Z", "2026-12-01T00:00:01.000Z", "openai",
+     "gpt-4o-2024-08-06", "payments", NULL, NULL, NULL, NULL, "card.csv:3:exact", 5, 0, 0, 0, 5,
+     0, true, 10000, 0, 0, 40000, 0, 50000, NULL},
+    {"c6", "req-5", "2026-11-05T08:00:00.000Z", "2026-11-05T08:00:00.001Z", "openai",
+     "gpt-4o-2024-08-06", "payments", NULL, NULL, NULL, NULL, "not_forwarded", 0, 0, 0, 0, 0, 0,
+     true, 0, 0, 0, 0, 0, 0, NULL},
+    /* October, for the unit prices (card_text line 4: $0.000333 input, $0.000777 output per
+     * 1M, a token costs 333 / 777 pico-dollars): c7 7 input tokens = 2.331 nanos, booked 2;
+     * 3 output = 2.331, booked 2. c8 at the batch tier (x0.5): 1000 input = 166.5 nanos,
+     * booked 167 (half-up); 100 output = 38.85, booked 39. */
+    {"c7", "req-7", "2026-10-05T12:00:00.000Z", "2026-10-05T12:00:00.500Z", "openai",
+     "gpt-4o-mini-2024-07-18", "search", NULL, NULL, NULL, NULL, "card.csv:4:pattern", 7, 0, 0, 0,
+     3, 0, true, 2, 0, 0, 2, 0, 4, NULL},
+    {"c8", "req-8", "2026-10-05T13:00:00.000Z", "2026-10-05T13:00:00.500Z", "openai",
+     "gpt-4o-mini-2024-07-18", "search", NULL, NULL, NULL, NULL, "card.csv:4:pattern", 1000, 0, 0,
+     0, 100, 0, true, 167, 0, 0, 39, 0, 206, "batch"},
 };
+/* clang-format on */
 
 static sqlite3 *fixture(void)
 {
@@ -262,23 +145,31 @@ static void validate(const char *csv, enum tg_focus_granularity g)
     assert_int_equal(system(cmd), 0);
 }
 
-/* Runs the export into memory; returns the CSV (owned). */
-static char *run(sqlite3 *db, enum tg_focus_granularity g, struct tg_focus_summary *sum)
+/* Runs the export of [from, to] into memory, with a rate card or none; returns the CSV
+ * (owned). */
+static char *run_range(sqlite3 *db, const char *from, const char *to, enum tg_focus_granularity g,
+                       const struct tg_ratecard *card, struct tg_focus_summary *sum)
 {
     struct tg_focus_query q;
     struct tg_errbuf eb;
     char *text = NULL;
     size_t len = 0;
     memset(&q, 0, sizeof q);
-    memcpy(q.from, "2026-11-01", 11);
-    memcpy(q.to, "2026-11-30", 11);
+    memcpy(q.from, from, 11);
+    memcpy(q.to, to, 11);
     q.granularity = g;
+    q.card = card;
     FILE *f = open_memstream(&text, &len);
     assert_non_null(f);
     assert_int_equal(tg_focus_export(db, &q, f, sum, &eb), 0);
     fclose(f);
     validate(text, g);
     return text;
+}
+
+static char *run(sqlite3 *db, enum tg_focus_granularity g, struct tg_focus_summary *sum)
+{
+    return run_range(db, "2026-11-01", "2026-11-30", g, NULL, sum);
 }
 
 #define HEADER                                                                                     \
@@ -450,6 +341,57 @@ static void test_hour(void **state)
     cleanup(db);
 }
 
+/* line 4 prices c7 and c8 (price_ref card.csv:4:pattern) */
+static const char card_text[] =
+    "provider,model,effective_from,currency,input_per_mtok,cached_input_per_mtok,output_per_mtok,"
+    "batch_multiplier\n"
+    "# a comment keeps the line numbers honest\n"
+    "openai,gpt-4o-2024-08-06,2024-08-06,USD,2.00,1.00,8.00,\n"
+    "openai,gpt-4o-mini*,2024-07-18,USD,0.000333,0.0001,0.000777,0.5\n";
+
+static void test_unit_prices(void **state)
+{
+    (void)state;
+    sqlite3 *db = fixture();
+    struct tg_ratecard *card = tg_pricing_new();
+    struct tg_errbuf eb;
+    struct tg_focus_summary sum;
+    char l[2048];
+    assert_int_equal(tg_pricing_load_csv(card, "card.csv", card_text, sizeof card_text - 1, &eb),
+                     0);
+    char *csv = run_range(db, "2026-10-01", "2026-10-31", TG_FOCUS_DAY, card, &sum);
+    assert_int_equal(sum.rows, 4);
+    assert_int_equal(sum.billed_nanos, 210);
+    /* ListCost = ListUnitPrice x PricingQuantity exactly, below the nano-dollar the ledger
+     * rounds BilledCost to: 0.000333 x 0.000007 = 0.000000002331 */
+    line(csv, 1, l, sizeof l);
+    assert_non_null(strstr(l, "0.000000002,openai,openai,USD,2026-11-01T00:00:00Z,"
+                              "2026-10-01T00:00:00Z,Usage,,gpt-4o-mini-2024-07-18 input tokens,"));
+    assert_non_null(strstr(l, ",7,Tokens,0.000000002,,0.000000002,,OpenAI,0.000000002331,0.000333,"
+                              "Standard,0.000007,1000000 Tokens,"));
+    line(csv, 2, l, sizeof l);
+    assert_non_null(strstr(l, ",3,Tokens,0.000000002,,0.000000002,,OpenAI,0.000000002331,0.000777,"
+                              "Standard,0.000003,1000000 Tokens,"));
+    /* the batch tier halves the unit price: its own row (service_tier is part of the key) */
+    line(csv, 3, l, sizeof l);
+    assert_non_null(strstr(l, ",1000,Tokens,0.000000167,,0.000000167,,OpenAI,0.0000001665,"
+                              "0.0001665,Standard,0.001,1000000 Tokens,"));
+    line(csv, 4, l, sizeof l);
+    assert_non_null(strstr(l, ",100,Tokens,0.000000039,,0.000000039,,OpenAI,0.00000003885,"
+                              "0.0003885,Standard,0.0001,1000000 Tokens,"));
+    free(csv);
+    /* November's rows name card.csv:3 (found: the gpt-4o prices) and card.csv:8 (not in this
+     * card: no unit price, ListCost from the ledger) */
+    csv = run_range(db, "2026-11-01", "2026-11-30", TG_FOCUS_DAY, card, &sum);
+    line(csv, 1, l, sizeof l);
+    assert_non_null(strstr(l, ",Anthropic,0.00011,,Standard,0.000028,"));
+    line(csv, 5, l, sizeof l);
+    assert_non_null(strstr(l, ",193,Tokens,0.000386,,0.000386,,OpenAI,0.000386,2,Standard,"));
+    free(csv);
+    tg_pricing_destroy(card);
+    cleanup(db);
+}
+
 static void test_granularity_names(void **state)
 {
     (void)state;
@@ -469,6 +411,7 @@ int main(void)
         cmocka_unit_test(test_day),
         cmocka_unit_test(test_call),
         cmocka_unit_test(test_hour),
+        cmocka_unit_test(test_unit_prices),
         cmocka_unit_test(test_granularity_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
