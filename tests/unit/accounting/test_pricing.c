@@ -650,6 +650,53 @@ static void test_shipped_card_is_valid(void **state)
     tg_pricing_destroy(rc);
 }
 
+/* The prices a ledger price_ref names (the FOCUS export's unit prices): card line 8 with
+ * its defaults filled, its long-context prices, a tier multiplier, and every way a ref is
+ * not found. */
+static void test_ref_prices(void **state)
+{
+    (void)state;
+    struct tg_ratecard *rc = test_card();
+    struct tg_unit_prices u;
+    assert_int_equal(
+        tg_pricing_ref_prices(rc, "anthropic", "pricing_test_card.csv:8:exact", NULL, &u), 0);
+    const int64_t want[] = {3000000, 300000,   3750000,  6000000, 15000000, 15000000,
+                            3000000, 15000000, 10000000, 0,       10000};
+    const int64_t got[] = {u.input,    u.cached,    u.write_5m, u.write_1h, u.output,  u.reasoning,
+                           u.audio_in, u.audio_out, u.search,   u.fetch,    u.tier_bps};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        assert_int_equal(got[i], want[i]);
+    assert_int_equal(tg_pricing_ref_prices(rc, "anthropic",
+                                           "pricing_test_card.csv:8:exact:long_context", "", &u),
+                     0);
+    assert_int_equal(u.input, 6000000);
+    assert_int_equal(u.cached, 600000);
+    assert_int_equal(u.write_5m, 7500000);
+    assert_int_equal(u.write_1h, 12000000);
+    assert_int_equal(u.output, 22500000);
+    /* reasoner-1 (line 12): its own reasoning price, batch x0.5 */
+    assert_int_equal(
+        tg_pricing_ref_prices(rc, "openai", "pricing_test_card.csv:12:exact", "batch", &u), 0);
+    assert_int_equal(u.reasoning, 8000000);
+    assert_int_equal(u.tier_bps, 5000);
+    assert_int_equal(
+        tg_pricing_ref_prices(rc, "openai", "pricing_test_card.csv:12:exact", "default", &u), 0);
+    assert_int_equal(u.tier_bps, 10000);
+    /* another provider's line, another file, a non-card ref, none */
+    assert_int_equal(tg_pricing_ref_prices(rc, "openai", "pricing_test_card.csv:8:exact", NULL, &u),
+                     TG_ERR_NOTFOUND);
+    assert_int_equal(tg_pricing_ref_prices(rc, "anthropic", "other.csv:8:exact", NULL, &u),
+                     TG_ERR_NOTFOUND);
+    assert_int_equal(tg_pricing_ref_prices(rc, "openai", "not_forwarded", NULL, &u),
+                     TG_ERR_NOTFOUND);
+    assert_int_equal(tg_pricing_ref_prices(rc, "openai", NULL, NULL, &u), TG_ERR_NOTFOUND);
+    /* a long-context ref for a row without long-context prices */
+    assert_int_equal(tg_pricing_ref_prices(rc, "openai",
+                                           "pricing_test_card.csv:12:exact:long_context", NULL, &u),
+                     TG_ERR_NOTFOUND);
+    tg_pricing_destroy(rc);
+}
+
 int main(void)
 {
     const char *d = getenv("TG_TESTDATA");
@@ -665,6 +712,7 @@ int main(void)
         cmocka_unit_test(test_estimate),
         cmocka_unit_test(test_format_usd),
         cmocka_unit_test(test_shipped_card_is_valid),
+        cmocka_unit_test(test_ref_prices),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
