@@ -18,6 +18,15 @@ trap 'rm -rf "$work"' EXIT
 db=$work/ledger.db
 
 "$bin" budgets list --ledger "$db" >/dev/null 2>&1
+# the rate card the rows' price_ref names (bench.csv:2 .. :7 for model-0 .. model-5), the
+# same prices the costs below are computed with, so the export finds every unit price
+{
+  echo "provider,model,effective_from,currency,input_per_mtok,cached_input_per_mtok,cache_write_5m_per_mtok,output_per_mtok"
+  for m in 0 1 2 3 4 5; do
+    p=$([ $m -lt 4 ] && echo openai || echo anthropic)
+    awk -v p="$p" -v m="$m" 'BEGIN { k = m + 1; printf "%s,model-%d-2026,2026-01-01,USD,%.3f,%.3f,%.3f,%.3f\n", p, m, 2.5 * k, 0.25 * k, 3.125 * k, 10 * k }'
+  done
+} >"$work/bench.csv"
 t0=$(date +%s.%N)
 sqlite3 "$db" >/dev/null <<SQL
 PRAGMA journal_mode=WAL;
@@ -89,12 +98,17 @@ best() {
 range=(--from 2026-11-01 --to 2026-11-30 --ledger "$db")
 r=$(best "$work/report.txt" "$bin" report --by team,model "${range[@]}")
 echo "report --by team,model: ${r} s ($(($(wc -l <"$work/report.txt") - 2)) groups)"
-f=$(best "$work/focus.csv" "$bin" export focus --granularity day "${range[@]}")
+card=(--pricing "$work/bench.csv")
+f=$(best "$work/focus.csv" "$bin" export focus --granularity day "${range[@]}" "${card[@]}")
 echo "export focus --granularity day: ${f} s ($(($(wc -l <"$work/focus.csv") - 1)) rows, $(du -m "$work/focus.csv" | cut -f1) MB)"
 echo "  $(cat "$work/focus.csv.err")"
-h=$(best "$work/focus_h.csv" "$bin" export focus --granularity hour "${range[@]}")
+echo "  rows with a ListUnitPrice: $(awk -F, 'NR > 1 && $21 != ""' "$work/focus.csv" | wc -l)"
+if command -v node >/dev/null; then # the test suite's FOCUS validator, on the day export
+  echo "  $(node "$(dirname "$0")/../tests/e2e/lib/focus-validator.mjs" "$work/focus.csv" 2>&1 | head -5)"
+fi
+h=$(best "$work/focus_h.csv" "$bin" export focus --granularity hour "${range[@]}" "${card[@]}")
 echo "export focus --granularity hour: ${h} s ($(($(wc -l <"$work/focus_h.csv") - 1)) rows)"
-c=$(best "$work/focus_c.csv" "$bin" export focus --granularity call "${range[@]}")
+c=$(best "$work/focus_c.csv" "$bin" export focus --granularity call "${range[@]}" "${card[@]}")
 echo "export focus --granularity call: ${c} s ($(($(wc -l <"$work/focus_c.csv") - 1)) rows, $(du -m "$work/focus_c.csv" | cut -f1) MB)"
 # the three totals must agree with the ledger to the nano-dollar
 sqlite3 "$db" "SELECT 'ledger total: ' || sum(cost_nanos) || ' nanos, ' || sum(cost_nanos IS NULL) || ' unpriced calls' FROM calls WHERE day BETWEEN '2026-11-01' AND '2026-11-30'"

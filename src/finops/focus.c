@@ -531,11 +531,40 @@ static void unit_prices(const struct tg_unit_prices *up, const int64_t *v, int64
 
 /* Writes the rows of one call or group (one per cost component with something consumed
  * or charged) into b. */
+/* The last rate-card lookup: rows come sorted by provider, model and price_ref, so
+ * neighbours share it (a lookup scans the loaded rows). */
+struct price_memo {
+    bool is_valid, is_found;
+    char provider[64], ref[TG_FIELD_LEN], tier[64];
+    struct tg_unit_prices up;
+};
+
+static bool same(const char *memo, const char *s)
+{
+    return strcmp(memo, s != NULL ? s : "") == 0;
+}
+
+static bool lookup(const struct tg_ratecard *card, const char *provider, const char *ref,
+                   const char *tier, struct price_memo *m)
+{
+    if (m->is_valid && same(m->provider, provider) && same(m->ref, ref) && same(m->tier, tier))
+        return m->is_found;
+    m->is_valid = strlen(provider) < sizeof m->provider && strlen(ref) < sizeof m->ref &&
+                  (tier == NULL || strlen(tier) < sizeof m->tier);
+    m->is_found = tg_pricing_ref_prices(card, provider, ref, tier, &m->up) == 0;
+    if (m->is_valid) {
+        snprintf(m->provider, sizeof m->provider, "%s", provider);
+        snprintf(m->ref, sizeof m->ref, "%s", ref);
+        snprintf(m->tier, sizeof m->tier, "%s", tier != NULL ? tier : "");
+    }
+    return m->is_found;
+}
+
 static int write_src(const struct src *src, const struct tg_focus_query *q, struct tg_buf *b,
-                     struct tg_buf *tags, struct tg_focus_summary *sum, struct tg_errbuf *eb)
+                     struct tg_buf *tags, struct price_memo *memo, struct tg_focus_summary *sum,
+                     struct tg_errbuf *eb)
 {
     enum tg_focus_granularity g = q->granularity;
-    struct tg_unit_prices up;
     int64_t price[K_N] = {-1, -1, -1, -1, -1};
     struct row_ctx r;
     int64_t list[K_N], ps, pe, bs, be;
@@ -562,9 +591,9 @@ static int write_src(const struct src *src, const struct tg_focus_query *q, stru
     r.tags = tags->base;
     r.method = is_attributed ? "direct" : "unattributed";
     split_list(cost, qty, src->v[S_COST_TOTAL], src->v[S_LIST_TOTAL], list);
-    if (q->card != NULL && !r.is_unpriced &&
-        tg_pricing_ref_prices(q->card, r.provider, r.ref, src->k[C_TIER], &up) == 0)
-        unit_prices(&up, src->v, price);
+    if (q->card != NULL && !r.is_unpriced && r.ref != NULL &&
+        lookup(q->card, r.provider, r.ref, src->k[C_TIER], memo))
+        unit_prices(&memo->up, src->v, price);
     for (int k = 0; k < K_N; k++) {
         /* a component with nothing consumed and nothing charged is no charge */
         if (qty[k] == 0 && (r.is_unpriced || (cost[k] == 0 && list[k] == 0)))
@@ -690,8 +719,10 @@ int tg_focus_export(sqlite3 *db, const struct tg_focus_query *q, FILE *out,
     sqlite3_stmt *st = NULL;
     struct tg_agg *agg = NULL;
     struct tg_focus_summary local;
+    struct price_memo memo;
     struct src r;
     int rc = 0, step;
+    memset(&memo, 0, sizeof memo);
     if (sum == NULL)
         sum = &local;
     memset(sum, 0, sizeof *sum);
@@ -708,7 +739,7 @@ int tg_focus_export(sqlite3 *db, const struct tg_focus_query *q, FILE *out,
             const struct tg_agg_group *g = tg_agg_at(agg, i);
             memcpy(r.k, g->keys, sizeof r.k);
             memcpy(r.v, g->sums, sizeof r.v);
-            rc = write_src(&r, q, &b, &tags, sum, eb);
+            rc = write_src(&r, q, &b, &tags, &memo, sum, eb);
             if (rc == 0 && b.len >= 1 << 16)
                 rc = flush(&b, out, eb);
             if (rc != 0)
@@ -727,7 +758,7 @@ int tg_focus_export(sqlite3 *db, const struct tg_focus_query *q, FILE *out,
     sqlite3_bind_text(st, 2, q->to, -1, SQLITE_STATIC);
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         read_row(st, &r, true);
-        rc = write_src(&r, q, &b, &tags, sum, eb);
+        rc = write_src(&r, q, &b, &tags, &memo, sum, eb);
         if (rc == 0 && b.len >= 1 << 16)
             rc = flush(&b, out, eb);
         if (rc != 0)
