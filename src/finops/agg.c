@@ -2,23 +2,24 @@
  *
  * DESIGN. SQLite's GROUP BY sorts every input row before it can sum them (no index covers
  * the report keys, and one per report would tax the insert path), which cost ~2 s of a
- * month of one million calls. Here one pass over the rows hashes each key into an
- * open-addressing table (linear probing, at most half full) and adds the metrics
- * in place; only the groups (thousands, not millions) are sorted afterwards. Groups live
- * in a chunked arena that never moves, so the pointers handed out stay valid until
- * tg_agg_destroy. Sums are plain int64 additions of nano-dollars and counts: exact. */
+ * month of one million calls. Here one pass over the rows hashes each row's keys in
+ * place into an open-addressing table (linear probing, at most half full), compares them
+ * with the group's without copying, and adds the metrics; only the groups (thousands, not millions)
+ * are sorted afterwards. Groups live in a chunked arena that never moves, so the pointers handed
+ * out stay valid until tg_agg_destroy. Sums are plain int64 additions of nano-dollars and counts:
+ * exact. */
 #include "finops/agg.h"
 
 #include "core/alloc.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 struct grp {
     uint64_t hash;
-    size_t klen;
     struct tg_agg_group pub;
-    unsigned char *kbytes;
+    uint32_t *lens; /* of each key; 0 for NULL (told apart by the NULL pointer) */
 };
 
 struct block {
@@ -34,8 +35,6 @@ struct tg_agg {
     struct grp **order; /* groups in insertion or sorted order */
     size_t n, order_cap;
     struct block *blocks;
-    unsigned char *scratch; /* the encoded key of the row being added */
-    size_t scratch_cap;
 };
 
 static void *arena(struct tg_agg *a, size_t n)
@@ -78,32 +77,7 @@ void tg_agg_destroy(struct tg_agg *a)
     }
     free(a->slots);
     free(a->order);
-    free(a->scratch);
     free(a);
-}
-
-/* A key is encoded as, per column, 0 for NULL or 1, the bytes and a NUL. */
-static size_t encode(struct tg_agg *a, const char *const *keys, const int *lens)
-{
-    size_t need = 0, n = 0, len[TG_AGG_MAX_KEYS];
-    for (int i = 0; i < a->n_keys; i++) {
-        len[i] = keys[i] == NULL ? 0 : lens != NULL ? (size_t)lens[i] : strlen(keys[i]);
-        need += keys[i] != NULL ? len[i] + 2 : 1;
-    }
-    if (need > a->scratch_cap) {
-        a->scratch_cap = need * 2;
-        a->scratch = tg_realloc(a->scratch, a->scratch_cap);
-    }
-    for (int i = 0; i < a->n_keys; i++) {
-        if (keys[i] == NULL) {
-            a->scratch[n++] = 0;
-            continue;
-        }
-        a->scratch[n++] = 1;
-        memcpy(a->scratch + n, keys[i], len[i] + 1);
-        n += len[i] + 1;
-    }
-    return n;
 }
 
 /* Eight bytes a step, multiply-xorshift mixing (the keys are short ASCII). */
@@ -139,27 +113,36 @@ static void grow(struct tg_agg *a)
     a->cap = cap;
 }
 
-static struct grp *create(struct tg_agg *a, uint64_t hash, size_t klen)
+/* Copies the keys of a new group into the arena: the pointers, the sums, the lengths,
+ * then each key's bytes and a NUL. */
+static struct grp *create(struct tg_agg *a, uint64_t hash, const char *const *keys,
+                          const size_t *len)
 {
+    size_t bytes = 0;
+    for (int i = 0; i < a->n_keys; i++)
+        bytes += keys[i] != NULL ? len[i] + 1 : 0;
     struct grp *g = arena(a, sizeof *g + (size_t)a->n_keys * sizeof(char *) +
-                                 (size_t)a->n_sums * sizeof(int64_t) + klen);
-    unsigned char *p = (unsigned char *)(g + 1);
+                                 (size_t)a->n_sums * sizeof(int64_t) +
+                                 (size_t)a->n_keys * sizeof(uint32_t) + bytes);
+    char *p = (char *)(g + 1);
     g->hash = hash;
-    g->klen = klen;
     g->pub.keys = (const char **)p;
     p += (size_t)a->n_keys * sizeof(char *);
     g->pub.sums = (int64_t *)p;
     memset(g->pub.sums, 0, (size_t)a->n_sums * sizeof(int64_t));
     p += (size_t)a->n_sums * sizeof(int64_t);
-    g->kbytes = p;
-    memcpy(p, a->scratch, klen);
+    g->lens = (uint32_t *)p;
+    p += (size_t)a->n_keys * sizeof(uint32_t);
     for (int i = 0; i < a->n_keys; i++) {
-        if (*p++ == 0) {
+        g->lens[i] = keys[i] != NULL ? (uint32_t)len[i] : 0;
+        if (keys[i] == NULL) {
             g->pub.keys[i] = NULL;
             continue;
         }
-        g->pub.keys[i] = (const char *)p;
-        p += strlen((const char *)p) + 1;
+        memcpy(p, keys[i], len[i]);
+        p[len[i]] = '\0';
+        g->pub.keys[i] = p;
+        p += len[i] + 1;
     }
     if (a->n == a->order_cap) {
         a->order_cap = a->order_cap ? a->order_cap * 2 : 1024;
@@ -169,22 +152,49 @@ static struct grp *create(struct tg_agg *a, uint64_t hash, size_t klen)
     return g;
 }
 
+static bool same_keys(const struct tg_agg *a, const struct grp *g, const char *const *keys,
+                      const size_t *len)
+{
+    for (int i = 0; i < a->n_keys; i++) {
+        const char *k = g->pub.keys[i];
+        if (k == NULL || keys[i] == NULL) {
+            if (k != keys[i])
+                return false;
+            continue;
+        }
+        if (g->lens[i] != len[i] || memcmp(k, keys[i], len[i]) != 0)
+            return false;
+    }
+    return true;
+}
+
 void tg_agg_add(struct tg_agg *a, const char *const *keys, const int *lens, const int64_t *vals)
 {
-    size_t klen = encode(a, keys, lens);
-    uint64_t h = hash_bytes(a->scratch, klen);
+    /* hashed and compared in place: a row's keys are copied only when they start a group */
+    size_t len[TG_AGG_MAX_KEYS];
+    uint64_t h = 0x9e3779b97f4a7c15ULL;
+    for (int i = 0; i < a->n_keys; i++) {
+        if (keys[i] == NULL) {
+            len[i] = 0;
+            h = (h ^ 0x5bd1e9955bd1e995ULL) * 0xff51afd7ed558ccdULL; /* NULL differs from "" */
+        } else {
+            len[i] = lens != NULL ? (size_t)lens[i] : strlen(keys[i]);
+            h = (h ^ hash_bytes((const unsigned char *)keys[i], len[i])) * 0xc4ceb9fe1a85ec53ULL;
+        }
+        h ^= h >> 31;
+    }
     size_t j = h & (a->cap - 1);
     struct grp *g;
     for (;;) {
         g = a->slots[j];
         if (g == NULL) {
-            g = create(a, h, klen);
+            g = create(a, h, keys, len);
             a->slots[j] = g;
             if (a->n * 2 > a->cap)
                 grow(a);
             break;
         }
-        if (g->hash == h && g->klen == klen && memcmp(g->kbytes, a->scratch, klen) == 0)
+        if (g->hash == h && same_keys(a, g, keys, len))
             break;
         j = (j + 1) & (a->cap - 1);
     }
