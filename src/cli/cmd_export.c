@@ -8,7 +8,6 @@
 #include "core/money.h"
 #include "finops/allocation.h"
 #include "finops/focus.h"
-#include "store/sqlite_store.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -31,15 +30,6 @@ static const char usage_text[] =
     "month), one row per charge period (default day), owner, model and token type; unpriced\n"
     "calls have empty cost columns and are counted on stderr; unit prices come from the rate\n"
     "cards serve loads (config, shipped, --pricing) by each row's price_ref (docs/FOCUS.md).\n";
-
-static int day_arg(const char *v, char out[11])
-{
-    int64_t ms;
-    if (strlen(v) != 10 || tg_parse_time(v, &ms) != 0)
-        return -1;
-    memcpy(out, v, 11);
-    return 0;
-}
 
 /* The rate cards `serve` would load (the config's pricing.cards and aliases, or the
  * shipped ones, then every --pricing FILE), for the rows' unit prices. NULL, with a
@@ -76,15 +66,12 @@ static int export_focus(int argc, char **argv)
     struct tg_focus_query q;
     struct tg_focus_summary sum;
     struct tg_errbuf eb;
-    char today[25], path[1024];
     sqlite3 *db = NULL;
     FILE *out = stdout;
     int rc = 1;
     memset(&q, 0, sizeof q);
     q.granularity = TG_FOCUS_DAY;
-    tg_iso8601_ms(tg_now_ms(), today);
-    snprintf(q.from, sizeof q.from, "%.7s-01", today);
-    snprintf(q.to, sizeof q.to, "%.10s", today);
+    tg_cli_this_month(q.from, q.to);
     for (int i = 2; i < argc; i += 2) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (v == NULL) {
@@ -92,7 +79,7 @@ static int export_focus(int argc, char **argv)
             return 2;
         }
         if (strcmp(a, "--from") == 0 || strcmp(a, "--to") == 0) {
-            if (day_arg(v, a[2] == 'f' ? q.from : q.to) != 0) {
+            if (tg_cli_day(v, a[2] == 'f' ? q.from : q.to) != 0) {
                 fprintf(stderr, "tollgate export focus: %s '%s': expected YYYY-MM-DD\n", a, v);
                 return 2;
             }
@@ -119,12 +106,8 @@ static int export_focus(int argc, char **argv)
         fprintf(stderr, "tollgate export focus: --from %s is after --to %s\n", q.from, q.to);
         return 2;
     }
-    if (tg_cli_ledger_path(config, ledger, path, sizeof path) != 0)
+    if (tg_cli_open_ledger(config, ledger, &db) != 0)
         return 1;
-    if (tg_ledger_open_readonly(path, &db, &eb) != 0) {
-        fprintf(stderr, "tollgate: %s\n", eb.msg);
-        return 1;
-    }
     card = load_cards(config, pricing, n_pricing);
     q.card = card;
     if (file != NULL) {

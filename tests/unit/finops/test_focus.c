@@ -10,14 +10,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "accounting/pricing.h"
 #include "core/clock.h"
 #include "core/record.h"
-#include "accounting/pricing.h"
 #include "finops/focus.h"
 #include "store/ledger.h"
 #include "store/sqlite_store.h"
-
-static char dir[64], path[128];
+#include "tests/unit/finops/ledger_fixture.h"
 
 struct call {
     const char *id, *request_id, *started, *ended, *provider, *model, *team, *tenant, *cost_center,
@@ -102,28 +101,19 @@ static const struct call calls[] = {
 };
 /* clang-format on */
 
+static struct ledger_fixture lf;
+
 static sqlite3 *fixture(void)
 {
-    struct tg_ledger *l = NULL;
-    struct tg_errbuf eb;
-    snprintf(dir, sizeof dir, "/tmp/tgfocusXXXXXX");
-    assert_non_null(mkdtemp(dir));
-    snprintf(path, sizeof path, "%s/ledger.db", dir);
-    assert_int_equal(tg_ledger_open(path, &l, &eb), 0);
+    ledger_fixture_open(&lf, "tgfocus");
     for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++)
-        add(l, &calls[i]);
-    tg_ledger_close(l);
-    sqlite3 *db = NULL;
-    assert_int_equal(tg_ledger_open_readonly(path, &db, &eb), 0);
-    return db;
+        add(lf.l, &calls[i]);
+    return ledger_fixture_seal(&lf);
 }
 
 static void cleanup(sqlite3 *db)
 {
-    char cmd[128];
-    sqlite3_close(db);
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    assert_int_equal(system(cmd), 0);
+    ledger_fixture_remove(&lf, db);
 }
 
 /* Every export a test produces also goes through the FOCUS validator the e2e tests use
@@ -135,7 +125,7 @@ static void validate(const char *csv, enum tg_focus_granularity g)
         fprintf(stderr, "test_focus: node not found, FOCUS validator skipped\n");
         return;
     }
-    snprintf(file, sizeof file, "%s/focus-%d.csv", dir, (int)g);
+    snprintf(file, sizeof file, "%s/focus-%d.csv", lf.dir, (int)g);
     FILE *f = fopen(file, "w");
     assert_non_null(f);
     assert_int_equal(fwrite(csv, 1, strlen(csv), f), strlen(csv));
