@@ -22,6 +22,10 @@ before(async () => {
   const openai = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: 'sk', maxRetries: 0 });
   const anthropic = new Anthropic({ baseURL: gw.url, apiKey: 'sk-ant', maxRetries: 0 });
   const msg = [{ role: 'user', content: 'hi' }];
+  // the tests read the four calls as one hour of one day: never start them within 10 s
+  // of an hour's end
+  const toHour = 3600000 - (Date.now() % 3600000);
+  if (toHour < 10000) await new Promise((r) => setTimeout(r, toHour + 100));
   // 1. payments: 176 x $2.00 + 1024 cached x $1.00 + 85 x $8.00 per 1M = 352000 + 1024000 + 680000 nanos
   mock.enqueue({ usage: { prompt_tokens: 1200, completion_tokens: 85, prompt_tokens_details: { cached_tokens: 1024 } } });
   await openai.chat.completions.create({ model: 'gpt-4o', messages: msg }, { headers: { ...owner, 'x-request-id': 'checkout-1' } });
