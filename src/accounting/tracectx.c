@@ -7,6 +7,8 @@
  * carry more fields); the caller treats two traceparent headers as invalid. */
 #include "accounting/tracectx.h"
 
+#include "core/buf.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -120,17 +122,6 @@ static bool baggage_octet(unsigned char c)
            (c >= 0x3C && c <= 0x5B) || (c >= 0x5D && c <= 0x7E);
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Appends U+FFFD (EF BF BD). */
 static size_t put_replacement(char *out, size_t o, size_t cap)
 {
@@ -151,8 +142,8 @@ static bool percent_decode(const char *s, size_t n, char *out, size_t cap)
     for (size_t i = 0; i < n; i++) {
         if (r == sizeof raw)
             return false;
-        if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-            raw[r++] = (unsigned char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+        if (s[i] == '%' && i + 2 < n && tg_hexval(s[i + 1]) >= 0 && tg_hexval(s[i + 2]) >= 0) {
+            raw[r++] = (unsigned char)(tg_hexval(s[i + 1]) * 16 + tg_hexval(s[i + 2]));
             i += 2;
         } else {
             raw[r++] = (unsigned char)s[i];

@@ -86,6 +86,17 @@ void tg_buf_consume(struct tg_buf *b, size_t n)
         b->base[b->len] = '\0';
 }
 
+int tg_hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 void tg_buf_reset(struct tg_buf *b)
 {
     b->len = 0;

@@ -16,6 +16,8 @@ void tg_buf_appends(struct tg_buf *b, const char *s);
 void tg_buf_appendf(struct tg_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /** Appends s as a JSON string literal, quotes included. */
 void tg_buf_append_json_str(struct tg_buf *b, const char *s, size_t n);
+/** The value of the hexadecimal digit c (either case), or -1. */
+int tg_hexval(char c);
 /** Removes the first n bytes. */
 void tg_buf_consume(struct tg_buf *b, size_t n);
 void tg_buf_reset(struct tg_buf *b);

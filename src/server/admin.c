@@ -227,17 +227,6 @@ static int budget_delete(struct tg_worker *w, h2o_req_t *req, const char *id)
     return respond(req, 200, &b);
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* The percent-decoded value of query parameter name into out (n bytes); false when it is
  * absent, too long or badly encoded. */
 static bool query_param(h2o_req_t *req, const char *name, char *out, size_t n)
@@ -254,7 +243,8 @@ static bool query_param(h2o_req_t *req, const char *name, char *out, size_t n)
             for (const char *c = p + nl + 1; c < stop; c++) {
                 int ch = *c == '+' ? ' ' : (unsigned char)*c;
                 if (*c == '%') {
-                    int hi = c + 2 < stop ? hexval(c[1]) : -1, lo = hi >= 0 ? hexval(c[2]) : -1;
+                    int hi = c + 2 < stop ? tg_hexval(c[1]) : -1,
+                        lo = hi >= 0 ? tg_hexval(c[2]) : -1;
                     if (lo < 0)
                         return false;
                     ch = hi * 16 + lo;
