@@ -187,21 +187,8 @@ static void detach_upstream(struct call *c)
 static void export_spans(struct call *c)
 {
     const struct tg_call_record *r = &c->rec;
-    char host[256] = "";
-    long port = 0;
-    if (c->route.upstream != NULL) {
-        CURLU *u = curl_url();
-        char *h = NULL, *pt = NULL;
-        if (curl_url_set(u, CURLUPART_URL, c->route.upstream->base_url, 0) == CURLUE_OK &&
-            curl_url_get(u, CURLUPART_HOST, &h, 0) == CURLUE_OK &&
-            curl_url_get(u, CURLUPART_PORT, &pt, CURLU_DEFAULT_PORT) == CURLUE_OK) {
-            snprintf(host, sizeof host, "%s", h);
-            port = strtol(pt, NULL, 10);
-        }
-        curl_free(h);
-        curl_free(pt);
-        curl_url_cleanup(u);
-    }
+    const struct tg_server *srv = c->w->srv;
+    int u = c->route.upstream != NULL ? (int)(c->route.upstream - srv->cfg->upstreams) : -1;
     int64_t now = tg_mono_ns();
     struct tg_span_input in = {
         .rec = r,
@@ -215,8 +202,8 @@ static void export_spans(struct call *c)
         .upstream_end_ns = c->start_unix_ns + ((c->done_ns ? c->done_ns : now) - c->start_ns),
         .genai_provider = tg_otel_provider_name(
             r->provider, c->route.provider != NULL ? c->route.provider->name : "openai"),
-        .server_address = host,
-        .server_port = (int)port,
+        .server_address = u >= 0 ? srv->upstream_addr[u].host : "",
+        .server_port = u >= 0 ? srv->upstream_addr[u].port : 0,
         .request_max_tokens = c->info.model[0] != '\0' ? c->info.max_output_tokens : -1,
     };
     struct tg_buf b = {0};

@@ -19,6 +19,7 @@
 #include "store/budgets.h"
 
 #include <arpa/inet.h>
+#include <curl/curl.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -350,6 +351,24 @@ static int write_port_file(const char *path, int port, struct tg_errbuf *eb)
     return 0;
 }
 
+/* The host and port of a base URL (the scheme's default port when it names none). */
+static void upstream_addr(const char *base_url, char *host, size_t n, int *port)
+{
+    CURLU *u = curl_url();
+    char *h = NULL, *p = NULL;
+    host[0] = '\0';
+    *port = 0;
+    if (curl_url_set(u, CURLUPART_URL, base_url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &h, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_PORT, &p, CURLU_DEFAULT_PORT) == CURLUE_OK) {
+        snprintf(host, n, "%s", h);
+        *port = (int)strtol(p, NULL, 10);
+    }
+    curl_free(h);
+    curl_free(p);
+    curl_url_cleanup(u);
+}
+
 /* The OTLP traces URL (SPECS.md §2.1): telemetry.otlp.traces_endpoint or
  * OTEL_EXPORTER_OTLP_TRACES_ENDPOINT as is; else the base telemetry.otlp.endpoint or
  * OTEL_EXPORTER_OTLP_ENDPOINT with v1/traces appended. No URL: no exporter. */
@@ -431,6 +450,9 @@ int tg_server_run(const struct tg_config *cfg, struct tg_errbuf *eb)
         }
     if (rc != 0)
         goto out;
+    for (int u = 0; u < cfg->n_upstreams; u++)
+        upstream_addr(cfg->upstreams[u].base_url, srv.upstream_addr[u].host,
+                      sizeof srv.upstream_addr[u].host, &srv.upstream_addr[u].port);
     srv.card = tg_pricing_new();
     for (int i = 0; rc == 0 && i < cfg->n_pricing_cards; i++)
         rc = tg_pricing_load_file(srv.card, cfg->pricing_cards[i], eb);

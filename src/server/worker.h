@@ -69,6 +69,10 @@ struct tg_server {
     struct tg_ratecard *card;           /* immutable after start-up; read by every worker */
     struct tg_identity_config identity; /* immutable after start-up */
     struct tg_identity_defaults route_defaults[TG_MAX_UPSTREAMS]; /* by upstream index */
+    struct {
+        char host[256];
+        int port;
+    } upstream_addr[TG_MAX_UPSTREAMS]; /* from base_url, for spans' server.address/port */
     long unpriced_calls;               /* atomic: calls whose model no rate-card row prices */
     struct tg_budget_store *budgets;   /* counters; thread-safe */
     int n_budgets;                     /* atomic: budgets defined (0 skips admission) */
