@@ -13,6 +13,8 @@
  *                                     -> 200 the JSON of `tollgate report --format json`
  *   GET  /admin/reports/allocation?day=D[&allocate_unattributed=proportional[&by=FIELD]]
  *                                     -> 200 the JSON of `tollgate export allocation`
+ *   GET  /admin/reports/audit[?from=D&to=D][&top=N][&min_coverage=PCT|FIELD=PCT]
+ *                                     -> 200 the JSON of `tollgate audit --format json`
  *
  * Authorization: Bearer <master key>, the value of the environment variable named by
  * admin.master_key_env (TOLLGATE_MASTER_KEY); when it is unset the API does not exist
@@ -25,6 +27,7 @@
 #include "core/clock.h"
 #include "core/money.h"
 #include "finops/allocation.h"
+#include "finops/audit.h"
 #include "finops/report.h"
 #include "server/worker.h"
 #include "store/budgets.h"
@@ -345,6 +348,45 @@ static int report_allocation(struct tg_worker *w, h2o_req_t *req)
     return respond(req, 200, &b);
 }
 
+/* The audit as JSON; a coverage check that is not met is a finding in the document (its
+ * "thresholds" entry says met: false), not an HTTP error. */
+static int report_audit(struct tg_worker *w, h2o_req_t *req)
+{
+    struct tg_audit_query q;
+    struct tg_errbuf eb;
+    char today[25], v[64];
+    bool bad = false;
+    memset(&q, 0, sizeof q);
+    q.format = TG_AUDIT_JSON;
+    q.top_n = TG_AUDIT_DEFAULT_TOP;
+    tg_iso8601_ms(tg_now_ms(), today);
+    snprintf(q.from, sizeof q.from, "%.7s-01", today);
+    snprintf(q.to, sizeof q.to, "%.10s", today);
+    day_param(req, "from", q.from, &bad);
+    day_param(req, "to", q.to, &bad);
+    if (query_param(req, "top", v, sizeof v)) {
+        char *end = NULL;
+        long n = strtol(v, &end, 10);
+        bad = bad || end == v || *end != '\0' || n < 1 || n > 1000;
+        q.top_n = (int)n;
+    }
+    if (bad || strcmp(q.from, q.to) > 0)
+        return error(req, 400, "invalid_request_error",
+                     "from and to are YYYY-MM-DD (from not after to); top is 1..1000");
+    if (query_param(req, "min_coverage", v, sizeof v) &&
+        tg_audit_parse_min_coverage(v, &q, &eb) != 0)
+        return error(req, 400, "invalid_request_error", eb.msg);
+    if (db(w, req) != 0)
+        return 0;
+    struct tg_buf b = {0};
+    int n_failed = 0;
+    if (tg_audit_run(w->admin_db, &q, &b, &n_failed, &eb) != 0) {
+        tg_buf_free(&b);
+        return error(req, 500, "api_error", eb.msg);
+    }
+    return respond(req, 200, &b);
+}
+
 int tg_admin_handle(struct tg_worker *w, h2o_req_t *req)
 {
     const char *env = w->srv->cfg->admin_key_env;
@@ -378,6 +420,8 @@ int tg_admin_handle(struct tg_worker *w, h2o_req_t *req)
         return report_spend(w, req);
     if (strcmp(path, "/admin/reports/allocation") == 0 && get)
         return report_allocation(w, req);
+    if (strcmp(path, "/admin/reports/audit") == 0 && get)
+        return report_audit(w, req);
     size_t n = strlen(path);
     if (post && strncmp(path, "/admin/keys/", 12) == 0 && n > 19 &&
         strcmp(path + n - 7, "/revoke") == 0) {

@@ -45,7 +45,7 @@ after(async () => {
 });
 
 test('report endpoints need the master key', async () => {
-  for (const p of [`/admin/reports/spend?by=team`, `/admin/reports/allocation?day=${day}`]) {
+  for (const p of [`/admin/reports/spend?by=team`, `/admin/reports/allocation?day=${day}`, `/admin/reports/audit`]) {
     for (const auth of [null, 'Bearer wrong']) {
       const res = await admin(p, auth);
       assert.equal(res.status, 401);
@@ -132,4 +132,22 @@ test('bad report parameters are 400s that say why', async () => {
   assert.equal(res.status, 400);
   res = await admin(`/admin/reports/allocation?day=${day}&allocate_unattributed=proportional&by=model`);
   assert.equal(res.status, 400);
+});
+
+test('GET /admin/reports/audit: the JSON of `tollgate audit`, a missed coverage check as a finding', async () => {
+  const q = `from=${day}&to=${day}&top=2&min_coverage=${encodeURIComponent('feature=99.9')}`;
+  const res = await admin(`/admin/reports/audit?${q}`);
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get('content-type'), 'application/json');
+  const doc = await res.json();
+  const cli = spawnSync(BIN, ['audit', '--ledger', gw.ledgerPath, '--from', day, '--to', day, '--top', '2', '--min-coverage', 'feature=99.9', '--format', 'json'], { encoding: 'utf8' });
+  assert.equal(cli.status, 3, cli.stderr); // the CLI's exit code for a check not met
+  assert.deepEqual(doc, JSON.parse(cli.stdout));
+  // feature_id covers 1,200,000 of 1,202,000 nano-dollars: 9983 basis points, below 9990
+  assert.deepEqual(doc.thresholds, [{ field: 'feature_id', min_bp: 9990, usd_bp: 9983, met: false }]);
+  for (const bad of ['top=0', 'from=2026-13-01', `from=${day}&to=2020-01-01`, 'min_coverage=101']) {
+    const r = await admin(`/admin/reports/audit?${bad}`);
+    assert.equal(r.status, 400, bad);
+    assert.equal((await r.json()).error.type, 'invalid_request_error');
+  }
 });
