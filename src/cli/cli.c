@@ -70,14 +70,6 @@ int tg_cli_day(const char *v, char out[11])
     return 0;
 }
 
-void tg_cli_this_month(char from[11], char to[11])
-{
-    char today[25];
-    tg_iso8601_ms(tg_now_ms(), today);
-    snprintf(from, 11, "%.7s-01", today);
-    snprintf(to, 11, "%.10s", today);
-}
-
 int tg_cli_main(int argc, char **argv)
 {
     if (argc < 2) {

@@ -18,9 +18,6 @@ int tg_cli_open_ledger(const char *config, const char *ledger, sqlite3 **db);
 /** Copies v into out when it is a UTC day "YYYY-MM-DD"; -1 (out untouched) otherwise. */
 int tg_cli_day(const char *v, char out[11]);
 
-/** The default range of the ledger commands: the first of the current UTC month to today. */
-void tg_cli_this_month(char from[11], char to[11]);
-
 /* One function per subcommand, argv starting at the subcommand name. Exit codes:
  * 0 ok, 1 failure (message on stderr), 2 usage error. */
 int tg_cmd_serve(int argc, char **argv);

@@ -1,6 +1,7 @@
 /* cli/cmd_audit.c - `tollgate audit` (coverage, NULL buckets, drift, price fallbacks, the
  * five questions) and `tollgate audit trace FILE` (where attribution breaks on a trace) */
 #include "cli/cli.h"
+#include "core/clock.h"
 
 #include "accounting/identity.h"
 #include "config/config.h"
@@ -159,7 +160,7 @@ int tg_cmd_audit(int argc, char **argv)
         return cmd_trace(argc - 1, argv + 1);
     memset(&q, 0, sizeof q);
     q.top_n = TG_AUDIT_DEFAULT_TOP;
-    tg_cli_this_month(q.from, q.to);
+    tg_month_to_date(q.from, q.to);
     for (int i = 1; i < argc; i += 2) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--help") == 0) {

@@ -71,7 +71,7 @@ static int export_focus(int argc, char **argv)
     int rc = 1;
     memset(&q, 0, sizeof q);
     q.granularity = TG_FOCUS_DAY;
-    tg_cli_this_month(q.from, q.to);
+    tg_month_to_date(q.from, q.to);
     for (int i = 2; i < argc; i += 2) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (v == NULL) {

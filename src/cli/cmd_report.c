@@ -1,5 +1,6 @@
 /* cli/cmd_report.c - `tollgate report`: spend by any combination of dimensions */
 #include "cli/cli.h"
+#include "core/clock.h"
 
 #include "core/buf.h"
 #include "finops/report.h"
@@ -27,7 +28,7 @@ int tg_cmd_report(int argc, char **argv)
     struct tg_errbuf eb;
     const char *config = NULL, *ledger = NULL, *by = NULL;
     memset(&q, 0, sizeof q);
-    tg_cli_this_month(q.from, q.to);
+    tg_month_to_date(q.from, q.to);
     for (int i = 1; i < argc; i += 2) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--help") == 0) {

@@ -21,6 +21,14 @@ int64_t tg_now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+void tg_month_to_date(char from[11], char to[11])
+{
+    char today[25];
+    tg_iso8601_ms(tg_now_ms(), today);
+    snprintf(from, 11, "%.7s-01", today);
+    snprintf(to, 11, "%.10s", today);
+}
+
 void tg_abstime_after_ms(long ms, struct timespec *ts)
 {
     clock_gettime(CLOCK_REALTIME, ts);

@@ -18,6 +18,9 @@ int64_t tg_mono_ns(void);
 void tg_abstime_after_ms(long ms, struct timespec *ts);
 /** Formats epoch ms as "2026-05-29T06:14:12.345Z" into out (at least 25 bytes). */
 void tg_iso8601_ms(int64_t epoch_ms, char out[25]);
+/** The current UTC month so far as inclusive days: from = its first day, to = today
+ *  ("YYYY-MM-DD"). The default range of reports. Any thread. */
+void tg_month_to_date(char from[11], char to[11]);
 /** Parses "YYYY-MM-DD" or an ISO 8601 UTC timestamp ("...T..Z", fractional
  *  seconds optional) to epoch ms. Returns 0 or TG_ERR_INVALID. */
 int tg_parse_time(const char *s, int64_t *epoch_ms);

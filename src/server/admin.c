@@ -289,19 +289,23 @@ static bool allocate_param(h2o_req_t *req, bool *bad)
     return true;
 }
 
+/* from and to (inclusive days), by default the current month so far. */
+static void range_params(h2o_req_t *req, char from[11], char to[11], bool *bad)
+{
+    tg_month_to_date(from, to);
+    day_param(req, "from", from, bad);
+    day_param(req, "to", to, bad);
+}
+
 static int report_spend(struct tg_worker *w, h2o_req_t *req)
 {
     struct tg_report_query q;
     struct tg_errbuf eb;
-    char by[256], today[25];
+    char by[256];
     bool bad = false;
     memset(&q, 0, sizeof q);
     q.format = TG_REPORT_JSON;
-    tg_iso8601_ms(tg_now_ms(), today);
-    snprintf(q.from, sizeof q.from, "%.7s-01", today);
-    snprintf(q.to, sizeof q.to, "%.10s", today);
-    day_param(req, "from", q.from, &bad);
-    day_param(req, "to", q.to, &bad);
+    range_params(req, q.from, q.to, &bad);
     q.allocate_proportional = allocate_param(req, &bad);
     if (bad)
         return error(req, 400, "invalid_request_error",
@@ -354,16 +358,12 @@ static int report_audit(struct tg_worker *w, h2o_req_t *req)
 {
     struct tg_audit_query q;
     struct tg_errbuf eb;
-    char today[25], v[64];
+    char v[64];
     bool bad = false;
     memset(&q, 0, sizeof q);
     q.format = TG_AUDIT_JSON;
     q.top_n = TG_AUDIT_DEFAULT_TOP;
-    tg_iso8601_ms(tg_now_ms(), today);
-    snprintf(q.from, sizeof q.from, "%.7s-01", today);
-    snprintf(q.to, sizeof q.to, "%.10s", today);
-    day_param(req, "from", q.from, &bad);
-    day_param(req, "to", q.to, &bad);
+    range_params(req, q.from, q.to, &bad);
     if (query_param(req, "top", v, sizeof v)) {
         char *end = NULL;
         long n = strtol(v, &end, 10);
