@@ -499,10 +499,9 @@ void tg_otel_enqueue(struct tg_otel *o, const char *json, size_t len, int n)
     en->n = n;
     o->len++;
     o->queued_spans += n;
-    if (o->queued_spans >= o->cfg.batch_spans)
+    /* a full batch, or the first entry (the exporter starts its flush timer) */
+    if (o->queued_spans >= o->cfg.batch_spans || o->len == 1)
         pthread_cond_signal(&o->cv);
-    else if (o->len == 1)
-        pthread_cond_signal(&o->cv); /* wake the exporter to start the flush timer */
     pthread_mutex_unlock(&o->mu);
 }
 
