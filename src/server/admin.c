@@ -416,6 +416,8 @@ int tg_admin_handle(struct tg_worker *w, h2o_req_t *req)
     if (strncmp(path, "/admin/budgets/", 15) == 0 && path[15] != '\0' &&
         h2o_memis(req->method.base, req->method.len, H2O_STRLIT("DELETE")))
         return budget_delete(w, req, path + 15);
+    if (strncmp(path, "/admin/reports/", 15) == 0 && get)
+        tg_ledger_flush(w->srv->ledger, 1000); /* every call answered so far is in it */
     if (strcmp(path, "/admin/reports/spend") == 0 && get)
         return report_spend(w, req);
     if (strcmp(path, "/admin/reports/allocation") == 0 && get)

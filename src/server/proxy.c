@@ -5,8 +5,9 @@
  *     (response fully sent, or the client went away);
  *   - a running curl transfer holds one, dropped when it ends or is cancelled (so a
  *     client hang-up inside a curl callback never frees the call under that callback);
- *   - a queued ledger row holds one, dropped on the worker thread when the writer thread
- *     reports the commit.
+ *   - a queued ledger row holds one until the row is durable: at once when it went into
+ *     the worker's crash journal (store/journal.h; the response completes on the next
+ *     pass of the loop), else when the writer thread reports the commit.
  * States: FORWARDING (curl transfer running) -> FINISHED (the record is complete and
  * queued to the ledger) -> COMMITTED (the row is durable; the response may complete).
  * The last bytes of every response — the whole body of a non-streaming response, the
@@ -83,6 +84,7 @@ struct call {
     bool request_sent; /* bytes reached the provider: it may bill even without an answer */
     h2o_timeout_entry_t timer;
     h2o_timeout_entry_t client_check; /* while waiting on the provider: did the client leave? */
+    h2o_timeout_entry_t journaled;    /* the row is in the journal: complete the response */
     /* response */
     bool is_sse;
     struct tg_sse_parser sse;
@@ -464,6 +466,11 @@ void tg_proxy_on_ledger_messages(h2o_multithread_receiver_t *rx, h2o_linklist_t 
     }
 }
 
+static void on_journaled(h2o_timeout_entry_t *e)
+{
+    on_committed((struct call *)((char *)e - offsetof(struct call, journaled)));
+}
+
 /* Ledger writer thread. */
 static void on_ledger_commit(void *ud, int ok)
 {
@@ -657,8 +664,13 @@ static void finish_call(struct call *c)
     budget_charge(c);
     settle_budgets(c);
     observe_call(c);
-    c->refs++; /* held by the ledger until the commit message arrives */
-    tg_ledger_finish(c->w->srv->ledger, r, on_ledger_commit, c);
+    c->refs++; /* held by the ledger until the row is durable */
+    if (tg_ledger_finish_journaled(c->w->srv->ledger, c->w->journal, r, on_ledger_commit, c)) {
+        /* durable now; completing the response from inside a curl or timer callback
+         * could free the call under its caller: do it on the loop's zero timeout */
+        c->journaled.cb = on_journaled;
+        h2o_timeout_link(c->w->loop, &c->w->ctx.zero_timeout, &c->journaled);
+    }
 }
 
 /* --- curl callbacks ------------------------------------------------------------------- */

@@ -306,6 +306,11 @@ static void worker_init(struct tg_server *srv, struct tg_worker *w, int index, i
     w->accept_ctx.hosts = srv->globalconf.hosts;
     w->curl = tg_curlloop_new(w->loop, &w->ctx);
     w->queue = h2o_multithread_create_queue(w->loop);
+    struct tg_errbuf eb;
+    if (tg_ledger_add_journal(srv->ledger, &w->journal, &eb) != 0)
+        tg_warn("event=journal_unavailable worker=%d error=\"%s\" note=\"responses wait for "
+                "their ledger commit\"",
+                index, eb.msg);
     h2o_multithread_register_receiver(w->queue, &w->ledger_rx, tg_proxy_on_ledger_messages);
     h2o_multithread_register_receiver(w->queue, &w->ctl_rx, on_ctl_messages);
     h2o_timeout_init(w->loop, &w->first_byte_timeout, (uint64_t)cfg->first_byte_timeout_ms);

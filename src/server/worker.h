@@ -34,6 +34,7 @@ struct tg_worker {
     h2o_socket_t *listener;
     struct tg_curlloop *curl;
     h2o_multithread_queue_t *queue;
+    struct tg_journal *journal;           /* this worker's crash journal; NULL: none */
     h2o_multithread_receiver_t ledger_rx; /* ledger commits (posted by the writer thread) */
     h2o_multithread_receiver_t ctl_rx;    /* shutdown request (posted by the main thread) */
     h2o_timeout_t first_byte_timeout, idle_timeout, total_timeout;

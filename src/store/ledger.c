@@ -1,16 +1,25 @@
 /* store/ledger.c - the durable ledger: a queue drained by one writer thread into SQLite
  *
- * DESIGN. Producers (workers) copy a record into the queue under a mutex and signal the
- * writer; they never touch SQLite. The writer takes the whole queue at once and writes
- * it in ONE transaction (at most BATCH_MAX rows), commits, and only then runs the done
- * callbacks of the finish rows in it, so "done" always means "durable". Begin rows
- * ('incomplete') are held for HOLD_MS first: a call that finishes sooner writes only its
- * final row, and a begin whose finish has arrived is never written, so a finish is never
- * overwritten by its begin. A call that dies within HOLD_MS of starting therefore leaves
- * no row; one that dies later leaves its 'incomplete' row. When a commit fails the batch is kept
- * and retried after a back-off; spend is never dropped silently. tg_ledger_close drains everything.
- * SQLite runs in WAL mode with synchronous=NORMAL: a committed transaction is in the OS
- * page cache and survives kill -9 of the process (not a power loss). */
+ * DESIGN. Producers (workers) copy a record into the queue under a mutex; they never
+ * touch SQLite. A final row is first copied into the producer's crash journal
+ * (store/journal.h, a memcpy into a shared file mapping), which makes it survive kill -9
+ * at once: the worker completes its response without waiting for the writer. The
+ * writer takes the whole queue at once and writes it in ONE transaction (at most
+ * BATCH_MAX rows), commits, then marks the journals' tails and runs the done callbacks
+ * of rows that were not journaled (a full journal, or a caller without one), so "done"
+ * always means "durable". Journaled rows are gathered for up to LINGER_NS (or
+ * BATCH_SOON rows) before a commit: one commit per batch, and one wake-up of the writer
+ * per batch (a producer signals only the first row after the writer emptied the queue,
+ * or a row whose caller waits). Begin rows ('incomplete') are held for HOLD_MS first: a
+ * call that finishes sooner writes only its final row, and a begin whose finish has
+ * arrived is never written, so a finish is never overwritten by its begin. A call that
+ * dies within HOLD_MS of starting therefore leaves no row; one that dies later leaves
+ * its 'incomplete' row. When a commit fails the batch is kept and retried after a
+ * back-off; spend is never dropped silently. At open, rows that a dead process left in
+ * its journals are replayed; tg_ledger_close drains everything and removes the
+ * journals. SQLite runs in WAL mode with synchronous=NORMAL: a committed transaction is
+ * in the OS page cache and survives kill -9 of the process (not a power loss), as a
+ * journaled row does. */
 #include "store/ledger.h"
 
 #include "core/alloc.h"
@@ -26,58 +35,116 @@
 #include <string.h>
 #include <time.h>
 
-#define BATCH_MAX   4096
-#define SPIN_ROUNDS 4000 /* about 50-100 us of pause instructions */
-#define HOLD_MS     50   /* a begin row is written once its call has run this long */
+#define BATCH_MAX  4096
+#define BATCH_SOON 256       /* journaled rows queued: commit without lingering */
+#define LINGER_NS  2000000ll /* journaled rows wait at most this long for a commit */
+#define HOLD_MS    50        /* a begin row is written once its call has run this long */
 
 struct entry {
     struct tg_call_record rec;
     bool is_final;
     tg_ledger_done_cb done;
     void *ud;
+    struct tg_journal *j; /* journaled: mark this journal's tail after the commit */
+    struct tg_journal_mark mark;
 };
 
 struct tg_ledger {
+    char *path;
     struct tg_sqlite_store *store;
     pthread_t thread, ckpt_thread;
     pthread_mutex_t mu;
-    pthread_cond_t cv, ckpt_cv;
+    pthread_cond_t cv, ckpt_cv, flushed_cv;
     sqlite3 *ckpt_db;
     struct entry *q; /* queued by producers */
     size_t qlen, qcap;
     bool stopping;
-    long depth; /* queued + being written, for metrics */
+    bool urgent;              /* a queued row's caller waits for its commit */
+    long depth;               /* queued + being written, for metrics */
+    uint64_t pushed, written; /* rows queued, rows taken and committed (queue order) */
+    struct tg_journal **journals;
+    int n_journals;
 };
 
 static void push(struct tg_ledger *l, const struct tg_call_record *rec, bool is_final,
-                 tg_ledger_done_cb done, void *ud)
+                 tg_ledger_done_cb done, void *ud, struct tg_journal *j,
+                 const struct tg_journal_mark *mark)
 {
     pthread_mutex_lock(&l->mu);
     if (l->qlen == l->qcap) {
         l->qcap = l->qcap ? l->qcap * 2 : 256;
         l->q = tg_realloc(l->q, l->qcap * sizeof *l->q);
     }
-    struct entry *e = &l->q[l->qlen];
+    struct entry *e = &l->q[l->qlen++];
+    l->pushed++;
     memcpy(&e->rec, rec, sizeof *rec);
     e->is_final = is_final;
     e->done = done;
     e->ud = ud;
-    __atomic_store_n(&l->qlen, l->qlen + 1,
-                     __ATOMIC_RELEASE); /* read unlocked by the spinning writer */
+    e->j = j;
+    if (j != NULL)
+        e->mark = *mark;
     l->depth++;
-    pthread_cond_signal(&l->cv);
+    if (done != NULL)
+        l->urgent = true;
+    /* the writer is either asleep with an empty queue, or will take this row with the
+     * ones before it: only the first row (or a waited-for one) needs a wake-up */
+    if (l->qlen == 1 || done != NULL || l->qlen == BATCH_SOON)
+        pthread_cond_signal(&l->cv);
     pthread_mutex_unlock(&l->mu);
 }
 
 void tg_ledger_begin(struct tg_ledger *l, const struct tg_call_record *rec)
 {
-    push(l, rec, false, NULL, NULL);
+    push(l, rec, false, NULL, NULL, NULL, NULL);
 }
 
 void tg_ledger_finish(struct tg_ledger *l, const struct tg_call_record *rec, tg_ledger_done_cb done,
                       void *ud)
 {
-    push(l, rec, true, done, ud);
+    push(l, rec, true, done, ud, NULL, NULL);
+}
+
+bool tg_ledger_finish_journaled(struct tg_ledger *l, struct tg_journal *j,
+                                const struct tg_call_record *rec, tg_ledger_done_cb done, void *ud)
+{
+    struct tg_journal_mark mark;
+    if (j == NULL || tg_journal_append(j, rec, &mark) != 0) {
+        push(l, rec, true, done, ud, NULL, NULL);
+        return false;
+    }
+    push(l, rec, true, NULL, NULL, j, &mark);
+    return true;
+}
+
+int tg_ledger_add_journal(struct tg_ledger *l, struct tg_journal **out, struct tg_errbuf *eb)
+{
+    int rc = tg_journal_create(l->path, TG_JOURNAL_DEFAULT_BYTES, out, eb);
+    if (rc != 0)
+        return rc;
+    pthread_mutex_lock(&l->mu);
+    l->journals = tg_realloc(l->journals, (size_t)(l->n_journals + 1) * sizeof *l->journals);
+    l->journals[l->n_journals++] = *out;
+    pthread_mutex_unlock(&l->mu);
+    return 0;
+}
+
+int tg_ledger_flush(struct tg_ledger *l, long timeout_ms)
+{
+    struct timespec ts;
+    tg_abstime_after_ms(timeout_ms, &ts);
+    int rc = 0;
+    pthread_mutex_lock(&l->mu);
+    uint64_t target = l->pushed;
+    if (l->written < target) {
+        l->urgent = true;
+        pthread_cond_signal(&l->cv);
+    }
+    while (l->written < target && rc == 0)
+        rc = pthread_cond_timedwait(&l->flushed_cv, &l->mu, &ts);
+    bool ok = l->written >= target;
+    pthread_mutex_unlock(&l->mu);
+    return ok ? 0 : TG_ERR_AGAIN;
 }
 
 long tg_ledger_queue_depth(struct tg_ledger *l)
@@ -158,6 +225,30 @@ static int write_batch(struct tg_ledger *l, const struct entry *b, size_t n, str
     return 0;
 }
 
+/* Oldest held begin row's deadline in monotonic ns; INT64_MAX when none is held. */
+static int64_t hold_deadline(const struct held *h)
+{
+    int64_t d = INT64_MAX;
+    for (size_t i = 0; i < h->n; i++)
+        if ((h->since_ms[i] + HOLD_MS) * 1000000 < d)
+            d = (h->since_ms[i] + HOLD_MS) * 1000000;
+    return d;
+}
+
+static void wait_until(struct tg_ledger *l, int64_t deadline_ns)
+{
+    int64_t left = deadline_ns - tg_mono_ns();
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += left / 1000000000;
+    ts.tv_nsec += left % 1000000000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    pthread_cond_timedwait(&l->cv, &l->mu, &ts);
+}
+
 static void *writer_main(void *arg)
 {
     struct tg_ledger *l = arg;
@@ -165,28 +256,24 @@ static void *writer_main(void *arg)
     struct held h = {0};
     size_t bcap = 0;
     for (;;) {
-        /* Spin a little before sleeping: on a quiet gateway, waking a sleeping thread
-         * costs more than the commit itself (a VM exit), and every response waits on it. */
-        for (int spin = 0; spin < SPIN_ROUNDS && __atomic_load_n(&l->qlen, __ATOMIC_ACQUIRE) == 0;
-             spin++)
-            __builtin_ia32_pause();
         pthread_mutex_lock(&l->mu);
-        while (l->qlen == 0 && !l->stopping) {
-            if (h.n == 0) {
-                pthread_cond_wait(&l->cv, &l->mu);
-                continue;
+        int64_t linger_until = 0; /* set when rows are first seen queued */
+        for (;;) {
+            if (l->stopping || l->urgent || l->qlen >= BATCH_SOON)
+                break;
+            int64_t now = tg_mono_ns(), deadline = hold_deadline(&h);
+            if (l->qlen > 0) {
+                if (linger_until == 0)
+                    linger_until = now + LINGER_NS;
+                if (linger_until < deadline)
+                    deadline = linger_until;
             }
-            int64_t oldest = h.since_ms[0];
-            for (size_t i = 1; i < h.n; i++)
-                if (h.since_ms[i] < oldest)
-                    oldest = h.since_ms[i];
-            int64_t wait = oldest + HOLD_MS - mono_ms();
-            if (wait <= 0)
+            if (deadline <= now)
                 break;
-            struct timespec ts;
-            tg_abstime_after_ms((long)wait, &ts);
-            if (pthread_cond_timedwait(&l->cv, &l->mu, &ts) != 0)
-                break;
+            if (deadline == INT64_MAX)
+                pthread_cond_wait(&l->cv, &l->mu);
+            else
+                wait_until(l, deadline);
         }
         bool stopping = l->stopping;
         if (l->qlen == 0 && stopping && h.n == 0) {
@@ -201,6 +288,9 @@ static void *writer_main(void *arg)
         memcpy(batch, l->q, n * sizeof *batch);
         memmove(l->q, l->q + n, (l->qlen - n) * sizeof *l->q);
         l->qlen -= n;
+        l->urgent = false;
+        for (size_t i = 0; i < l->qlen && !l->urgent; i++)
+            l->urgent = l->q[i].done != NULL;
         pthread_mutex_unlock(&l->mu);
 
         /* queue order: a begin always precedes its finish */
@@ -230,11 +320,16 @@ static void *writer_main(void *arg)
             }
         }
         bool ok = attempt < 50;
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
+            if (ok && batch[i].j != NULL)
+                tg_journal_committed(batch[i].j, &batch[i].mark);
             if (batch[i].is_final && batch[i].done != NULL)
                 batch[i].done(batch[i].ud, ok);
+        }
         pthread_mutex_lock(&l->mu);
         l->depth -= (long)n;
+        l->written += n;
+        pthread_cond_broadcast(&l->flushed_cv);
         pthread_mutex_unlock(&l->mu);
     }
     free(batch);
@@ -264,25 +359,65 @@ static void *checkpointer_main(void *arg)
     return NULL;
 }
 
+/* Recovery: the rows of one dead process's journal, in one transaction. */
+struct replay {
+    struct tg_sqlite_store *store;
+    bool in_txn;
+};
+
+static int replay_row(void *ud, const struct tg_call_record *rec)
+{
+    struct replay *r = ud;
+    struct tg_errbuf eb;
+    int rc = 0;
+    if (rec != NULL) {
+        if (!r->in_txn)
+            rc = tg_sqlite_store_begin(r->store, &eb);
+        r->in_txn = rc == 0;
+        if (rc == 0)
+            rc = tg_sqlite_store_put(r->store, rec, true, &eb);
+    } else if (r->in_txn) {
+        rc = tg_sqlite_store_commit(r->store, &eb);
+        r->in_txn = false;
+    }
+    if (rc != 0) {
+        tg_sqlite_store_rollback(r->store);
+        r->in_txn = false;
+        tg_error("event=journal_replay_failed error=\"%s\"", eb.msg);
+    }
+    return rc;
+}
+
 int tg_ledger_open(const char *path, struct tg_ledger **out, struct tg_errbuf *eb)
 {
     struct tg_ledger *l = tg_calloc(1, sizeof *l);
+    long replayed = 0;
     int rc = tg_sqlite_store_open(path, &l->store, eb);
     if (rc != 0) {
         free(l);
         return rc;
     }
-    if (sqlite3_open_v2(path, &l->ckpt_db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
+    l->path = tg_strdup(path);
+    struct replay rp = {l->store, false};
+    rc = tg_journal_recover(path, replay_row, &rp, &replayed, eb);
+    if (rc == 0 && sqlite3_open_v2(path, &l->ckpt_db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK)
         rc = tg_errf(eb, TG_ERR_IO, "ledger %s: %s", path, sqlite3_errmsg(l->ckpt_db));
+    if (rc != 0) {
         sqlite3_close(l->ckpt_db);
         tg_sqlite_store_close(l->store);
+        free(l->path);
         free(l);
         return rc;
     }
     sqlite3_busy_timeout(l->ckpt_db, 1000);
     pthread_mutex_init(&l->mu, NULL);
-    pthread_cond_init(&l->cv, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* the writer's linger deadlines */
+    pthread_cond_init(&l->cv, &ca);
+    pthread_condattr_destroy(&ca);
     pthread_cond_init(&l->ckpt_cv, NULL);
+    pthread_cond_init(&l->flushed_cv, NULL);
     pthread_create(&l->thread, NULL, writer_main, l);
     pthread_create(&l->ckpt_thread, NULL, checkpointer_main, l);
     *out = l;
@@ -300,11 +435,16 @@ void tg_ledger_close(struct tg_ledger *l)
     pthread_mutex_unlock(&l->mu);
     pthread_join(l->thread, NULL);
     pthread_join(l->ckpt_thread, NULL);
+    for (int i = 0; i < l->n_journals; i++) /* every row is committed now */
+        tg_journal_destroy(l->journals[i]);
+    free(l->journals);
     sqlite3_close(l->ckpt_db);
     tg_sqlite_store_close(l->store);
     pthread_mutex_destroy(&l->mu);
     pthread_cond_destroy(&l->cv);
     pthread_cond_destroy(&l->ckpt_cv);
+    pthread_cond_destroy(&l->flushed_cv);
     free(l->q);
+    free(l->path);
     free(l);
 }

@@ -5,6 +5,9 @@
 
 #include "core/err.h"
 #include "core/record.h"
+#include "store/journal.h"
+
+#include <stdbool.h>
 
 struct tg_ledger;
 
@@ -26,6 +29,24 @@ void tg_ledger_begin(struct tg_ledger *l, const struct tg_call_record *rec);
  *  after the transaction holding it commits. done may be NULL. Any thread. */
 void tg_ledger_finish(struct tg_ledger *l, const struct tg_call_record *rec, tg_ledger_done_cb done,
                       void *ud);
+
+/** Creates a crash journal (store/journal.h) for one producer thread to pass to
+ *  tg_ledger_finish_journaled. The ledger owns it and removes it in tg_ledger_close, once
+ *  everything is committed. Main thread, before that producer starts. */
+int tg_ledger_add_journal(struct tg_ledger *l, struct tg_journal **out, struct tg_errbuf *eb);
+
+/** Queues the final row after copying it into the producer's journal j: returns true when
+ *  the row is durable on return (it survives kill -9; done is never called) and will be in
+ *  the store within a few milliseconds. Returns false when the journal had no room (the
+ *  store is behind): the row is queued as by tg_ledger_finish and done runs after its
+ *  commit. j's owner thread. */
+bool tg_ledger_finish_journaled(struct tg_ledger *l, struct tg_journal *j,
+                                const struct tg_call_record *rec, tg_ledger_done_cb done, void *ud);
+
+/** Waits (at most timeout_ms) until every row queued before the call is committed, so
+ *  a report sees every call answered so far. Returns 0, or TG_ERR_AGAIN on timeout. Any
+ *  thread but the writer's. */
+int tg_ledger_flush(struct tg_ledger *l, long timeout_ms);
 
 /** Number of records queued and not yet committed. Any thread. */
 long tg_ledger_queue_depth(struct tg_ledger *l);

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import OpenAI from 'openai';
 import { startMock } from '../mock/mock-provider.mjs';
-import { startGateway, ledgerRow, BIN } from './lib/harness.mjs';
+import { startGateway, ledgerRow, settleLedger, BIN } from './lib/harness.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -30,7 +30,7 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const audit = (...args) => spawnSync(BIN, ['audit', '--ledger', gw.ledgerPath, ...args], { encoding: 'utf8' });
+const audit = (...args) => (settleLedger(gw.ledgerPath), spawnSync(BIN, ['audit', '--ledger', gw.ledgerPath, ...args], { encoding: 'utf8' }));
 
 test('audit: coverage, NULL buckets, drift, price fallbacks and the five questions, exactly; exit 3 below --min-coverage', async () => {
   const call = async (headers, model = 'gpt-4o') => {

@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
 import { startMock } from '../mock/mock-provider.mjs';
-import { startGateway, ledgerRow, ledgerRows, waitForRows, BIN } from './lib/harness.mjs';
+import { startGateway, ledgerRow, ledgerRows, waitForRows, settleLedger, BIN } from './lib/harness.mjs';
 
 const CARD = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../data/budget_test_card.csv');
 const CALL = 18170000; // nano-dollars, see above
@@ -37,6 +37,7 @@ function monthEnd() {
 }
 
 function cli(gw, ...args) {
+  settleLedger(gw.ledgerPath);
   return execFileSync(BIN, ['budgets', ...args, '--ledger', gw.ledgerPath], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 }
 

@@ -66,7 +66,9 @@ test('kill -9 under load: every response the client completed has its row; in-fl
   for (const r of others) assert.ok(['ok', 'incomplete'].includes(r.outcome), `unexpected outcome ${r.outcome}`);
   const incomplete = others.filter((r) => r.outcome === 'incomplete');
   for (const r of incomplete) assert.equal(r.ended_at, null);
-  t.diagnostic(`completed=${completed.length} rows=${rows.size} incomplete=${incomplete.length}`);
+  // rows the writer had not committed at the kill came back from the workers' journals
+  const replayed = [...gw2.stderr().matchAll(/event=journal_replayed \S+ rows=(\d+)/g)].reduce((n, m) => n + Number(m[1]), 0);
+  t.diagnostic(`completed=${completed.length} rows=${rows.size} incomplete=${incomplete.length} replayed_from_journal=${replayed}`);
   // the restarted gateway serves as usual
   const c2 = new OpenAI({ baseURL: `${gw2.url}/v1`, apiKey: 'sk', maxRetries: 0 });
   const res = await c2.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'again' }] });

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
 import { startMock } from '../mock/mock-provider.mjs';
-import { startGateway, ledgerRows, pick, BIN } from './lib/harness.mjs';
+import { startGateway, ledgerRows, settleLedger, pick, BIN } from './lib/harness.mjs';
 import { validateFocus, toNanos } from './lib/focus-validator.mjs';
 
 const CARD = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../data/pricing_test_card.csv');
@@ -48,6 +48,7 @@ after(async () => {
 });
 
 function exportFocus(granularity, extra = []) {
+  settleLedger(gw.ledgerPath);
   const r = spawnSync(BIN, ['export', 'focus', '--ledger', gw.ledgerPath, '--from', day, '--to', day, '--granularity', granularity, ...extra], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   return r;

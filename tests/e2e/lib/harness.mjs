@@ -1,6 +1,6 @@
 // tests/e2e/lib/harness.mjs - start the real tollgate binary and read its ledger.
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync, existsSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync, existsSync, rmSync, readdirSync, openSync, readSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,6 +9,38 @@ const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../.
 export const BIN = process.env.TOLLGATE_BIN ?? path.join(repo, 'build/asan/tollgate');
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const sleepSync = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+
+// Ledgers of running gateways. A worker completes a response once the row is in its
+// crash journal (<ledger>.journal.N); the writer commits it to SQLite a few ms later.
+const live = new Set();
+
+// True when every row journaled by the running gateway of ledgerPath is in SQLite: each
+// journal's header holds head (offset 24) and tail (offset 32), equal when drained.
+function journalsDrained(ledgerPath) {
+  const dir = path.dirname(ledgerPath), base = path.basename(ledgerPath);
+  const prefix = `${base}.journal.`;
+  for (const name of readdirSync(dir)) {
+    if (!name.startsWith(prefix) || !/^\d+$/.test(name.slice(prefix.length))) continue;
+    const b = Buffer.alloc(40);
+    let fd;
+    try { fd = openSync(path.join(dir, name), 'r'); } catch { continue; } // removed meanwhile
+    try { if (readSync(fd, b, 0, 40, 0) < 40) continue; } finally { closeSync(fd); }
+    if (b.readBigUInt64LE(24) !== b.readBigUInt64LE(32)) return false;
+  }
+  return true;
+}
+
+// Waits (synchronously, up to 10 s) until the journaled rows of a running gateway are
+// committed, so a test reads the rows of every response it has received.
+export function settleLedger(ledgerPath) {
+  if (!live.has(ledgerPath)) return;
+  const deadline = Date.now() + 10000;
+  while (!journalsDrained(ledgerPath)) {
+    if (Date.now() > deadline) throw new Error(`ledger ${ledgerPath}: journal not drained in 10 s`);
+    sleepSync(2);
+  }
+}
 
 async function waitFor(fn, what, timeoutMs = 15000) {
   const deadline = Date.now() + timeoutMs;
@@ -42,7 +74,8 @@ export async function startGateway(t, opts = {}) {
   proc.stdout.on('data', (d) => { stderr += d; });
   const exited = new Promise((r) => proc.on('exit', (code, signal) => r({ code, signal })));
   let done = false;
-  exited.then(() => { done = true; });
+  live.add(ledgerPath);
+  exited.then(() => { done = true; live.delete(ledgerPath); });
   const port = await waitFor(() => {
     if (done) throw new Error(`tollgate exited during start-up:\n${stderr}`);
     return existsSync(portFile) && Number(readFileSync(portFile, 'utf8').trim());
@@ -70,6 +103,7 @@ export async function startGateway(t, opts = {}) {
 }
 
 export function ledgerRows(ledgerPath, where = '1=1') {
+  settleLedger(ledgerPath);
   const out = execFileSync('sqlite3', ['-json', ledgerPath, `SELECT * FROM calls WHERE ${where} ORDER BY started_at, call_id`], { encoding: 'utf8' });
   return out.trim() ? JSON.parse(out) : [];
 }

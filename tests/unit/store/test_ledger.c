@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/record.h"
@@ -252,6 +253,67 @@ static void test_concurrent_producers(void **state)
     sqlite3_close(db);
 }
 
+/* A journaled row is durable when tg_ledger_finish_journaled returns: a process killed
+ * right after (before its writer commits) leaves it for the next open to replay. */
+static void test_journaled_rows_survive_a_crash(void **state)
+{
+    (void)state;
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct tg_ledger *l = NULL;
+        struct tg_journal *j = NULL;
+        struct tg_errbuf eb;
+        struct tg_call_record r;
+        if (tg_ledger_open(path, &l, &eb) != 0 || tg_ledger_add_journal(l, &j, &eb) != 0)
+            _exit(2);
+        for (int i = 0; i < 3; i++) {
+            char id[37];
+            snprintf(id, sizeof id, "c-j%d", i);
+            fill(&r, id);
+            r.usage.output_tokens = 85 + i;
+            if (!tg_ledger_finish_journaled(l, j, &r, NULL, NULL))
+                _exit(3);
+        }
+        _exit(0); /* as kill -9: no close, no commit waited for */
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_int_equal(WEXITSTATUS(status), 0);
+    struct tg_ledger *l = NULL;
+    struct tg_errbuf eb;
+    assert_int_equal(tg_ledger_open(path, &l, &eb), 0);
+    tg_ledger_close(l);
+    sqlite3 *db = reader();
+    assert_int_equal(scalar_int(db, "SELECT count(*) FROM calls"), 3);
+    char got[1024];
+    row_text(db, "c-j2", "outcome,input_tokens,output_tokens,team,tags,ended_at", got, sizeof got);
+    assert_string_equal(got, "outcome=ok;input_tokens=1200;output_tokens=87;team=payments;"
+                             "tags={\"k\":\"v\"};ended_at=2026-05-29T06:14:13.000Z;");
+    sqlite3_close(db);
+    char jpath[160];
+    snprintf(jpath, sizeof jpath, "%s.journal.0", path);
+    assert_int_equal(access(jpath, F_OK), -1); /* replayed once, then removed */
+}
+
+/* Reports wait for rows queued before them: flush returns once they are visible. */
+static void test_flush_makes_journaled_rows_visible(void **state)
+{
+    (void)state;
+    struct tg_ledger *l = NULL;
+    struct tg_journal *j = NULL;
+    struct tg_errbuf eb;
+    struct tg_call_record r;
+    assert_int_equal(tg_ledger_open(path, &l, &eb), 0);
+    assert_int_equal(tg_ledger_add_journal(l, &j, &eb), 0);
+    fill(&r, "c-flush");
+    assert_true(tg_ledger_finish_journaled(l, j, &r, NULL, NULL));
+    assert_int_equal(tg_ledger_flush(l, 5000), 0);
+    sqlite3 *db = reader();
+    assert_int_equal(scalar_int(db, "SELECT count(*) FROM calls WHERE call_id='c-flush'"), 1);
+    sqlite3_close(db);
+    tg_ledger_close(l);
+}
+
 static void test_readonly_open_errors(void **state)
 {
     (void)state;
@@ -279,6 +341,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_finish_replaces_begin_with_exact_columns, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_producers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_journaled_rows_survive_a_crash, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_flush_makes_journaled_rows_visible, setup, teardown),
         cmocka_unit_test_setup_teardown(test_readonly_open_errors, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

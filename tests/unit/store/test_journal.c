@@ -1,0 +1,315 @@
+/* tests/unit/store/test_journal.c - the crash journal on real files: what a killed process
+ * leaves is replayed exactly, in order, once; wrap-around, a full ring, a torn record, a
+ * journal of another build and a live journal */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/record.h"
+#include "store/journal.h"
+
+#define RING    (64u * 1024)
+#define HDR     4096
+#define MAX_GOT 64
+
+static char dir[64], path[128];
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof dir, "/tmp/tgjournalXXXXXX");
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/ledger.db", dir);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    return system(cmd);
+}
+
+/* Record i: distinct ids and numbers; every 3rd has full-length text fields. */
+static void fill(struct tg_call_record *r, int i)
+{
+    memset(r, 0, sizeof *r);
+    snprintf(r->call_id, sizeof r->call_id, "call-%04d", i);
+    snprintf(r->provider, sizeof r->provider, "openai");
+    snprintf(r->outcome, sizeof r->outcome, "ok");
+    r->started_at_ms = 1780035252345 + i;
+    r->usage.input_tokens = 1000 + i;
+    r->usage.output_tokens = i;
+    r->cost_nanos = 132500LL * i;
+    r->is_priced = true;
+    if (i % 3 == 0)
+        memset(r->tags, 'x', sizeof r->tags - 1);
+}
+
+struct got {
+    int n, files, fail_at;
+    struct tg_call_record rec[MAX_GOT];
+};
+
+static int collect(void *ud, const struct tg_call_record *rec)
+{
+    struct got *g = ud;
+    if (rec == NULL) {
+        g->files++;
+        return 0;
+    }
+    if (g->n == g->fail_at)
+        return -1;
+    if (g->n < MAX_GOT)
+        g->rec[g->n] = *rec;
+    g->n++;
+    return 0;
+}
+
+static void assert_got(const struct got *g, int first, int count)
+{
+    assert_int_equal(g->n, count);
+    for (int i = 0; i < count; i++) {
+        struct tg_call_record want;
+        fill(&want, first + i);
+        assert_memory_equal(&g->rec[i], &want, sizeof want);
+    }
+}
+
+static int journals_left(const char *suffix)
+{
+    int n = 0;
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL)
+        if (strncmp(de->d_name, "ledger.db.journal.", 18) == 0 &&
+            (suffix == NULL || strstr(de->d_name, suffix) != NULL))
+            n++;
+    closedir(d);
+    return n;
+}
+
+/* In a child that then dies without cleaning up (as kill -9 would leave it): appends
+ * records [0, total), marking the first `committed` of them committed. The marks go
+ * back through the pipe. */
+static void crash_after(int total, int committed, struct tg_journal_mark *marks)
+{
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct tg_journal *j = NULL;
+        struct tg_errbuf eb;
+        if (tg_journal_create(path, RING, &j, &eb) != 0)
+            _exit(2);
+        for (int i = 0; i < total; i++) {
+            struct tg_call_record r;
+            struct tg_journal_mark m;
+            fill(&r, i);
+            if (tg_journal_append(j, &r, &m) != 0)
+                _exit(3);
+            if (i < committed)
+                tg_journal_committed(j, &m);
+            if (write(p[1], &m, sizeof m) != (ssize_t)sizeof m)
+                _exit(4);
+        }
+        _exit(0);
+    }
+    close(p[1]);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_int_equal(WEXITSTATUS(status), 0);
+    for (int i = 0; i < total; i++)
+        assert_int_equal(read(p[0], &marks[i], sizeof marks[i]), (ssize_t)sizeof marks[i]);
+    close(p[0]);
+}
+
+static void test_replays_what_a_dead_process_left(void **state)
+{
+    (void)state;
+    struct tg_journal_mark marks[5];
+    crash_after(5, 2, marks);
+    assert_int_equal(journals_left(NULL), 1);
+    struct got g = {.fail_at = -1};
+    long n = 0;
+    struct tg_errbuf eb;
+    assert_int_equal(tg_journal_recover(path, collect, &g, &n, &eb), 0);
+    assert_int_equal(n, 3);
+    assert_got(&g, 2, 3);
+    assert_int_equal(g.files, 1);
+    assert_int_equal(journals_left(NULL), 0); /* replayed once */
+    /* zero-run encoding: a record with empty text fields is far below its 6.9 KB */
+    assert_true(marks[2].pos - marks[1].pos < 512);
+    assert_true(marks[3].pos - marks[2].pos > 2048); /* record 3 has 2 KB of tags */
+}
+
+static void test_wraps_around_and_reports_full(void **state)
+{
+    (void)state;
+    struct tg_journal *j = NULL;
+    struct tg_errbuf eb;
+    assert_int_equal(tg_journal_create(path, RING, &j, &eb), 0);
+    struct tg_call_record r;
+    struct tg_journal_mark marks[1024];
+    int appended = 0;
+    fill(&r, 1);
+    while (appended < 1024 && tg_journal_append(j, &r, &marks[appended]) == 0)
+        appended++; /* nothing committed: the ring fills */
+    print_message("%d records of %llu bytes fill the 64 KB ring\n", appended,
+                  (unsigned long long)marks[0].pos);
+    assert_true(appended > 100 && appended < 1024);
+    assert_int_equal(tg_journal_append(j, &r, &marks[0]), TG_ERR_AGAIN);
+    /* the store took the first half: that room is used again, across the end of the ring */
+    tg_journal_committed(j, &marks[appended / 2 - 1]);
+    struct tg_journal_mark m;
+    for (int i = 0; i < appended / 2 - 2; i++)
+        assert_int_equal(tg_journal_append(j, &r, &m), 0);
+    tg_journal_committed(j, &m);
+    for (int i = 0; i < 1000; i++) { /* and round and round */
+        assert_int_equal(tg_journal_append(j, &r, &m), 0);
+        tg_journal_committed(j, &m);
+    }
+    assert_true(m.pos > 2 * RING);
+    tg_journal_destroy(j);
+    assert_int_equal(journals_left(NULL), 0);
+}
+
+static void test_wrapped_ring_replays_only_the_uncommitted_tail(void **state)
+{
+    (void)state;
+    struct tg_journal_mark marks[400];
+    crash_after(400, 397, marks); /* ~160 KB through a 64 KB ring */
+    assert_true(marks[399].pos > 2 * RING);
+    struct got g = {.fail_at = -1};
+    long n = 0;
+    struct tg_errbuf eb;
+    assert_int_equal(tg_journal_recover(path, collect, &g, &n, &eb), 0);
+    assert_got(&g, 397, 3);
+}
+
+static void test_torn_record_ends_the_replay(void **state)
+{
+    (void)state;
+    struct tg_journal_mark marks[3];
+    crash_after(3, 0, marks);
+    char jpath[160];
+    snprintf(jpath, sizeof jpath, "%s.journal.0", path);
+    int fd = open(jpath, O_RDWR);
+    assert_true(fd >= 0);
+    unsigned char b;
+    off_t at = HDR + (off_t)marks[1].pos + 24; /* a payload byte of the third record */
+    assert_int_equal(pread(fd, &b, 1, at), 1);
+    b ^= 0x5a;
+    assert_int_equal(pwrite(fd, &b, 1, at), 1);
+    close(fd);
+    struct got g = {.fail_at = -1};
+    long n = 0;
+    struct tg_errbuf eb;
+    assert_int_equal(tg_journal_recover(path, collect, &g, &n, &eb), 0);
+    assert_got(&g, 0, 2);
+}
+
+static void test_journal_of_another_build_is_kept_aside(void **state)
+{
+    (void)state;
+    struct tg_journal_mark marks[2];
+    crash_after(2, 0, marks);
+    char jpath[160];
+    snprintf(jpath, sizeof jpath, "%s.journal.0", path);
+    int fd = open(jpath, O_RDWR);
+    uint32_t other = 1234; /* record_size field */
+    assert_int_equal(pwrite(fd, &other, sizeof other, 8), (ssize_t)sizeof other);
+    close(fd);
+    struct got g = {.fail_at = -1};
+    long n = 0;
+    struct tg_errbuf eb;
+    assert_int_equal(tg_journal_recover(path, collect, &g, &n, &eb), 0);
+    assert_int_equal(g.n, 0);
+    assert_int_equal(journals_left(".unreadable"), 1);
+    assert_int_equal(journals_left(NULL), 1); /* renamed, never deleted */
+}
+
+static void test_store_failure_keeps_the_file(void **state)
+{
+    (void)state;
+    struct tg_journal_mark marks[3];
+    crash_after(3, 0, marks);
+    struct got g = {.fail_at = 1};
+    long n = 0;
+    struct tg_errbuf eb;
+    assert_int_equal(tg_journal_recover(path, collect, &g, &n, &eb), TG_ERR_IO);
+    assert_non_null(strstr(eb.msg, "could not be written to the ledger"));
+    assert_int_equal(journals_left(NULL), 1);
+    struct got again = {.fail_at = -1}; /* the next start replays it all */
+    assert_int_equal(tg_journal_recover(path, collect, &again, &n, &eb), 0);
+    assert_got(&again, 0, 3);
+    assert_int_equal(journals_left(NULL), 0);
+}
+
+static void test_live_journal_is_left_alone(void **state)
+{
+    (void)state;
+    struct tg_journal *j = NULL, *j2 = NULL;
+    struct tg_errbuf eb;
+    assert_int_equal(tg_journal_create(path, RING, &j, &eb), 0);
+    assert_int_equal(tg_journal_create(path, RING, &j2, &eb), 0); /* the next free name */
+    struct tg_call_record r;
+    struct tg_journal_mark m;
+    fill(&r, 7);
+    assert_int_equal(tg_journal_append(j, &r, &m), 0);
+    struct got g = {.fail_at = -1};
+    long n = 0;
+    assert_int_equal(tg_journal_recover(path, collect, &g, &n, &eb), 0);
+    assert_int_equal(g.n, 0);
+    assert_int_equal(journals_left(NULL), 2);
+    tg_journal_committed(j, &m);
+    tg_journal_destroy(j);
+    tg_journal_destroy(j2);
+    assert_int_equal(journals_left(NULL), 0);
+}
+
+static void test_uncommitted_rows_outlive_a_clean_close(void **state)
+{
+    (void)state;
+    struct tg_journal *j = NULL;
+    struct tg_errbuf eb;
+    struct tg_call_record r;
+    struct tg_journal_mark m;
+    assert_int_equal(tg_journal_create(path, RING, &j, &eb), 0);
+    fill(&r, 4);
+    assert_int_equal(tg_journal_append(j, &r, &m), 0);
+    tg_journal_destroy(j); /* the store never took it (a failing disk, say) */
+    assert_int_equal(journals_left(NULL), 1);
+    struct got g = {.fail_at = -1};
+    long n = 0;
+    assert_int_equal(tg_journal_recover(path, collect, &g, &n, &eb), 0);
+    assert_got(&g, 4, 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_replays_what_a_dead_process_left, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wraps_around_and_reports_full, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wrapped_ring_replays_only_the_uncommitted_tail, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_torn_record_ends_the_replay, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_journal_of_another_build_is_kept_aside, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_store_failure_keeps_the_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_live_journal_is_left_alone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_uncommitted_rows_outlive_a_clean_close, setup,
+                                        teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
