@@ -57,6 +57,7 @@ void tg_random_hex(char *out, unsigned n)
 
 void tg_uuid7(int64_t epoch_ms, char out[37])
 {
+    static const char hex[] = "0123456789abcdef";
     unsigned char b[16];
     tg_random_bytes(b + 6, 10);
     uint64_t t = (uint64_t)epoch_ms;
@@ -64,7 +65,12 @@ void tg_uuid7(int64_t epoch_ms, char out[37])
         b[i] = (unsigned char)(t >> (40 - 8 * i));
     b[6] = (unsigned char)(0x70 | (b[6] & 0x0f));
     b[8] = (unsigned char)(0x80 | (b[8] & 0x3f));
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
-             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
-             b[14], b[15]);
+    char *o = out;
+    for (int i = 0; i < 16; i++) { /* 8-4-4-4-12 */
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            *o++ = '-';
+        *o++ = hex[b[i] >> 4];
+        *o++ = hex[b[i] & 15];
+    }
+    *o = '\0';
 }

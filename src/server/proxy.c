@@ -85,6 +85,7 @@ struct call {
     h2o_timeout_entry_t timer;
     h2o_timeout_entry_t client_check; /* while waiting on the provider: did the client leave? */
     h2o_timeout_entry_t journaled;    /* the row is in the journal: complete the response */
+    h2o_timeout_entry_t begin_row;    /* 50 ms into the call: queue its 'incomplete' row */
     /* response */
     bool is_sse;
     struct tg_sse_parser sse;
@@ -218,6 +219,8 @@ static void call_release(struct call *c)
 {
     if (--c->refs > 0)
         return;
+    if (h2o_timeout_is_linked(&c->begin_row))
+        h2o_timeout_unlink(&c->begin_row);
     if (c->w->srv->otel != NULL && (c->state == CALL_FINISHED || c->state == CALL_COMMITTED))
         export_spans(c);
     detach_upstream(c);
@@ -466,6 +469,13 @@ void tg_proxy_on_ledger_messages(h2o_multithread_receiver_t *rx, h2o_linklist_t 
     }
 }
 
+static void on_begin_row(h2o_timeout_entry_t *e)
+{
+    struct call *c = (struct call *)((char *)e - offsetof(struct call, begin_row));
+    if (c->state == CALL_FORWARDING)
+        tg_ledger_begin(c->w->srv->ledger, &c->rec);
+}
+
 static void on_journaled(h2o_timeout_entry_t *e)
 {
     on_committed((struct call *)((char *)e - offsetof(struct call, journaled)));
@@ -637,6 +647,8 @@ static void finish_call(struct call *c)
     if (c->state == CALL_FINISHED || c->state == CALL_COMMITTED)
         return;
     detach_upstream(c);
+    if (h2o_timeout_is_linked(&c->begin_row))
+        h2o_timeout_unlink(&c->begin_row);
     c->state = CALL_FINISHED;
     r->ended_at_ms = tg_now_ms();
     if (r->attempt > 0) {
@@ -1065,7 +1077,10 @@ static void forward(struct call *c, h2o_req_t *req)
     curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
     c->rec.attempt = 1;
     c->state = CALL_FORWARDING;
-    tg_ledger_begin(c->w->srv->ledger, &c->rec);
+    /* a fast call writes one row (its final one); one still running after 50 ms gets an
+     * 'incomplete' row first, which stays if the process dies */
+    c->begin_row.cb = on_begin_row;
+    h2o_timeout_link(c->w->loop, &c->w->begin_row_timeout, &c->begin_row);
     c->fwd_ns = tg_mono_ns();
     if (tg_curlloop_start(c->w->curl, e) != 0) {
         TG_SETS(c->rec.outcome, "gateway_error");

@@ -317,6 +317,7 @@ static void worker_init(struct tg_server *srv, struct tg_worker *w, int index, i
     h2o_timeout_init(w->loop, &w->idle_timeout, (uint64_t)cfg->idle_stream_timeout_ms);
     h2o_timeout_init(w->loop, &w->total_timeout, (uint64_t)cfg->total_timeout_ms);
     h2o_timeout_init(w->loop, &w->client_check_timeout, 250);
+    h2o_timeout_init(w->loop, &w->begin_row_timeout, 50);
     h2o_timeout_init(w->loop, &w->grace_timeout, (uint64_t)cfg->shutdown_grace_ms);
     w->grace_entry.cb = on_grace_expired;
     w->listener = h2o_evloop_socket_create(w->loop, fd, H2O_SOCKET_FLAG_DONT_READ);

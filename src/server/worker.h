@@ -39,6 +39,7 @@ struct tg_worker {
     h2o_multithread_receiver_t ctl_rx;    /* shutdown request (posted by the main thread) */
     h2o_timeout_t first_byte_timeout, idle_timeout, total_timeout;
     h2o_timeout_t client_check_timeout; /* peeks at waiting clients' sockets for a hang-up */
+    h2o_timeout_t begin_row_timeout;    /* a call running this long gets its 'incomplete' row */
     h2o_timeout_entry_t grace_entry;
     h2o_timeout_t grace_timeout;
     struct tg_shared_keyset *keys; /* this worker's current virtual-key snapshot */

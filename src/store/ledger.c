@@ -10,11 +10,10 @@
  * always means "durable". Journaled rows are gathered for up to LINGER_NS (or
  * BATCH_SOON rows) before a commit: one commit per batch, and one wake-up of the writer
  * per batch (a producer signals only the first row after the writer emptied the queue,
- * or a row whose caller waits). Begin rows ('incomplete') are held for HOLD_MS first: a
- * call that finishes sooner writes only its final row, and a begin whose finish has
- * arrived is never written, so a finish is never overwritten by its begin. A call that
- * dies within HOLD_MS of starting therefore leaves no row; one that dies later leaves
- * its 'incomplete' row. When a commit fails the batch is kept and retried after a
+ * or a row whose caller waits). Begin rows ('incomplete', INSERT OR IGNORE) are written
+ * in queue order, so a call's final row always replaces its begin row; the worker
+ * queues a begin row only for a call still running after 50 ms (server/proxy.c), so a
+ * fast call writes one row. When a commit fails the batch is kept and retried after a
  * back-off; spend is never dropped silently. At open, rows that a dead process left in
  * its journals are replayed; tg_ledger_close drains everything and removes the
  * journals. SQLite runs in WAL mode with synchronous=NORMAL: a committed transaction is
@@ -38,7 +37,6 @@
 #define BATCH_MAX  4096
 #define BATCH_SOON 256       /* journaled rows queued: commit without lingering */
 #define LINGER_NS  2000000ll /* journaled rows wait at most this long for a commit */
-#define HOLD_MS    50        /* a begin row is written once its call has run this long */
 
 struct entry {
     struct tg_call_record rec;
@@ -155,84 +153,21 @@ long tg_ledger_queue_depth(struct tg_ledger *l)
     return d;
 }
 
-/* Begin rows wait here until they are HOLD_MS old: a call that finishes sooner never
- * writes one (its finish row is the only write), which halves the rows of fast calls. */
-struct held {
-    struct entry *v;
-    int64_t *since_ms;
-    size_t n, cap;
-};
-
-static int64_t mono_ms(void)
-{
-    return tg_mono_ns() / 1000000;
-}
-
-static void held_add(struct held *h, const struct entry *e, int64_t now)
-{
-    if (h->n == h->cap) {
-        h->cap = h->cap ? h->cap * 2 : 64;
-        h->v = tg_realloc(h->v, h->cap * sizeof *h->v);
-        h->since_ms = tg_realloc(h->since_ms, h->cap * sizeof *h->since_ms);
-    }
-    h->v[h->n] = *e;
-    h->since_ms[h->n++] = now;
-}
-
-static void held_remove(struct held *h, size_t i)
-{
-    h->v[i] = h->v[h->n - 1];
-    h->since_ms[i] = h->since_ms[h->n - 1];
-    h->n--;
-}
-
-/* Drops the held begin row of call_id, if any (its finish has arrived). */
-static void held_drop(struct held *h, const char *call_id)
-{
-    for (size_t i = 0; i < h->n; i++)
-        if (strcmp(h->v[i].rec.call_id, call_id) == 0) {
-            held_remove(h, i);
-            return;
-        }
-}
-
-/* Writes the batch's finish rows and the held begin rows that are due (all when
- * flush_all), in one transaction. */
-static int write_batch(struct tg_ledger *l, const struct entry *b, size_t n, struct held *h,
-                       bool flush_all)
+/* Writes the batch in queue order (a call's begin row before its final row) in one
+ * transaction. */
+static int write_batch(struct tg_ledger *l, const struct entry *b, size_t n)
 {
     struct tg_errbuf eb;
-    int64_t now = mono_ms();
     int rc = tg_sqlite_store_begin(l->store, &eb);
-    for (size_t i = 0; rc == 0 && i < h->n; i++)
-        if (flush_all || now - h->since_ms[i] >= HOLD_MS)
-            rc = tg_sqlite_store_put(l->store, &h->v[i].rec, false, &eb);
     for (size_t i = 0; rc == 0 && i < n; i++)
-        if (b[i].is_final)
-            rc = tg_sqlite_store_put(l->store, &b[i].rec, true, &eb);
+        rc = tg_sqlite_store_put(l->store, &b[i].rec, b[i].is_final, &eb);
     if (rc == 0)
         rc = tg_sqlite_store_commit(l->store, &eb);
     if (rc != 0) {
         tg_sqlite_store_rollback(l->store);
         tg_error("event=ledger_write_failed rows=%zu error=\"%s\"", n, eb.msg);
-        return rc;
     }
-    for (size_t i = 0; i < h->n;) /* written begin rows leave the hold */
-        if (flush_all || now - h->since_ms[i] >= HOLD_MS)
-            held_remove(h, i);
-        else
-            i++;
-    return 0;
-}
-
-/* Oldest held begin row's deadline in monotonic ns; INT64_MAX when none is held. */
-static int64_t hold_deadline(const struct held *h)
-{
-    int64_t d = INT64_MAX;
-    for (size_t i = 0; i < h->n; i++)
-        if ((h->since_ms[i] + HOLD_MS) * 1000000 < d)
-            d = (h->since_ms[i] + HOLD_MS) * 1000000;
-    return d;
+    return rc;
 }
 
 static void wait_until(struct tg_ledger *l, int64_t deadline_ns)
@@ -253,57 +188,50 @@ static void *writer_main(void *arg)
 {
     struct tg_ledger *l = arg;
     struct entry *batch = NULL;
-    struct held h = {0};
     size_t bcap = 0;
     for (;;) {
         pthread_mutex_lock(&l->mu);
         int64_t linger_until = 0; /* set when rows are first seen queued */
-        for (;;) {
-            if (l->stopping || l->urgent || l->qlen >= BATCH_SOON)
-                break;
-            int64_t now = tg_mono_ns(), deadline = hold_deadline(&h);
-            if (l->qlen > 0) {
-                if (linger_until == 0)
-                    linger_until = now + LINGER_NS;
-                if (linger_until < deadline)
-                    deadline = linger_until;
-            }
-            if (deadline <= now)
-                break;
-            if (deadline == INT64_MAX)
+        while (!l->stopping && !l->urgent && l->qlen < BATCH_SOON) {
+            int64_t now = tg_mono_ns();
+            if (l->qlen == 0) {
                 pthread_cond_wait(&l->cv, &l->mu);
-            else
-                wait_until(l, deadline);
+                continue;
+            }
+            if (linger_until == 0)
+                linger_until = now + LINGER_NS;
+            if (linger_until <= now)
+                break;
+            wait_until(l, linger_until);
         }
-        bool stopping = l->stopping;
-        if (l->qlen == 0 && stopping && h.n == 0) {
+        if (l->qlen == 0 && l->stopping) {
             pthread_mutex_unlock(&l->mu);
             break;
         }
         size_t n = l->qlen < BATCH_MAX ? l->qlen : BATCH_MAX;
-        if (n > bcap) {
-            bcap = n;
-            batch = tg_realloc(batch, bcap * sizeof *batch);
+        if (n == l->qlen) { /* the usual case: take the whole queue, no copy */
+            struct entry *t = batch;
+            size_t tcap = bcap;
+            batch = l->q;
+            bcap = l->qcap;
+            l->q = t;
+            l->qcap = tcap;
+        } else {
+            if (n > bcap) {
+                bcap = n;
+                batch = tg_realloc(batch, bcap * sizeof *batch);
+            }
+            memcpy(batch, l->q, n * sizeof *batch);
+            memmove(l->q, l->q + n, (l->qlen - n) * sizeof *l->q);
         }
-        memcpy(batch, l->q, n * sizeof *batch);
-        memmove(l->q, l->q + n, (l->qlen - n) * sizeof *l->q);
         l->qlen -= n;
         l->urgent = false;
         for (size_t i = 0; i < l->qlen && !l->urgent; i++)
             l->urgent = l->q[i].done != NULL;
         pthread_mutex_unlock(&l->mu);
 
-        /* queue order: a begin always precedes its finish */
-        int64_t now = mono_ms();
-        for (size_t i = 0; i < n; i++) {
-            if (!batch[i].is_final) {
-                held_add(&h, &batch[i], now);
-            } else {
-                held_drop(&h, batch[i].rec.call_id);
-            }
-        }
         int attempt = 0;
-        while (write_batch(l, batch, n, &h, stopping) != 0) {
+        while (write_batch(l, batch, n) != 0) {
             /* keep the batch: back off and retry; spend is never dropped */
             struct timespec ts = {0, 100000000L << (attempt < 3 ? attempt : 3)};
             nanosleep(&ts, NULL);
@@ -333,8 +261,6 @@ static void *writer_main(void *arg)
         pthread_mutex_unlock(&l->mu);
     }
     free(batch);
-    free(h.v);
-    free(h.since_ms);
     return NULL;
 }
 
