@@ -8,6 +8,13 @@
  * (no system call); a positive timeout re-arms the timerfd only when the new deadline is
  * earlier than the armed one (an early fire is harmless: curl re-reports). Re-arming on
  * every callback cost 22% CPU in the measurements.
+ * curl's sockets stay in the epoll set between transfers: curl removes a pooled
+ * connection's socket after every transfer and adds it again for the next one (two
+ * epoll_ctl calls per request); here CURL_POLL_REMOVE only marks the socket unwanted,
+ * re-adding it with the same events costs nothing, and an event on an unwanted socket
+ * (a provider closing an idle connection) takes it out of the set then. curl closes its
+ * sockets through on_close_socket, which forgets them (a new socket may reuse the
+ * number).
  * Everything here runs on the owning worker's thread; nothing is shared between workers.
  * Completed transfers are detached from the multi before on_done runs, so on_done may
  * free or reuse the easy handle. */
@@ -36,7 +43,34 @@ struct tg_curlloop {
     int running;
     CURL *pool[EASY_POOL];
     int pool_n;
+    unsigned char *fds; /* by socket: FD_IN_SET | FD_WANTED | the epoll events it has */
+    int fds_cap;
 };
+
+#define FD_IN_SET 0x80u
+#define FD_WANTED 0x40u
+#define FD_EVENTS 0x03u /* bit 0: EPOLLIN, bit 1: EPOLLOUT */
+
+static unsigned char *fd_state(struct tg_curlloop *cl, int fd)
+{
+    if (fd >= cl->fds_cap) {
+        int cap = cl->fds_cap ? cl->fds_cap : 256;
+        while (cap <= fd)
+            cap *= 2;
+        cl->fds = tg_realloc(cl->fds, (size_t)cap);
+        memset(cl->fds + cl->fds_cap, 0, (size_t)(cap - cl->fds_cap));
+        cl->fds_cap = cap;
+    }
+    return &cl->fds[fd];
+}
+
+static void fd_forget(struct tg_curlloop *cl, int fd)
+{
+    unsigned char *st = fd_state(cl, fd);
+    if (*st & FD_IN_SET)
+        epoll_ctl(cl->epfd, EPOLL_CTL_DEL, fd, NULL);
+    *st = 0;
+}
 
 static void drain_done(struct tg_curlloop *cl)
 {
@@ -71,6 +105,8 @@ static void on_epoll_ready(h2o_socket_t *sock, const char *err)
                 (void)!read(cl->tfd, &expirations, sizeof expirations);
                 cl->armed_at = 0;
                 curl_multi_socket_action(cl->multi, CURL_SOCKET_TIMEOUT, 0, &still);
+            } else if (!(*fd_state(cl, fd) & FD_WANTED)) {
+                fd_forget(cl, fd); /* an idle pooled connection's event: curl sees it on reuse */
             } else {
                 int ev = evs[i].events, a = 0;
                 if (ev & (EPOLLIN | EPOLLHUP))
@@ -90,22 +126,34 @@ static int on_curl_socket(CURL *e, curl_socket_t s, int what, void *userp, void 
 {
     struct tg_curlloop *cl = userp;
     (void)e;
+    unsigned char *st = fd_state(cl, s);
     if (what == CURL_POLL_REMOVE) {
-        epoll_ctl(cl->epfd, EPOLL_CTL_DEL, s, NULL);
+        *st &= (unsigned char)~FD_WANTED; /* stays in the set until an event or a close */
         curl_multi_assign(cl->multi, s, NULL);
         return 0;
     }
-    struct epoll_event ev;
-    memset(&ev, 0, sizeof ev);
-    ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0);
-    ev.data.fd = s;
-    if (sockp != NULL) {
-        epoll_ctl(cl->epfd, EPOLL_CTL_MOD, s, &ev);
-    } else {
-        epoll_ctl(cl->epfd, EPOLL_CTL_ADD, s, &ev);
-        curl_multi_assign(cl->multi, s, cl);
+    unsigned char want =
+        (unsigned char)(((what & CURL_POLL_IN) ? 1 : 0) | ((what & CURL_POLL_OUT) ? 2 : 0));
+    if (!(*st & FD_IN_SET) || (*st & FD_EVENTS) != want) {
+        struct epoll_event ev;
+        memset(&ev, 0, sizeof ev);
+        ev.events = ((want & 1) ? EPOLLIN : 0) | ((want & 2) ? EPOLLOUT : 0);
+        ev.data.fd = s;
+        epoll_ctl(cl->epfd, (*st & FD_IN_SET) ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, s, &ev);
     }
+    *st = (unsigned char)(FD_IN_SET | FD_WANTED | want);
+    if (sockp == NULL)
+        curl_multi_assign(cl->multi, s, cl);
     return 0;
+}
+
+/* curl closes every socket it opened through here (set on each transfer; a pooled
+ * connection keeps the callback of the transfer that opened it). */
+static int on_close_socket(void *clientp, curl_socket_t s)
+{
+    struct tg_curlloop *cl = clientp;
+    *fd_state(cl, s) = 0; /* close() takes it out of the epoll set */
+    return close(s);
 }
 
 static void on_zero_timeout(h2o_timeout_entry_t *entry)
@@ -177,6 +225,7 @@ void tg_curlloop_destroy(struct tg_curlloop *cl)
     h2o_socket_read_stop(cl->sock);
     h2o_socket_close(cl->sock); /* closes epfd */
     close(cl->tfd);
+    free(cl->fds);
     free(cl);
 }
 
@@ -199,6 +248,8 @@ void tg_curlloop_easy_put(struct tg_curlloop *cl, CURL *e)
 
 int tg_curlloop_start(struct tg_curlloop *cl, CURL *e)
 {
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, cl);
     CURLMcode mc = curl_multi_add_handle(cl->multi, e);
     if (mc != CURLM_OK) {
         tg_error("curl_multi_add_handle failed: %s", curl_multi_strerror(mc));
