@@ -35,8 +35,8 @@
 #include <time.h>
 
 #define BATCH_MAX  4096
-#define BATCH_SOON 256       /* journaled rows queued: commit without lingering */
-#define LINGER_NS  2000000ll /* journaled rows wait at most this long for a commit */
+#define BATCH_SOON 512       /* journaled rows queued: commit without lingering */
+#define LINGER_NS  5000000ll /* journaled rows wait at most this long for a commit */
 
 struct entry {
     struct tg_call_record rec;
