@@ -78,6 +78,10 @@ struct tg_call_record {
     int64_t budget_charge_nanos;
 };
 
+/** Makes a record read back from bytes (the crash journal) safe to use: every text field
+ *  NUL-terminated within its array, every flag 0 or 1. */
+void tg_record_sanitize(struct tg_call_record *r);
+
 /** Copies at most dstlen-1 bytes of s (length n) into dst and NUL-terminates. */
 void tg_field_set(char *dst, unsigned dstlen, const char *s, unsigned long n);
 #define TG_SET(field, s, n) tg_field_set((field), (unsigned)sizeof(field), (s), (n))

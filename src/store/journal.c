@@ -130,6 +130,7 @@ static bool decode(const uint64_t *in, size_t n, struct tg_call_record *rec)
     if (i != REC_WORDS)
         return false;
     memcpy(rec, w, sizeof w);
+    tg_record_sanitize(rec); /* bytes from a file: terminated text, 0/1 flags */
     return true;
 }
 

@@ -296,6 +296,34 @@ static void test_uncommitted_rows_outlive_a_clean_close(void **state)
     assert_got(&g, 4, 1);
 }
 
+/* Bytes read back are made safe: every text field terminated, every flag 0 or 1. */
+static void test_replayed_record_is_sanitized(void **state)
+{
+    (void)state;
+    struct tg_journal *j = NULL;
+    struct tg_errbuf eb;
+    struct tg_call_record r;
+    struct tg_journal_mark m;
+    assert_int_equal(tg_journal_create(path, RING, &j, &eb), 0);
+    memset(&r, 0xff, sizeof r); /* no NUL anywhere, flags 0xff */
+    assert_int_equal(tg_journal_append(j, &r, &m), 0);
+    tg_journal_destroy(j); /* uncommitted: kept */
+    struct got g = {.fail_at = -1};
+    long n = 0;
+    assert_int_equal(tg_journal_recover(path, collect, &g, &n, &eb), 0);
+    assert_int_equal(g.n, 1);
+    const struct tg_call_record *x = &g.rec[0];
+    assert_int_equal(strlen(x->call_id), sizeof x->call_id - 1);
+    assert_int_equal(strlen(x->tags), sizeof x->tags - 1);
+    assert_int_equal(strlen(x->usage.service_tier), sizeof x->usage.service_tier - 1);
+    unsigned char b;
+    memcpy(&b, &x->is_priced, 1);
+    assert_int_equal(b, 1);
+    memcpy(&b, &x->usage.has_usage, 1);
+    assert_int_equal(b, 1);
+    assert_int_equal(x->usage.input_tokens, -1); /* numbers are kept as written */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -310,6 +338,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_live_journal_is_left_alone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_uncommitted_rows_outlive_a_clean_close, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_replayed_record_is_sanitized, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
