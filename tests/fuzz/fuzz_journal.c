@@ -25,10 +25,10 @@ static void cleanup(void)
 static int check(void *ud, const struct tg_call_record *rec)
 {
     (void)ud;
-    if (rec != NULL && (memchr(rec->call_id, 0, sizeof rec->call_id) == NULL ||
-                        memchr(rec->tags, 0, sizeof rec->tags) == NULL ||
-                        memchr(rec->usage.response_model, 0, sizeof rec->usage.response_model) ==
-                            NULL))
+    if (rec != NULL &&
+        (memchr(rec->call_id, 0, sizeof rec->call_id) == NULL ||
+         memchr(rec->tags, 0, sizeof rec->tags) == NULL ||
+         memchr(rec->usage.response_model, 0, sizeof rec->usage.response_model) == NULL))
         abort();
     return 0;
 }

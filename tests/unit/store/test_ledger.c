@@ -314,6 +314,52 @@ static void test_flush_makes_journaled_rows_visible(void **state)
     tg_ledger_close(l);
 }
 
+static int fallback_done;
+
+static void on_fallback_done(void *ud, int ok)
+{
+    (void)ud;
+    assert_true(ok);
+    fallback_done++;
+}
+
+/* A store that falls behind (another connection holds the write lock) fills the journal;
+ * the next row is queued to wait for its commit instead, and nothing is lost. */
+static void test_full_journal_falls_back_to_waiting_for_the_commit(void **state)
+{
+    (void)state;
+    struct tg_ledger *l = NULL;
+    struct tg_journal *j = NULL;
+    struct tg_errbuf eb;
+    struct tg_call_record r;
+    assert_int_equal(tg_ledger_open(path, &l, &eb), 0);
+    assert_int_equal(tg_ledger_add_journal(l, &j, &eb), 0);
+    sqlite3 *blocker = NULL;
+    assert_int_equal(sqlite3_open(path, &blocker), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(blocker, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    int journaled = 0;
+    fallback_done = 0;
+    for (;; journaled++) {
+        char id[37];
+        snprintf(id, sizeof id, "c-full-%d", journaled);
+        fill(&r, id);
+        if (!tg_ledger_finish_journaled(l, j, &r, on_fallback_done, NULL))
+            break;
+    }
+    /* ~460 bytes per record of fill()'s in a 2 MB ring */
+    assert_true(journaled > 2000 && journaled < 20000);
+    assert_int_equal(fallback_done, 0);
+    assert_int_equal(sqlite3_exec(blocker, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(blocker);
+    assert_int_equal(tg_ledger_flush(l, 10000), 0);
+    assert_int_equal(fallback_done, 1); /* the waiting row's commit was reported */
+    tg_ledger_close(l);
+    sqlite3 *db = reader();
+    assert_int_equal(scalar_int(db, "SELECT count(*) FROM calls WHERE outcome='ok'"),
+                     journaled + 1);
+    sqlite3_close(db);
+}
+
 static void test_readonly_open_errors(void **state)
 {
     (void)state;
@@ -343,6 +389,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_concurrent_producers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_journaled_rows_survive_a_crash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flush_makes_journaled_rows_visible, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_full_journal_falls_back_to_waiting_for_the_commit,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_readonly_open_errors, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
