@@ -20,9 +20,10 @@ typedef void (*tg_ledger_done_cb)(void *ud, int ok);
  *  writer thread. Returns 0 or an error with eb filled. Main thread. */
 int tg_ledger_open(const char *path, struct tg_ledger **out, struct tg_errbuf *eb);
 
-/** Queues an `incomplete` row for a call that is starting (copy taken). Never blocks
- *  beyond a mutex; any thread. If the call later finishes, the finish row replaces it;
- *  if the process dies first, the row stays `incomplete`. */
+/** Queues an `incomplete` row for a call in progress (copy taken; the gateway does it
+ *  for calls still running after 50 ms). Never blocks beyond a mutex; any thread. If the
+ *  call later finishes, the finish row replaces it; if the process dies first, the row
+ *  stays `incomplete`. */
 void tg_ledger_begin(struct tg_ledger *l, const struct tg_call_record *rec);
 
 /** Queues the final row for a call (copy taken); done(ud, ok) runs on the writer thread
