@@ -170,17 +170,10 @@ static int write_batch(struct tg_ledger *l, const struct entry *b, size_t n)
     return rc;
 }
 
+/* deadline_ns on tg_mono_ns's clock, CLOCK_MONOTONIC, as l->cv is set up to wait on */
 static void wait_until(struct tg_ledger *l, int64_t deadline_ns)
 {
-    int64_t left = deadline_ns - tg_mono_ns();
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += left / 1000000000;
-    ts.tv_nsec += left % 1000000000;
-    if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-    }
+    struct timespec ts = {deadline_ns / 1000000000, deadline_ns % 1000000000};
     pthread_cond_timedwait(&l->cv, &l->mu, &ts);
 }
 
