@@ -76,6 +76,17 @@ static int collect(void *ud, const struct tg_call_record *rec)
     return 0;
 }
 
+/* Recovers every journal beside the ledger into g; the count returned matches g's. */
+static void recover_ok(struct got *g)
+{
+    long n = -1;
+    struct tg_errbuf eb;
+    memset(g, 0, sizeof *g);
+    g->fail_at = -1;
+    assert_int_equal(tg_journal_recover(path, collect, g, &n, &eb), 0);
+    assert_int_equal(n, g->n);
+}
+
 static void assert_got(const struct got *g, int first, int count)
 {
     assert_int_equal(g->n, count);
@@ -134,17 +145,30 @@ static void crash_after(int total, int committed, struct tg_journal_mark *marks)
     close(p[0]);
 }
 
+/* XORs n bytes of x into the dead process's journal file at offset at. */
+static void corrupt(off_t at, const void *x, size_t n)
+{
+    char jpath[160];
+    snprintf(jpath, sizeof jpath, "%s.journal.0", path);
+    int fd = open(jpath, O_RDWR);
+    assert_true(fd >= 0);
+    unsigned char b[8];
+    assert_true(n <= sizeof b);
+    assert_int_equal(pread(fd, b, n, at), (ssize_t)n);
+    for (size_t i = 0; i < n; i++)
+        b[i] ^= ((const unsigned char *)x)[i];
+    assert_int_equal(pwrite(fd, b, n, at), (ssize_t)n);
+    close(fd);
+}
+
 static void test_replays_what_a_dead_process_left(void **state)
 {
     (void)state;
     struct tg_journal_mark marks[5];
     crash_after(5, 2, marks);
     assert_int_equal(journals_left(NULL), 1);
-    struct got g = {.fail_at = -1};
-    long n = 0;
-    struct tg_errbuf eb;
-    assert_int_equal(tg_journal_recover(path, collect, &g, &n, &eb), 0);
-    assert_int_equal(n, 3);
+    struct got g;
+    recover_ok(&g);
     assert_got(&g, 2, 3);
     assert_int_equal(g.files, 1);
     assert_int_equal(journals_left(NULL), 0); /* replayed once */
@@ -190,10 +214,8 @@ static void test_wrapped_ring_replays_only_the_uncommitted_tail(void **state)
     struct tg_journal_mark marks[400];
     crash_after(400, 397, marks); /* ~160 KB through a 64 KB ring */
     assert_true(marks[399].pos > 2 * RING);
-    struct got g = {.fail_at = -1};
-    long n = 0;
-    struct tg_errbuf eb;
-    assert_int_equal(tg_journal_recover(path, collect, &g, &n, &eb), 0);
+    struct got g;
+    recover_ok(&g);
     assert_got(&g, 397, 3);
 }
 
@@ -202,20 +224,10 @@ static void test_torn_record_ends_the_replay(void **state)
     (void)state;
     struct tg_journal_mark marks[3];
     crash_after(3, 0, marks);
-    char jpath[160];
-    snprintf(jpath, sizeof jpath, "%s.journal.0", path);
-    int fd = open(jpath, O_RDWR);
-    assert_true(fd >= 0);
-    unsigned char b;
-    off_t at = HDR + (off_t)marks[1].pos + 24; /* a payload byte of the third record */
-    assert_int_equal(pread(fd, &b, 1, at), 1);
-    b ^= 0x5a;
-    assert_int_equal(pwrite(fd, &b, 1, at), 1);
-    close(fd);
-    struct got g = {.fail_at = -1};
-    long n = 0;
-    struct tg_errbuf eb;
-    assert_int_equal(tg_journal_recover(path, collect, &g, &n, &eb), 0);
+    const unsigned char flip = 0x5a;
+    corrupt(HDR + (off_t)marks[1].pos + 24, &flip, 1); /* a payload byte of the third record */
+    struct got g;
+    recover_ok(&g);
     assert_got(&g, 0, 2);
 }
 
@@ -224,16 +236,10 @@ static void test_journal_of_another_build_is_kept_aside(void **state)
     (void)state;
     struct tg_journal_mark marks[2];
     crash_after(2, 0, marks);
-    char jpath[160];
-    snprintf(jpath, sizeof jpath, "%s.journal.0", path);
-    int fd = open(jpath, O_RDWR);
-    uint32_t other = 1234; /* record_size field */
-    assert_int_equal(pwrite(fd, &other, sizeof other, 8), (ssize_t)sizeof other);
-    close(fd);
-    struct got g = {.fail_at = -1};
-    long n = 0;
-    struct tg_errbuf eb;
-    assert_int_equal(tg_journal_recover(path, collect, &g, &n, &eb), 0);
+    const uint32_t other = 0x400; /* the record_size field no longer matches this build */
+    corrupt(8, &other, sizeof other);
+    struct got g;
+    recover_ok(&g);
     assert_int_equal(g.n, 0);
     assert_int_equal(journals_left(".unreadable"), 1);
     assert_int_equal(journals_left(NULL), 1); /* renamed, never deleted */
@@ -250,8 +256,8 @@ static void test_store_failure_keeps_the_file(void **state)
     assert_int_equal(tg_journal_recover(path, collect, &g, &n, &eb), TG_ERR_IO);
     assert_non_null(strstr(eb.msg, "could not be written to the ledger"));
     assert_int_equal(journals_left(NULL), 1);
-    struct got again = {.fail_at = -1}; /* the next start replays it all */
-    assert_int_equal(tg_journal_recover(path, collect, &again, &n, &eb), 0);
+    struct got again; /* the next start replays it all */
+    recover_ok(&again);
     assert_got(&again, 0, 3);
     assert_int_equal(journals_left(NULL), 0);
 }
@@ -267,9 +273,8 @@ static void test_live_journal_is_left_alone(void **state)
     struct tg_journal_mark m;
     fill(&r, 7);
     assert_int_equal(tg_journal_append(j, &r, &m), 0);
-    struct got g = {.fail_at = -1};
-    long n = 0;
-    assert_int_equal(tg_journal_recover(path, collect, &g, &n, &eb), 0);
+    struct got g;
+    recover_ok(&g);
     assert_int_equal(g.n, 0);
     assert_int_equal(journals_left(NULL), 2);
     tg_journal_committed(j, &m);
@@ -290,9 +295,8 @@ static void test_uncommitted_rows_outlive_a_clean_close(void **state)
     assert_int_equal(tg_journal_append(j, &r, &m), 0);
     tg_journal_destroy(j); /* the store never took it (a failing disk, say) */
     assert_int_equal(journals_left(NULL), 1);
-    struct got g = {.fail_at = -1};
-    long n = 0;
-    assert_int_equal(tg_journal_recover(path, collect, &g, &n, &eb), 0);
+    struct got g;
+    recover_ok(&g);
     assert_got(&g, 4, 1);
 }
 
@@ -308,9 +312,8 @@ static void test_replayed_record_is_sanitized(void **state)
     memset(&r, 0xff, sizeof r); /* no NUL anywhere, flags 0xff */
     assert_int_equal(tg_journal_append(j, &r, &m), 0);
     tg_journal_destroy(j); /* uncommitted: kept */
-    struct got g = {.fail_at = -1};
-    long n = 0;
-    assert_int_equal(tg_journal_recover(path, collect, &g, &n, &eb), 0);
+    struct got g;
+    recover_ok(&g);
     assert_int_equal(g.n, 1);
     const struct tg_call_record *x = &g.rec[0];
     assert_int_equal(strlen(x->call_id), sizeof x->call_id - 1);
