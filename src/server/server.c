@@ -472,6 +472,12 @@ int tg_server_run(const struct tg_config *cfg, struct tg_errbuf *eb)
                                      cfg->pricing_fallback_output, eb);
     if (rc != 0)
         goto out;
+    static const char *const proxy_vars[] = {"http_proxy", "https_proxy", "HTTPS_PROXY",
+                                             "all_proxy", "ALL_PROXY"};
+    for (size_t i = 0; i < sizeof proxy_vars / sizeof proxy_vars[0]; i++) {
+        const char *v = getenv(proxy_vars[i]);
+        srv.env_proxy = srv.env_proxy || (v != NULL && v[0] != '\0');
+    }
     rc = tg_ledger_open(cfg->ledger_path, &srv.ledger, eb);
     if (rc != 0)
         goto out;

@@ -75,6 +75,7 @@ struct tg_server {
         char host[256];
         int port;
     } upstream_addr[TG_MAX_UPSTREAMS]; /* from base_url, for spans' server.address/port */
+    bool env_proxy;                    /* a proxy variable was set at start: libcurl reads them */
     long unpriced_calls;               /* atomic: calls whose model no rate-card row prices */
     struct tg_budget_store *budgets;   /* counters; thread-safe */
     int n_budgets;                     /* atomic: budgets defined (0 skips admission) */
