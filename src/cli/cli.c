@@ -72,6 +72,9 @@ int tg_cli_day(const char *v, char out[11])
 
 int tg_cli_main(int argc, char **argv)
 {
+    /* before any SQLite use: no allocation statistics, so no global mutex around every
+     * SQLite malloc (the ledger writer allocates for each row it binds) */
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
     if (argc < 2) {
         usage(stderr);
         return 2;
