@@ -81,7 +81,22 @@ void tg_iso8601_ms(int64_t epoch_ms, char out[25])
     unsigned hh = (unsigned)(rem / 3600000) % 24, mm = (unsigned)(rem / 60000 % 60),
              ss = (unsigned)(rem / 1000 % 60), ms = (unsigned)(rem % 1000);
     unsigned yy = (unsigned)(y < 0 ? 0 : y) % 10000;
-    snprintf(out, 25, "%04u-%02u-%02uT%02u:%02u:%02u.%03uZ", yy, m % 13, d % 32, hh, mm, ss, ms);
+    /* "%04u-%02u-%02uT%02u:%02u:%02u.%03uZ" by hand: the ledger writer formats two of
+     * these per row, and snprintf was most of that */
+    const unsigned v[7] = {yy, m % 13, d % 32, hh, mm, ss, ms};
+    static const char widths[7] = {4, 2, 2, 2, 2, 2, 3},
+                      seps[7] = {'-', '-', 'T', ':', ':', '.', 'Z'};
+    char *o = out;
+    for (int i = 0; i < 7; i++) {
+        unsigned x = v[i];
+        for (int k = widths[i] - 1; k >= 0; k--) {
+            o[k] = (char)('0' + x % 10);
+            x /= 10;
+        }
+        o += widths[i];
+        *o++ = seps[i];
+    }
+    *o = '\0';
 }
 
 static int digits(const char *s, int n, int *out)
