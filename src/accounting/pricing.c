@@ -46,6 +46,10 @@ struct discount {
 struct tg_ratecard {
     struct tg_price_row *rows;
     int n, cap;
+    /* exact (non-pattern) rows by (provider, model): bucket heads and chains of row
+     * indexes, later rows first; rebuilt after every load */
+    int *bucket, *next;
+    unsigned nbuckets;
     struct alias *aliases;
     int na, capa;
     struct discount discounts[16];
@@ -64,6 +68,8 @@ void tg_pricing_destroy(struct tg_ratecard *rc)
     if (rc == NULL)
         return;
     free(rc->rows);
+    free(rc->bucket);
+    free(rc->next);
     free(rc->aliases);
     free(rc);
 }
@@ -412,6 +418,38 @@ static int on_record(void *ud, char *const *fields, int nfields, long line)
     return finish_row(L, L->kind == LOAD_ALIASES ? C->first_alias : C->first_row);
 }
 
+static unsigned key_hash(const char *provider, const char *model)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (const char *p = provider; *p; p++)
+        h = (h ^ (unsigned char)*p) * 0x100000001b3ull;
+    h = (h ^ 0xff) * 0x100000001b3ull; /* separator: ("ab","c") differs from ("a","bc") */
+    for (const char *p = model; *p; p++)
+        h = (h ^ (unsigned char)*p) * 0x100000001b3ull;
+    return (unsigned)(h ^ h >> 32);
+}
+
+/* A call prices two lookups; a card of a thousand models made each a thousand string
+ * compares. Inserting rows in order leaves the latest at each chain's head. */
+static void index_rows(struct tg_ratecard *rc)
+{
+    unsigned nb = 64;
+    while (nb < (unsigned)rc->n * 2)
+        nb *= 2;
+    rc->bucket = tg_realloc(rc->bucket, nb * sizeof *rc->bucket);
+    rc->next = tg_realloc(rc->next, (size_t)(rc->n > 0 ? rc->n : 1) * sizeof *rc->next);
+    rc->nbuckets = nb;
+    for (unsigned b = 0; b < nb; b++)
+        rc->bucket[b] = -1;
+    for (int i = 0; i < rc->n; i++) {
+        if (rc->rows[i].is_pattern)
+            continue;
+        unsigned b = key_hash(rc->rows[i].provider, rc->rows[i].model) & (nb - 1);
+        rc->next[i] = rc->bucket[b];
+        rc->bucket[b] = i;
+    }
+}
+
 /* Read by core/csvread (physical line numbers, BOM, comment lines skipped before libcsv
  * sees them); fields are trimmed there: hand-edited cards are padded for readability. */
 static int load(struct tg_ratecard *rc, const char *name, const char *text, unsigned long len,
@@ -434,6 +472,7 @@ static int load(struct tg_ratecard *rc, const char *name, const char *text, unsi
         rc->n = C.first_row;
         rc->na = C.first_alias;
     }
+    index_rows(rc);
     if (is_alias_map != NULL)
         *is_alias_map = L->kind == LOAD_ALIASES;
     return L->rc_err;
@@ -546,9 +585,12 @@ static bool glob_match(const char *pat, const char *s)
 static const struct tg_price_row *find_exact(const struct tg_ratecard *rc, const char *provider,
                                              const char *model, int64_t t)
 {
-    for (int i = rc->n - 1; i >= 0; i--) { /* later layers first */
+    if (rc->nbuckets == 0)
+        return NULL; /* nothing loaded */
+    for (int i = rc->bucket[key_hash(provider, model) & (rc->nbuckets - 1)]; i >= 0;
+         i = rc->next[i]) { /* later layers first */
         const struct tg_price_row *r = &rc->rows[i];
-        if (!r->is_pattern && strcmp(r->provider, provider) == 0 && strcmp(r->model, model) == 0 &&
+        if (strcmp(r->provider, provider) == 0 && strcmp(r->model, model) == 0 &&
             in_effect(r->from_ms, r->to_ms, t))
             return r;
     }

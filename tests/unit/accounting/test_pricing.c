@@ -359,6 +359,41 @@ static void test_layering_and_exact_parse(void **state)
     assert_int_equal(tg_money_parse_decimal(".", 6, &v), TG_ERR_INVALID);
 }
 
+/* A large card (the index by provider and model): every one of 3,000 models finds its
+ * own row, a later layer still wins, and a failed load leaves the index as it was. */
+static void test_large_card_lookups(void **state)
+{
+    (void)state;
+    struct tg_ratecard *rc = tg_pricing_new();
+    struct tg_errbuf eb;
+    size_t cap = 3000 * 64 + 256, n = 0;
+    char *csv = malloc(cap);
+    n += (size_t)snprintf(csv + n, cap - n, HDR);
+    for (int i = 0; i < 3000; i++) /* $0.000001 x (i + 1) per million input tokens */
+        n += (size_t)snprintf(csv + n, cap - n, "%s,model-%d,2025-01-01,USD,0.%06d,1\n",
+                              i % 2 ? "openai" : "anthropic", i, i + 1);
+    assert_int_equal(tg_pricing_load_csv(rc, "big.csv", csv, n, &eb), 0);
+    static const char later[] = HDR "openai,model-7,2025-01-01,USD,9,9\n";
+    assert_int_equal(tg_pricing_load_csv(rc, "later.csv", later, sizeof later - 1, &eb), 0);
+    static const char bad[] = HDR "openai,model-9,2025-01-01,USD,x,9\n";
+    assert_int_not_equal(tg_pricing_load_csv(rc, "bad.csv", bad, sizeof bad - 1, &eb), 0);
+    enum tg_price_match how;
+    int64_t t = day("2025-06-01");
+    for (int i = 0; i < 3000; i++) {
+        char model[32];
+        snprintf(model, sizeof model, "model-%d", i);
+        const struct tg_price_row *r =
+            tg_pricing_lookup(rc, i % 2 ? "openai" : "anthropic", model, t, &how, NULL);
+        assert_non_null(r);
+        assert_int_equal(how, TG_PRICE_EXACT);
+        assert_int_equal(r->input, i == 7 ? 9000000 : i + 1);
+        assert_null(tg_pricing_lookup(rc, i % 2 ? "anthropic" : "openai", model, t, &how, NULL));
+    }
+    assert_int_equal(tg_pricing_rows(rc), 3001);
+    free(csv);
+    tg_pricing_destroy(rc);
+}
+
 static void test_patterns_are_literal_but_star(void **state)
 {
     (void)state;
@@ -713,6 +748,7 @@ int main(void)
         cmocka_unit_test(test_format_usd),
         cmocka_unit_test(test_shipped_card_is_valid),
         cmocka_unit_test(test_ref_prices),
+        cmocka_unit_test(test_large_card_lookups),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
