@@ -215,6 +215,69 @@ static void export_spans(struct call *c)
     tg_buf_free(&b);
 }
 
+/* A worker keeps up to N_CACHE finished calls, with their buffers (the request body,
+ * the response headers and body), for the next requests: one call used to cost a 12 KB
+ * calloc and a handful of buffer allocations, and their frees. Buffers that grew past
+ * CACHE_BUF_MAX are freed. */
+#define N_CACHE       ((int)(sizeof((struct tg_worker *)0)->call_cache / sizeof(void *)))
+#define CACHE_BUF_MAX (64u << 10)
+
+static void free_bufs(struct call *c)
+{
+    tg_buf_free(&c->upbody);
+    tg_buf_free(&c->resp_hdrs);
+    tg_buf_free(&c->partial);
+    tg_buf_free(&c->body);
+    tg_buf_free(&c->inflight);
+}
+
+static struct call *call_alloc(struct tg_worker *w)
+{
+    if (w->n_call_cache == 0)
+        return tg_calloc(1, sizeof(struct call));
+    struct call *c = w->call_cache[--w->n_call_cache];
+    struct tg_buf keep[5] = {c->upbody, c->resp_hdrs, c->partial, c->body, c->inflight};
+    memset(c, 0, sizeof *c);
+    c->upbody = keep[0];
+    c->resp_hdrs = keep[1];
+    c->partial = keep[2];
+    c->body = keep[3];
+    c->inflight = keep[4];
+    return c;
+}
+
+static void keep_buf(struct tg_buf *b)
+{
+    if (b->cap > CACHE_BUF_MAX)
+        tg_buf_free(b);
+    tg_buf_reset(b);
+}
+
+static void call_free(struct call *c)
+{
+    struct tg_worker *w = c->w;
+    if (w->n_call_cache == N_CACHE) {
+        free_bufs(c);
+        free(c);
+        return;
+    }
+    keep_buf(&c->upbody);
+    keep_buf(&c->resp_hdrs);
+    keep_buf(&c->partial);
+    keep_buf(&c->body);
+    keep_buf(&c->inflight);
+    w->call_cache[w->n_call_cache++] = c;
+}
+
+void tg_proxy_worker_free(struct tg_worker *w)
+{
+    while (w->n_call_cache > 0) {
+        struct call *c = w->call_cache[--w->n_call_cache];
+        free_bufs(c);
+        free(c);
+    }
+}
+
 static void call_release(struct call *c)
 {
     if (--c->refs > 0)
@@ -227,16 +290,11 @@ static void call_release(struct call *c)
     if (c->easy != NULL)
         tg_curlloop_easy_put(c->w->curl, c->easy);
     curl_slist_free_all(c->hdrs);
-    tg_buf_free(&c->upbody);
-    tg_buf_free(&c->resp_hdrs);
-    tg_buf_free(&c->partial);
-    tg_buf_free(&c->body);
-    tg_buf_free(&c->inflight);
     tg_sse_free(&c->sse);
     free(c->adm);
     free(c->settle);
     struct tg_worker *w = c->w;
-    free(c);
+    call_free(c);
     tg_worker_call_ended(w);
 }
 
@@ -903,7 +961,7 @@ static const char *hdr_value(h2o_req_t *req, const char *name, size_t *len)
 
 static struct call *call_new(struct tg_worker *w, h2o_req_t *req)
 {
-    struct call *c = tg_calloc(1, sizeof *c);
+    struct call *c = call_alloc(w);
     c->w = w;
     c->req = req;
     c->refs = 1;

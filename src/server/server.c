@@ -334,6 +334,7 @@ static void worker_dispose(struct tg_worker *w)
     if (h2o_timeout_is_linked(&w->grace_entry))
         h2o_timeout_unlink(&w->grace_entry);
     tg_curlloop_destroy(w->curl);
+    tg_proxy_worker_free(w);
     keyset_release(w->keys);
     w->keys = NULL;
     maps_release(w->maps);

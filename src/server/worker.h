@@ -45,6 +45,8 @@ struct tg_worker {
     struct tg_shared_keyset *keys; /* this worker's current virtual-key snapshot */
     struct tg_shared_maps *maps;   /* this worker's current mapping tables */
     sqlite3 *admin_db;             /* admin API's connection to the ledger, opened on first use */
+    void *call_cache[32]; /* finished calls' memory, reused by the next requests (proxy.c) */
+    int n_call_cache;
     int active_calls;
     bool draining; /* stop accepting; exit when active_calls reaches 0 */
     bool exit_loop;
@@ -92,6 +94,8 @@ struct tg_server {
 
 /** The request handler (proxy.c): registered on "/" for every host. */
 int tg_proxy_on_req(h2o_handler_t *self, h2o_req_t *req);
+/** Frees the worker's cached call memory (proxy.c). Worker shutdown. */
+void tg_proxy_worker_free(struct tg_worker *w);
 /** Receives ledger-commit messages on the worker thread (proxy.c). */
 void tg_proxy_on_ledger_messages(h2o_multithread_receiver_t *rx, h2o_linklist_t *messages);
 /** Serves /admin/... (admin.c); returns 0 when it answered the request. */
