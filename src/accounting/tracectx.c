@@ -104,7 +104,21 @@ void tg_trace_continue(const struct tg_traceparent *caller, bool valid, const ui
 
 void tg_trace_format(const char *trace_id, const char *span_id, uint8_t flags, char out[56])
 {
-    snprintf(out, 56, "00-%.32s-%.16s-%02x", trace_id, span_id, (unsigned)flags);
+    /* "00-%.32s-%.16s-%02x", by hand: two of these per call */
+    static const char hex[] = "0123456789abcdef";
+    size_t t = strnlen(trace_id, 32), s = strnlen(span_id, 16);
+    char *o = out;
+    memcpy(o, "00-", 3);
+    o += 3;
+    memcpy(o, trace_id, t);
+    o += t;
+    *o++ = '-';
+    memcpy(o, span_id, s);
+    o += s;
+    *o++ = '-';
+    *o++ = hex[flags >> 4];
+    *o++ = hex[flags & 15];
+    *o = '\0';
 }
 
 /* --- baggage ------------------------------------------------------------------------ */

@@ -4,6 +4,7 @@
 #include "core/err.h"
 
 #include <stdio.h>
+#include <string.h>
 
 int tg_money_parse_decimal(const char *s, int scale, int64_t *out)
 {
@@ -45,12 +46,33 @@ int tg_money_parse_decimal(const char *s, int scale, int64_t *out)
 
 void tg_money_format_usd(int64_t nanos, char *out, unsigned long outlen)
 {
-    char frac[10];
+    /* [-]units[.fraction without trailing zeros], by hand: reports and exports format one
+     * per cell, and snprintf cost more than the rest of a row */
+    char buf[32], *e = buf + sizeof buf, *p = e;
     uint64_t v = nanos < 0 ? (uint64_t)(-(nanos + 1)) + 1 : (uint64_t)nanos;
-    snprintf(frac, sizeof frac, "%09llu", (unsigned long long)(v % 1000000000u));
-    int n = 9;
-    while (n > 0 && frac[n - 1] == '0')
-        frac[--n] = '\0';
-    snprintf(out, outlen, "%s%llu%s%s", nanos < 0 ? "-" : "", (unsigned long long)(v / 1000000000u),
-             n ? "." : "", frac);
+    uint64_t units = v / 1000000000u, frac = v % 1000000000u;
+    int digits = 9;
+    while (digits > 0 && frac % 10 == 0) {
+        frac /= 10;
+        digits--;
+    }
+    for (int i = 0; i < digits; i++) {
+        *--p = (char)('0' + frac % 10);
+        frac /= 10;
+    }
+    if (digits > 0)
+        *--p = '.';
+    do {
+        *--p = (char)('0' + units % 10);
+        units /= 10;
+    } while (units > 0);
+    if (nanos < 0)
+        *--p = '-';
+    size_t n = (size_t)(e - p);
+    if (outlen == 0)
+        return;
+    if (n > outlen - 1)
+        n = outlen - 1; /* truncated as snprintf would */
+    memcpy(out, p, n);
+    out[n] = '\0';
 }

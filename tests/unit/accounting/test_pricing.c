@@ -605,11 +605,15 @@ static void test_format_usd(void **state)
                  {0, "0"},
                  {12000000000, "12"},
                  {-500000000, "-0.5"},
-                 {INT64_MIN, "-9223372036.854775808"}};
+                 {INT64_MIN, "-9223372036.854775808"},
+                 {INT64_MAX, "9223372036.854775807"},
+                 {-1000000000, "-1"}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         tg_money_format_usd(cases[i].nanos, b, sizeof b);
         assert_string_equal(b, cases[i].want);
     }
+    tg_money_format_usd(12500000000, b, 4); /* cut to the buffer, as snprintf does */
+    assert_string_equal(b, "12.");
 }
 
 static void test_shipped_card_is_valid(void **state)
