@@ -6,7 +6,7 @@ set -euo pipefail
 build_pkgs=(build-essential cmake pkg-config libh2o-evloop-dev libcurl4-openssl-dev
   libcjson-dev libyaml-dev libsqlite3-dev libssl-dev libcsv-dev)
 test_pkgs=(libcmocka-dev sqlite3 nodejs npm prometheus) # prometheus: promtool checks /metrics
-bench_pkgs=(nginx-light wrk sqlite3 python3)
+bench_pkgs=(nginx-light wrk sqlite3 python3 valgrind)
 fuzz_pkgs=(clang libclang-rt-14-dev)
 pkgs=("${build_pkgs[@]}")
 for arg in "$@"; do

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# bench/instructions.sh - instructions per proxied request, counted by callgrind: a number
+# that does not move with the load of a shared VM, for A/B of request-path changes.
+#
+# Starts an nginx mock provider and tollgate (--workers 1, ledger on) under
+# valgrind --tool=callgrind, warms up, zeroes the counters, drives c=4 for SECONDS with
+# wrk, dumps, and prints user-space instructions per request over all of tollgate's
+# threads (worker, ledger writer, ...). System calls' kernel work is not counted.
+# Usage: bench/instructions.sh path/to/tollgate [SECONDS] [more binaries...]
+set -euo pipefail
+dur=${2:-8}
+bins=("$1" "${@:3}")
+work=$(mktemp -d /tmp/tginstr.XXXXXX)
+chmod 755 "$work"
+trap 'kill $(cat "$work"/*.pid 2>/dev/null) 2>/dev/null; sleep 0.3; rm -rf "$work"' EXIT
+P_MOCK=18090 P_TG=18092
+body='{"id":"chatcmpl-bench","object":"chat.completion","created":1767225600,"model":"gpt-4o-mini-2024-07-18","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! How can I help you today?","refusal":null},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":9,"total_tokens":21}}'
+mkdir -p "$work/logs"
+cat > "$work/nginx.conf" <<NGX
+worker_processes 1;
+pid $work/nginx.pid;
+error_log $work/logs/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $work/logs; proxy_temp_path $work/logs;
+  fastcgi_temp_path $work/logs; uwsgi_temp_path $work/logs; scgi_temp_path $work/logs;
+  keepalive_requests 1000000;
+  server {
+    listen 127.0.0.1:$P_MOCK;
+    location = /v1/chat/completions { client_body_buffer_size 64k; default_type application/json; return 200 '$body'; }
+  }
+}
+NGX
+/usr/sbin/nginx -c "$work/nginx.conf" -p "$work"
+cat > "$work/post.lua" <<'LUA'
+wrk.method = "POST"
+wrk.body = '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hello"}]}'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer sk-bench"
+LUA
+url=http://127.0.0.1:$P_TG/v1/chat/completions
+for bin in "${bins[@]}"; do
+  rm -f "$work"/ledger.db* "$work"/cg.out*
+  valgrind --tool=callgrind --callgrind-out-file="$work/cg.out" "$(readlink -f "$bin")" serve \
+    --listen 127.0.0.1:$P_TG --workers 1 --ledger "$work/ledger.db" \
+    --upstream openai=http://127.0.0.1:$P_MOCK --log-level warn 2>"$work/logs/valgrind.log" &
+  vpid=$!
+  echo $vpid > "$work/tollgate.pid"
+  for i in $(seq 1 300); do curl -sf http://127.0.0.1:$P_TG/healthz >/dev/null && break; sleep 0.1; done
+  wrk -t1 -c4 -d2s -s "$work/post.lua" "$url" >/dev/null
+  callgrind_control -z $vpid >/dev/null 2>&1
+  n=$(wrk -t1 -c4 -d"${dur}s" -s "$work/post.lua" "$url" | awk '/requests in/ {print $1}')
+  callgrind_control -d $vpid >/dev/null 2>&1
+  sleep 1
+  kill $vpid
+  wait $vpid 2>/dev/null || true
+  ir=$(callgrind_annotate "$work/cg.out.1" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1; exit}')
+  echo "$bin: $n requests, $((ir / n)) instructions per request (all threads)"
+done
