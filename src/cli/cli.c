@@ -1,6 +1,8 @@
 /* cli/cli.c - one table of commands; each command lives in cmd_<name>.c */
 #include "cli/cli.h"
 
+#include "providers/json_util.h"
+
 #include "config/config.h"
 #include "core/clock.h"
 #include "store/sqlite_store.h"
@@ -75,6 +77,7 @@ int tg_cli_main(int argc, char **argv)
     /* before any SQLite use: no allocation statistics, so no global mutex around every
      * SQLite malloc (the ledger writer allocates for each row it binds) */
     sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    tg_json_hooks_install(); /* before any thread parses JSON */
     if (argc < 2) {
         usage(stderr);
         return 2;

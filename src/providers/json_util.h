@@ -15,4 +15,14 @@ bool tg_json_has_number(const cJSON *obj, const char *path);
 /** Copies the string at path into dst (dstlen), or leaves dst unchanged when absent. */
 void tg_json_copy_str(const cJSON *obj, const char *path, char *dst, unsigned dstlen);
 
+/** Installs tollgate's cJSON allocator; call once, before any thread uses cJSON. Between
+ *  tg_json_arena_begin and tg_json_arena_end a thread's cJSON allocations come from its
+ *  own 64 KB bump arena and freeing them costs nothing (a provider payload's tree is
+ *  dozens of small nodes); past the arena, and outside a scope, malloc and free. A tree
+ *  parsed inside a scope must be deleted before the scope ends and must not reach
+ *  another thread. Scopes nest. */
+void tg_json_hooks_install(void);
+void tg_json_arena_begin(void);
+void tg_json_arena_end(void);
+
 #endif

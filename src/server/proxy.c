@@ -30,6 +30,7 @@
 #include "core/log.h"
 #include "core/money.h"
 #include "core/uuid.h"
+#include "providers/json_util.h"
 #include "providers/provider.h"
 #include "server/routes.h"
 #include "server/worker.h"
@@ -569,6 +570,7 @@ static void estimate_usage(struct call *c)
 /* Pulls the provider's error type out of an error body, in its own dialect. */
 static void upstream_error_type(struct call *c)
 {
+    tg_json_arena_begin();
     cJSON *j = cJSON_ParseWithLength(c->body.base ? c->body.base : "", c->body.len);
     const cJSON *e = j ? cJSON_GetObjectItemCaseSensitive(j, "error") : NULL;
     const cJSON *code = e ? cJSON_GetObjectItemCaseSensitive(e, "code") : NULL;
@@ -580,6 +582,7 @@ static void upstream_error_type(struct call *c)
     else
         snprintf(c->rec.error_type, sizeof c->rec.error_type, "http_%ld", c->status);
     cJSON_Delete(j);
+    tg_json_arena_end();
 }
 
 /* Replaces the response with a gateway error in the caller's dialect. */
@@ -828,7 +831,9 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
 static int on_sse_event(void *ud, const struct tg_sse_event *ev)
 {
     struct call *c = ud;
+    tg_json_arena_begin();
     enum tg_stream_action a = c->route.provider->stream_event(&c->sst, ev, &c->rec.usage);
+    tg_json_arena_end();
     size_t n = (size_t)(ev->raw_end - c->partial_start);
     if (n > c->partial.len) /* cannot happen: events tile the bytes fed */
         n = c->partial.len;
@@ -930,8 +935,10 @@ static void on_upstream_done(struct tg_transfer *t, CURLcode rc)
         TG_SETS(r->outcome, "upstream_error");
         upstream_error_type(c);
     } else if (!c->is_sse) {
+        tg_json_arena_begin();
         int prc = c->route.provider->parse_response(c->route.op, c->body.base ? c->body.base : "",
                                                     c->body.len, &r->usage);
+        tg_json_arena_end();
         if (prc != 0) {
             TG_SETS(r->outcome, "upstream_error");
             TG_SETS(r->error_type, "malformed_response");
@@ -1490,9 +1497,11 @@ int tg_proxy_on_req(h2o_handler_t *self, h2o_req_t *req)
     if (!authenticate(c, req))
         return 0;
     if (!c->route.is_get) {
+        tg_json_arena_begin();
         int rc = c->route.provider->inspect_request(c->route.op,
                                                     req->entity.base ? req->entity.base : "",
                                                     req->entity.len, &c->info, &c->upbody, &eb);
+        tg_json_arena_end();
         if (rc != 0) {
             refuse(c, 400, "invalid_request_error", "invalid_json", eb.msg);
             return 0;
