@@ -1119,7 +1119,11 @@ static void forward(struct call *c, h2o_req_t *req)
     build_upstream_headers(c, req);
     CURL *e = c->easy = tg_curlloop_easy_get(c->w->curl);
     c->xfer.on_done = on_upstream_done;
-    curl_easy_setopt(e, CURLOPT_URL, url);
+    CURLU *parsed = tg_curlloop_url(c->w->curl, url);
+    if (parsed != NULL)
+        curl_easy_setopt(e, CURLOPT_CURLU, parsed);
+    else
+        curl_easy_setopt(e, CURLOPT_URL, url);
     if (c->route.is_get) {
         curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
     } else {

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #define EASY_POOL 256
+#define URL_CACHE 64
 
 struct tg_curlloop {
     h2o_loop_t *loop;
@@ -45,6 +46,12 @@ struct tg_curlloop {
     int pool_n;
     unsigned char *fds; /* by socket: FD_IN_SET | FD_WANTED | the epoll events it has */
     int fds_cap;
+    /* parsed upstream URLs, never evicted: a transfer holds the handle until it starts */
+    struct {
+        char *text;
+        CURLU *u;
+    } urls[URL_CACHE];
+    int n_urls;
 };
 
 #define FD_IN_SET 0x80u
@@ -225,6 +232,10 @@ void tg_curlloop_destroy(struct tg_curlloop *cl)
     h2o_socket_read_stop(cl->sock);
     h2o_socket_close(cl->sock); /* closes epfd */
     close(cl->tfd);
+    for (int i = 0; i < cl->n_urls; i++) {
+        free(cl->urls[i].text);
+        curl_url_cleanup(cl->urls[i].u);
+    }
     free(cl->fds);
     free(cl);
 }
@@ -263,6 +274,23 @@ void tg_curlloop_cancel(struct tg_curlloop *cl, CURL *e)
 {
     curl_multi_remove_handle(cl->multi, e);
     cl->running--;
+}
+
+CURLU *tg_curlloop_url(struct tg_curlloop *cl, const char *url)
+{
+    for (int i = 0; i < cl->n_urls; i++)
+        if (strcmp(cl->urls[i].text, url) == 0)
+            return cl->urls[i].u;
+    if (cl->n_urls == URL_CACHE || strchr(url, '?') != NULL)
+        return NULL;
+    CURLU *u = curl_url();
+    if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK) {
+        curl_url_cleanup(u);
+        return NULL;
+    }
+    cl->urls[cl->n_urls].text = tg_strdup(url);
+    cl->urls[cl->n_urls++].u = u;
+    return u;
 }
 
 int tg_curlloop_running(const struct tg_curlloop *cl)

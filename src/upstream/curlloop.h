@@ -30,6 +30,12 @@ int tg_curlloop_start(struct tg_curlloop *cl, CURL *e);
 /** Detaches e, which must be running, from the multi without calling on_done (cancel). */
 void tg_curlloop_cancel(struct tg_curlloop *cl, CURL *e);
 
+/** The worker's parsed copy of url (no query string), for CURLOPT_CURLU: curl parses a
+ *  URL string again for every transfer. NULL when url is not cached (it has a query,
+ *  does not parse, or the cache of 64 URLs is full): use CURLOPT_URL. Valid until
+ *  tg_curlloop_destroy. */
+CURLU *tg_curlloop_url(struct tg_curlloop *cl, const char *url);
+
 /** Number of transfers running. */
 int tg_curlloop_running(const struct tg_curlloop *cl);
 
