@@ -8,24 +8,16 @@
 # threads (worker, ledger writer, ...). System calls' kernel work is not counted.
 # Usage: bench/instructions.sh path/to/tollgate [SECONDS] [more binaries...]
 set -euo pipefail
+. "$(cd "$(dirname "$0")" && pwd)/common.sh"
 dur=${2:-8}
 bins=("$1" "${@:3}")
 work=$(mktemp -d /tmp/tginstr.XXXXXX)
 chmod 755 "$work"
 trap 'kill $(cat "$work"/*.pid 2>/dev/null) 2>/dev/null; sleep 0.3; rm -rf "$work"' EXIT
 P_MOCK=18090 P_TG=18092
-body='{"id":"chatcmpl-bench","object":"chat.completion","created":1767225600,"model":"gpt-4o-mini-2024-07-18","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! How can I help you today?","refusal":null},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":9,"total_tokens":21}}'
+body=$BENCH_BODY
 mkdir -p "$work/logs"
-cat > "$work/nginx.conf" <<NGX
-worker_processes 1;
-pid $work/nginx.pid;
-error_log $work/logs/error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path $work/logs; proxy_temp_path $work/logs;
-  fastcgi_temp_path $work/logs; uwsgi_temp_path $work/logs; scgi_temp_path $work/logs;
-  keepalive_requests 1000000;
+{ nginx_head "$work"; cat <<NGX; } > "$work/nginx.conf"
   server {
     listen 127.0.0.1:$P_MOCK;
     location = /v1/chat/completions { client_body_buffer_size 64k; default_type application/json; return 200 '$body'; }
@@ -33,12 +25,7 @@ http {
 }
 NGX
 /usr/sbin/nginx -c "$work/nginx.conf" -p "$work"
-cat > "$work/post.lua" <<'LUA'
-wrk.method = "POST"
-wrk.body = '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hello"}]}'
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer sk-bench"
-LUA
+write_post_lua "$work/post.lua"
 url=http://127.0.0.1:$P_TG/v1/chat/completions
 for bin in "${bins[@]}"; do
   rm -f "$work"/ledger.db* "$work"/cg.out*

@@ -10,6 +10,7 @@ set -euo pipefail
 bin=$(readlink -f "${1:?usage: bench/run.sh TOLLGATE_BIN [SECONDS]}")
 dur=${2:-10}
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/common.sh"
 work=$(mktemp -d /tmp/tgbench.XXXXXX)
 trap 'kill $(cat "$work"/*.pid 2>/dev/null) 2>/dev/null; sleep 0.3; rm -rf "$work"' EXIT
 P_MOCK=18080 P_NGINX=18081 P_TG=18082
@@ -28,18 +29,9 @@ with open(sys.argv[1], "wb") as f:
     f.write(("data: " + json.dumps(fin, separators=(",",":")) + "\n\ndata: [DONE]\n\n").encode())
 PY
 chmod -R a+rX "$work/www"
-body='{"id":"chatcmpl-bench","object":"chat.completion","created":1767225600,"model":"gpt-4o-mini-2024-07-18","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! How can I help you today?","refusal":null},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":9,"total_tokens":21,"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0,"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}},"service_tier":"default","system_fingerprint":"fp_bench"}'
+body=$BENCH_BODY
 
-cat > "$work/nginx.conf" <<NGX
-worker_processes 1;
-pid $work/nginx.pid;
-error_log $work/logs/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $work/logs; proxy_temp_path $work/logs;
-  fastcgi_temp_path $work/logs; uwsgi_temp_path $work/logs; scgi_temp_path $work/logs;
-  keepalive_requests 1000000;
+{ nginx_head "$work"; cat <<NGX; } > "$work/nginx.conf"
   server {
     listen 127.0.0.1:$P_MOCK;
     location = /v1/chat/completions {
@@ -69,13 +61,7 @@ NGX
 echo $! > "$work/tollgate.pid"
 for i in $(seq 1 100); do curl -sf http://127.0.0.1:$P_TG/healthz >/dev/null && break; sleep 0.05; done
 
-req='{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hello"}]}'
-cat > "$work/post.lua" <<LUA
-wrk.method = "POST"
-wrk.body = '$req'
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer sk-bench"
-LUA
+write_post_lua "$work/post.lua"
 
 run_wrk() { # port conns -> "reqs p50_us p99_us"
   local out
