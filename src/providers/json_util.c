@@ -2,7 +2,6 @@
 #include "providers/json_util.h"
 
 #include "core/alloc.h"
-
 #include "core/record.h"
 
 #include <stdlib.h>
