@@ -297,6 +297,16 @@ static void range_params(h2o_req_t *req, char from[11], char to[11], bool *bad)
     day_param(req, "to", to, bad);
 }
 
+/* A report's document, or its error: 400 for what the query asked wrongly, else 500. */
+static int report_reply(h2o_req_t *req, int rc, struct tg_buf *b, const struct tg_errbuf *eb)
+{
+    if (rc == 0)
+        return respond(req, 200, b);
+    tg_buf_free(b);
+    return error(req, rc == TG_ERR_INVALID ? 400 : 500,
+                 rc == TG_ERR_INVALID ? "invalid_request_error" : "api_error", eb->msg);
+}
+
 static int report_spend(struct tg_worker *w, h2o_req_t *req)
 {
     struct tg_report_query q;
@@ -317,13 +327,7 @@ static int report_spend(struct tg_worker *w, h2o_req_t *req)
     if (db(w, req) != 0)
         return 0;
     struct tg_buf b = {0};
-    int rc = tg_report_run(w->admin_db, &q, &b, &eb);
-    if (rc != 0) {
-        tg_buf_free(&b);
-        return error(req, rc == TG_ERR_INVALID ? 400 : 500,
-                     rc == TG_ERR_INVALID ? "invalid_request_error" : "api_error", eb.msg);
-    }
-    return respond(req, 200, &b);
+    return report_reply(req, tg_report_run(w->admin_db, &q, &b, &eb), &b, &eb);
 }
 
 static int report_allocation(struct tg_worker *w, h2o_req_t *req)
@@ -344,12 +348,7 @@ static int report_allocation(struct tg_worker *w, h2o_req_t *req)
     int rc = proportional
                  ? tg_allocation_export_proportional(w->admin_db, day, by, TG_REPORT_JSON, &b, &eb)
                  : tg_allocation_export(w->admin_db, day, TG_REPORT_JSON, &b, &eb);
-    if (rc != 0) {
-        tg_buf_free(&b);
-        return error(req, rc == TG_ERR_INVALID ? 400 : 500,
-                     rc == TG_ERR_INVALID ? "invalid_request_error" : "api_error", eb.msg);
-    }
-    return respond(req, 200, &b);
+    return report_reply(req, rc, &b, &eb);
 }
 
 /* The audit as JSON; a coverage check that is not met is a finding in the document (its
