@@ -30,3 +30,9 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer sk-bench"
 LUA
 }
+
+# tollgate_config FILE MOCK_PORT: the gateway's config, one openai upstream at the mock.
+# CLIENT=libcurl (environment) measures the libcurl upstream client instead of the own.
+tollgate_config() {
+  printf 'upstreams:\n  openai: { base_url: "http://127.0.0.1:%s", client: %s }\n' "$2" "${CLIENT:-auto}" > "$1"
+}

@@ -6,7 +6,7 @@
 # valgrind --tool=callgrind, warms up, zeroes the counters, drives c=4 for SECONDS with
 # wrk, dumps, and prints user-space instructions per request over all of tollgate's
 # threads (worker, ledger writer, ...). System calls' kernel work is not counted.
-# Usage: bench/instructions.sh path/to/tollgate [SECONDS] [more binaries...]
+# Usage: [CLIENT=libcurl] bench/instructions.sh path/to/tollgate [SECONDS] [more binaries...]
 set -euo pipefail
 . "$(cd "$(dirname "$0")" && pwd)/common.sh"
 dur=${2:-8}
@@ -26,12 +26,13 @@ mkdir -p "$work/logs"
 NGX
 /usr/sbin/nginx -c "$work/nginx.conf" -p "$work"
 write_post_lua "$work/post.lua"
+tollgate_config "$work/tollgate.yaml" $P_MOCK
 url=http://127.0.0.1:$P_TG/v1/chat/completions
 for bin in "${bins[@]}"; do
   rm -f "$work"/ledger.db* "$work"/cg.out*
   valgrind --tool=callgrind --callgrind-out-file="$work/cg.out" "$(readlink -f "$bin")" serve \
     --listen 127.0.0.1:$P_TG --workers 1 --ledger "$work/ledger.db" \
-    --upstream openai=http://127.0.0.1:$P_MOCK --log-level warn 2>"$work/logs/valgrind.log" &
+    --config "$work/tollgate.yaml" --log-level warn 2>"$work/logs/valgrind.log" &
   vpid=$!
   echo $vpid > "$work/tollgate.pid"
   for i in $(seq 1 300); do curl -sf http://127.0.0.1:$P_TG/healthz >/dev/null && break; sleep 0.1; done

@@ -5,7 +5,7 @@
 # 40 MB SSE stream for the slow-reader test), an nginx proxy_pass baseline with upstream
 # keep-alive, and tollgate (--workers 1, ledger on). Drives each with wrk at c=32 and
 # c=1 (one thread), then prints a markdown table with the ratio to nginx. Usage:
-#   bench/run.sh path/to/tollgate [duration_seconds]
+#   [CLIENT=libcurl] bench/run.sh path/to/tollgate [duration_seconds]
 set -euo pipefail
 bin=$(readlink -f "${1:?usage: bench/run.sh TOLLGATE_BIN [SECONDS]}")
 dur=${2:-10}
@@ -56,8 +56,9 @@ body=$BENCH_BODY
 NGX
 /usr/sbin/nginx -c "$work/nginx.conf" -p "$work" 2>"$work/logs/start.log"
 
+tollgate_config "$work/tollgate.yaml" $P_MOCK
 "$bin" serve --listen 127.0.0.1:$P_TG --workers 1 --ledger "$work/ledger.db" \
-  --upstream openai=http://127.0.0.1:$P_MOCK --log-level warn 2>"$work/logs/tollgate.log" &
+  --config "$work/tollgate.yaml" --log-level warn 2>"$work/logs/tollgate.log" &
 echo $! > "$work/tollgate.pid"
 for i in $(seq 1 100); do curl -sf http://127.0.0.1:$P_TG/healthz >/dev/null && break; sleep 0.05; done
 
@@ -121,10 +122,12 @@ stream_row=$(sqlite3 "$work/ledger.db" "select outcome||' status='||coalesce(sta
 
 python3 - "$dur" "$rss_tg" "$peak" "$rows" "$stream_row" "${CPU[32]} ${CPU[1]}" "${R[nginx-32]}" "${R[tollgate-32]}" "${R[direct-32]}" "${R[nginx-1]}" "${R[tollgate-1]}" "${R[direct-1]}" <<'PY'
 import sys
+import os
 dur, rss, peak, rows, srow, cpu = sys.argv[1:7]
+client = os.environ.get("CLIENT", "auto")
 cells = [a.split() for a in sys.argv[7:]]
 n32, t32, d32, n1, t1, d1 = cells
-print(f"duration per cell: {dur}s, wrk -t1, best of 2 interleaved rounds; tollgate --workers 1 with the SQLite ledger on; nginx worker_processes 1")
+print(f"duration per cell: {dur}s, wrk -t1, best of 2 interleaved rounds; tollgate --workers 1 with the SQLite ledger on, upstream client {client}; nginx worker_processes 1")
 print()
 print("| load | target | req/s | p50 µs | p99 µs | req/s vs nginx | p50 vs nginx |")
 print("|---|---|---|---|---|---|---|")

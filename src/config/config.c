@@ -334,6 +334,11 @@ static int load_upstreams(struct loader *L, yaml_node_t *map)
                     snprintf(u->defaults[u->n_defaults++].value, 128, "%s", dv);
                 }
                 continue;
+            } else if (strcmp(f, "client") == 0) {
+                if (strcmp(val, "auto") != 0 && strcmp(val, "libcurl") != 0)
+                    return node_err(L, fv, "upstreams.%s.client: '%s' is not auto or libcurl", name,
+                                    val);
+                u->use_libcurl = strcmp(val, "libcurl") == 0;
             } else if (strcmp(f, "api_key_env") == 0) {
                 if (strlen(val) >= sizeof u->api_key_env)
                     return node_err(L, fv, "upstreams.%s.api_key_env: too long", name);

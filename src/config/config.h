@@ -18,6 +18,7 @@ struct tg_upstream_conf {
     char type[16];        /* openai | anthropic: the API family (wire format) */
     char base_url[512];   /* scheme://host[:port][/prefix], no trailing slash */
     char api_key_env[64]; /* env var holding the provider key used when the caller sends none */
+    bool use_libcurl;     /* client: libcurl — never tollgate's own HTTP/1.1 client */
     struct {
         char field[32], value[128];
     } defaults[8]; /* route defaults for attribution (docs/ATTRIBUTION.md) */

@@ -3,19 +3,22 @@
  * DESIGN. One `struct call` per client request, heap-allocated and reference counted:
  *   - the h2o request holds one reference, dropped by the request pool's dispose hook
  *     (response fully sent, or the client went away);
- *   - a running curl transfer holds one, dropped when it ends or is cancelled (so a
- *     client hang-up inside a curl callback never frees the call under that callback);
+ *   - a running upstream transfer holds one, dropped when it ends or is cancelled (so a
+ *     client hang-up inside a transfer's callback never frees the call under it);
  *   - a queued ledger row holds one until the row is durable: at once when it went into
  *     the worker's crash journal (store/journal.h; the response completes on the next
  *     pass of the loop), else when the writer thread reports the commit.
- * States: FORWARDING (curl transfer running) -> FINISHED (the record is complete and
+ * The transfer is tollgate's own HTTP/1.1 client (upstream/h1client.h) for a plain-HTTP
+ * upstream at a fixed address, else libcurl; both feed the same header, body and end
+ * steps below (record_header, take_body, upstream_ended).
+ * States: FORWARDING (upstream transfer running) -> FINISHED (the record is complete and
  * queued to the ledger) -> COMMITTED (the row is durable; the response may complete).
  * The last bytes of every response — the whole body of a non-streaming response, the
  * end of a stream, a gateway error — are sent only after COMMITTED, so a client that
  * received a complete response always has its row (DESIGN.md, Durability). Stream
  * events are relayed as they arrive, one complete SSE event at a time, so the injected
  * usage-only chunk can be dropped; when the client reads slower than the provider
- * writes, the curl transfer is paused beyond stream_buffer_bytes (backpressure).
+ * writes, the upstream transfer is paused beyond stream_buffer_bytes (backpressure).
  * Only one h2o_send may be outstanding: `inflight` holds its bytes until proceed().
  * A client hang-up cancels the upstream transfer in the dispose hook.
  * Everything here runs on the worker thread that accepted the connection, except
@@ -72,10 +75,13 @@ struct call {
     char client_span_id[17];         /* the provider call's span: the parent the provider sees */
     struct tg_budget_admission *adm; /* budgets that applied at admission (NULL: none) */
     struct tg_budget_settlement *settle; /* the same budgets after the real cost, or NULL */
-    /* upstream */
+    /* upstream: libcurl (easy) or the own client (is_native: h1, reqhead) */
     CURL *easy;
+    bool is_native;
+    struct tg_h1_transfer h1;
+    struct tg_buf reqhead; /* the request line and headers, for the own client */
     bool attached;
-    bool in_curl_cb;
+    bool in_curl_cb; /* inside a transfer's header or body callback */
     struct curl_slist *hdrs;
     struct tg_buf upbody;
     struct tg_buf resp_hdrs; /* "name\0value\0" pairs of the final response */
@@ -84,6 +90,7 @@ struct call {
     bool got_first_byte;
     bool request_sent; /* bytes reached the provider: it may bill even without an answer */
     h2o_timeout_entry_t timer;
+    h2o_timeout_entry_t total;        /* the own client: timeouts.total_ms (curl keeps its own) */
     h2o_timeout_entry_t client_check; /* while waiting on the provider: did the client leave? */
     h2o_timeout_entry_t journaled;    /* the row is in the journal: complete the response */
     h2o_timeout_entry_t begin_row;    /* 50 ms into the call: queue its 'incomplete' row */
@@ -166,7 +173,10 @@ static void timer_stop(struct call *c)
 static void note_request_sent(struct call *c)
 {
     long sent = 0;
-    curl_easy_getinfo(c->easy, CURLINFO_REQUEST_SIZE, &sent);
+    if (c->is_native)
+        sent = c->h1.is_sent;
+    else
+        curl_easy_getinfo(c->easy, CURLINFO_REQUEST_SIZE, &sent);
     if (sent > 0)
         c->request_sent = true;
 }
@@ -178,9 +188,14 @@ static void detach_upstream(struct call *c)
     timer_stop(c);
     if (h2o_timeout_is_linked(&c->client_check))
         h2o_timeout_unlink(&c->client_check);
+    if (h2o_timeout_is_linked(&c->total))
+        h2o_timeout_unlink(&c->total);
     if (c->attached) {
         note_request_sent(c);
-        tg_curlloop_cancel(c->w->curl, c->easy);
+        if (c->is_native)
+            tg_h1_cancel(&c->h1);
+        else
+            tg_curlloop_cancel(c->w->curl, c->easy);
         c->attached = false;
         call_release(c);
     }
@@ -226,6 +241,7 @@ static void export_spans(struct call *c)
 static void free_bufs(struct call *c)
 {
     tg_buf_free(&c->upbody);
+    tg_buf_free(&c->reqhead);
     tg_buf_free(&c->resp_hdrs);
     tg_buf_free(&c->partial);
     tg_buf_free(&c->body);
@@ -237,13 +253,14 @@ static struct call *call_alloc(struct tg_worker *w)
     if (w->n_call_cache == 0)
         return tg_calloc(1, sizeof(struct call));
     struct call *c = w->call_cache[--w->n_call_cache];
-    struct tg_buf keep[5] = {c->upbody, c->resp_hdrs, c->partial, c->body, c->inflight};
+    struct tg_buf keep[6] = {c->upbody, c->resp_hdrs, c->partial, c->body, c->inflight, c->reqhead};
     memset(c, 0, sizeof *c);
     c->upbody = keep[0];
     c->resp_hdrs = keep[1];
     c->partial = keep[2];
     c->body = keep[3];
     c->inflight = keep[4];
+    c->reqhead = keep[5];
     return c;
 }
 
@@ -263,6 +280,7 @@ static void call_free(struct call *c)
         return;
     }
     keep_buf(&c->upbody);
+    keep_buf(&c->reqhead);
     keep_buf(&c->resp_hdrs);
     keep_buf(&c->partial);
     keep_buf(&c->body);
@@ -439,9 +457,13 @@ static void on_proceed(h2o_generator_t *g, h2o_req_t *req)
         return;
     if (c->paused && c->attached) {
         c->paused = false;
-        c->in_curl_cb = true;
-        curl_easy_pause(c->easy, CURLPAUSE_CONT); /* may call the write callback at once */
-        c->in_curl_cb = false;
+        if (c->is_native) {
+            tg_h1_resume(&c->h1); /* delivers from the next pass of the loop */
+        } else {
+            c->in_curl_cb = true;
+            curl_easy_pause(c->easy, CURLPAUSE_CONT); /* may call the write callback at once */
+            c->in_curl_cb = false;
+        }
     }
     flush_stream(c);
 }
@@ -746,11 +768,10 @@ static void finish_call(struct call *c)
     }
 }
 
-/* --- curl callbacks ------------------------------------------------------------------- */
+/* --- upstream callbacks (both clients) ------------------------------------------------ */
 
-static void on_timer(h2o_timeout_entry_t *e)
+static void timed_out(struct call *c)
 {
-    struct call *c = (struct call *)((char *)e - offsetof(struct call, timer));
     TG_SETS(c->rec.outcome, "upstream_error");
     TG_SETS(c->rec.error_type, "timeout");
     if (c->is_sse && c->started) {
@@ -762,6 +783,16 @@ static void on_timer(h2o_timeout_entry_t *e)
         c->rec.status_code = 504;
     }
     finish_call(c);
+}
+
+static void on_timer(h2o_timeout_entry_t *e)
+{
+    timed_out((struct call *)((char *)e - offsetof(struct call, timer)));
+}
+
+static void on_total_timer(h2o_timeout_entry_t *e)
+{
+    timed_out((struct call *)((char *)e - offsetof(struct call, total)));
 }
 
 /* h2o (HTTP/1) does not read a client's socket while its request is being handled, so a
@@ -794,6 +825,25 @@ static void rearm_timer(struct call *c, h2o_timeout_t *which)
     h2o_timeout_link(c->w->loop, which, &c->timer);
 }
 
+/* One header of the provider's final response: kept (name lowercased) for the client. */
+static void record_header(struct call *c, const char *p, size_t nl, const char *v, size_t vl)
+{
+    char name[128];
+    if (nl == 0 || nl >= sizeof name)
+        return;
+    for (size_t i = 0; i < nl; i++)
+        name[i] = (char)((p[i] >= 'A' && p[i] <= 'Z') ? p[i] + 32 : p[i]);
+    name[nl] = '\0';
+    tg_buf_append(&c->resp_hdrs, name, nl + 1);
+    tg_buf_append(&c->resp_hdrs, v, vl);
+    tg_buf_append(&c->resp_hdrs, "", 1);
+    if (strcmp(name, "x-request-id") == 0 || strcmp(name, "request-id") == 0 ||
+        strcmp(name, "x-amzn-requestid") == 0)
+        TG_SET(c->rec.provider_request_id, v, (unsigned long)vl);
+    if (strcmp(name, "content-type") == 0)
+        TG_SET(c->content_type, v, (unsigned long)vl);
+}
+
 static size_t on_header(char *p, size_t size, size_t n, void *ud)
 {
     struct call *c = ud;
@@ -805,26 +855,12 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
     const char *colon = memchr(p, ':', len);
     if (colon == NULL)
         return len;
-    size_t nl = (size_t)(colon - p);
     const char *v = colon + 1, *end = p + len;
     while (v < end && (*v == ' ' || *v == '\t'))
         v++;
     while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
         end--;
-    char name[128];
-    if (nl == 0 || nl >= sizeof name)
-        return len;
-    for (size_t i = 0; i < nl; i++)
-        name[i] = (char)((p[i] >= 'A' && p[i] <= 'Z') ? p[i] + 32 : p[i]);
-    name[nl] = '\0';
-    tg_buf_append(&c->resp_hdrs, name, nl + 1);
-    tg_buf_append(&c->resp_hdrs, v, (size_t)(end - v));
-    tg_buf_append(&c->resp_hdrs, "", 1);
-    if (strcmp(name, "x-request-id") == 0 || strcmp(name, "request-id") == 0 ||
-        strcmp(name, "x-amzn-requestid") == 0)
-        TG_SET(c->rec.provider_request_id, v, (unsigned long)(end - v));
-    if (strcmp(name, "content-type") == 0)
-        TG_SET(c->content_type, v, (unsigned long)(end - v));
+    record_header(c, p, (size_t)(colon - p), v, (size_t)(end - v));
     return len;
 }
 
@@ -853,7 +889,8 @@ static void first_byte(struct call *c)
     c->got_first_byte = true;
     c->fb_ns = tg_mono_ns();
     c->rec.ttft_ms = (c->fb_ns - c->start_ns) / 1000000;
-    curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &c->status);
+    if (!c->is_native) /* the own client set it with the head */
+        curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &c->status);
     c->rec.status_code = (int)c->status;
     c->resp_status = (int)c->status;
     c->is_sse = c->status >= 200 && c->status < 300 &&
@@ -862,71 +899,85 @@ static void first_byte(struct call *c)
         tg_sse_init(&c->sse, MAX_SSE_EVENT);
 }
 
-static size_t on_write(char *p, size_t size, size_t n, void *ud)
+/* Body bytes from the provider. Returns TG_H1_TAKE, TG_H1_PAUSE (backpressure: the same
+ * bytes come again once resumed) or TG_H1_STOP (abort the transfer). */
+static enum tg_h1_take take_body(struct call *c, const char *p, size_t len)
 {
-    struct call *c = ud;
-    size_t len = size * n;
     if (c->req == NULL)
-        return 0; /* client gone: abort the transfer (CURLE_WRITE_ERROR) */
+        return TG_H1_STOP; /* client gone */
     c->request_sent = true;
     if (!c->got_first_byte)
         first_byte(c);
     rearm_timer(c, &c->w->idle_timeout);
     if (!c->is_sse) {
         if (c->body.len + len > MAX_RESPONSE_BYTES)
-            return 0;
+            return TG_H1_STOP;
         tg_buf_append(&c->body, p, len);
-        return len;
+        return TG_H1_TAKE;
     }
     if (c->body.len + c->partial.len > (size_t)c->w->srv->cfg->stream_buffer_bytes) {
         c->paused = true; /* backpressure: resumed from on_proceed */
         timer_stop(c);
-        return CURL_WRITEFUNC_PAUSE;
+        return TG_H1_PAUSE;
     }
     tg_buf_append(&c->partial, p, len);
     int rc = tg_sse_feed(&c->sse, p, len, on_sse_event, c);
     if (rc != 0)
-        return 0;
+        return TG_H1_STOP;
     if (c->rec.usage.response_model[0] != '\0' || c->body.len > 0) {
         c->in_curl_cb = true;
         flush_stream(c);
         c->in_curl_cb = false;
     }
-    return c->req == NULL ? 0 : len;
+    return c->req == NULL ? TG_H1_STOP : TG_H1_TAKE;
 }
 
-static void on_upstream_done(struct tg_transfer *t, CURLcode rc)
+static size_t on_write(char *p, size_t size, size_t n, void *ud)
 {
-    struct call *c = (struct call *)((char *)t - offsetof(struct call, xfer));
+    size_t len = size * n;
+    switch (take_body(ud, p, len)) {
+    case TG_H1_TAKE: return len;
+    case TG_H1_PAUSE: return CURL_WRITEFUNC_PAUSE;
+    default: return 0; /* CURLE_WRITE_ERROR */
+    }
+}
+
+/* How an upstream transfer ended, whichever client carried it. */
+enum up_end { UP_OK, UP_TIMEOUT, UP_CONNECT, UP_STOPPED, UP_IO };
+
+/* The transfer ended: complete the record (detail: the client's words for a failure). */
+static void upstream_ended(struct call *c, enum up_end how, const char *detail)
+{
     struct tg_call_record *r = &c->rec;
     note_request_sent(c);
     c->attached = false;
     timer_stop(c);
+    if (h2o_timeout_is_linked(&c->total))
+        h2o_timeout_unlink(&c->total);
     if (c->state != CALL_FORWARDING) {
         call_release(c);
         return;
     }
-    if (!c->got_first_byte && rc == CURLE_OK)
+    if (!c->got_first_byte && how == UP_OK)
         first_byte(c); /* an empty body */
     if (c->req == NULL) {
         TG_SETS(r->outcome, "client_aborted");
         TG_SETS(r->error_type, "client_closed");
-    } else if (rc != CURLE_OK) {
-        const char *et =
-            rc == CURLE_OPERATION_TIMEDOUT                                      ? "timeout"
-            : (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST) ? "connect_error"
-            : rc == CURLE_WRITE_ERROR && c->body.len >= MAX_RESPONSE_BYTES ? "response_too_large"
-                                                                           : "upstream_io_error";
+    } else if (how != UP_OK) {
+        const char *et = how == UP_TIMEOUT   ? "timeout"
+                         : how == UP_CONNECT ? "connect_error"
+                         : how == UP_STOPPED && c->body.len >= MAX_RESPONSE_BYTES
+                             ? "response_too_large"
+                             : "upstream_io_error";
         TG_SETS(r->outcome, "upstream_error");
         TG_SETS(r->error_type, c->is_sse && c->got_first_byte ? "stream_truncated" : et);
         if (c->is_sse && c->started) {
             c->final_is_error = true;
         } else {
-            bool is_timeout = rc == CURLE_OPERATION_TIMEDOUT;
+            bool is_timeout = how == UP_TIMEOUT;
             c->is_sse = false;
-            char msg[300];
-            snprintf(msg, sizeof msg, "upstream %s: %s", c->route.upstream->name,
-                     curl_easy_strerror(rc));
+            char msg[600];
+            snprintf(msg, sizeof msg, "upstream %s: %s", c->route.upstream->name, detail);
             set_gateway_error(c, is_timeout ? 504 : 502, is_timeout ? "timeout_error" : "api_error",
                               et, msg);
             r->status_code = c->resp_status;
@@ -953,6 +1004,47 @@ static void on_upstream_done(struct tg_transfer *t, CURLcode rc)
     }
     finish_call(c);
     call_release(c); /* the transfer's reference */
+}
+
+static void on_upstream_done(struct tg_transfer *t, CURLcode rc)
+{
+    struct call *c = (struct call *)((char *)t - offsetof(struct call, xfer));
+    enum up_end how = rc == CURLE_OK                   ? UP_OK
+                      : rc == CURLE_OPERATION_TIMEDOUT ? UP_TIMEOUT
+                      : (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST)
+                          ? UP_CONNECT
+                      : rc == CURLE_WRITE_ERROR ? UP_STOPPED
+                                                : UP_IO;
+    upstream_ended(c, how, curl_easy_strerror(rc));
+}
+
+/* The own client's callbacks (h1client.h). */
+static void on_h1_head(struct tg_h1_transfer *t, const struct tg_h1_head *head)
+{
+    struct call *c = (struct call *)((char *)t - offsetof(struct call, h1));
+    c->status = head->status;
+    for (size_t i = 0; i < head->n_headers; i++)
+        record_header(c, head->headers[i].name, head->headers[i].name_len, head->headers[i].value,
+                      head->headers[i].value_len);
+}
+
+static enum tg_h1_take on_h1_body(struct tg_h1_transfer *t, const char *p, size_t n)
+{
+    return take_body((struct call *)((char *)t - offsetof(struct call, h1)), p, n);
+}
+
+static void on_h1_done(struct tg_h1_transfer *t, enum tg_h1_result res, const char *msg)
+{
+    struct call *c = (struct call *)((char *)t - offsetof(struct call, h1));
+    static const enum up_end how[] = {
+        [TG_H1_OK] = UP_OK,
+        [TG_H1_CONNECT_FAILED] = UP_CONNECT,
+        [TG_H1_CONNECT_TIMEOUT] = UP_TIMEOUT,
+        [TG_H1_IO_ERROR] = UP_IO,
+        [TG_H1_BAD_RESPONSE] = UP_IO,
+        [TG_H1_ABORTED] = UP_STOPPED,
+    };
+    upstream_ended(c, how[res], msg);
 }
 
 /* --- starting a call ------------------------------------------------------------------ */
@@ -1059,6 +1151,13 @@ static void refuse(struct call *c, int status, const char *type, const char *cod
 static void add_upstream_header(struct call *c, const char *name, size_t nl, const char *v,
                                 size_t vl)
 {
+    if (c->is_native) {
+        tg_buf_append(&c->reqhead, name, nl);
+        tg_buf_append(&c->reqhead, ": ", 2);
+        tg_buf_append(&c->reqhead, v, vl);
+        tg_buf_append(&c->reqhead, "\r\n", 2);
+        return;
+    }
     char line[8192];
     if (nl + vl + 3 > sizeof line)
         return;
@@ -1084,38 +1183,59 @@ static void build_upstream_headers(struct call *c, h2o_req_t *req)
             has_auth = true;
         add_upstream_header(c, h->name->base, h->name->len, h->value.base, h->value.len);
     }
-    c->hdrs = curl_slist_append(c->hdrs, "Expect:"); /* no 100-continue round trip */
-    char tp[80];
-    snprintf(tp, sizeof tp, "traceparent: ");
-    tg_trace_format(c->trace.trace_id, c->client_span_id, c->trace.flags, tp + 13);
-    c->hdrs = curl_slist_append(c->hdrs, tp);
+    if (!c->is_native)
+        c->hdrs = curl_slist_append(c->hdrs, "Expect:"); /* no 100-continue round trip */
+    char tp[56];
+    tg_trace_format(c->trace.trace_id, c->client_span_id, c->trace.flags, tp);
+    add_upstream_header(c, "traceparent", 11, tp, strlen(tp));
     if (c->tracestate[0] != '\0')
         add_upstream_header(c, "tracestate", 10, c->tracestate, strlen(c->tracestate));
     if (!has_auth && c->route.upstream->api_key_env[0] != '\0') {
         const char *key = getenv(c->route.upstream->api_key_env);
         if (key != NULL && key[0] != '\0') {
-            char line[1024];
-            if (c->route.provider->dialect == TG_DIALECT_ANTHROPIC)
-                snprintf(line, sizeof line, "x-api-key: %s", key);
-            else
-                snprintf(line, sizeof line, "Authorization: Bearer %s", key);
-            c->hdrs = curl_slist_append(c->hdrs, line);
+            char bearer[1024];
+            if (c->route.provider->dialect == TG_DIALECT_ANTHROPIC) {
+                add_upstream_header(c, "x-api-key", 9, key, strlen(key));
+            } else {
+                int n = snprintf(bearer, sizeof bearer, "Bearer %s", key);
+                if (n > 0 && (size_t)n < sizeof bearer)
+                    add_upstream_header(c, "Authorization", 13, bearer, (size_t)n);
+            }
         }
     }
 }
 
-static void forward(struct call *c, h2o_req_t *req)
+/* The own client (h1client.h): the request line and headers written here. */
+static int start_native(struct call *c, h2o_req_t *req, const char *q, size_t qlen)
+{
+    const struct tg_server *srv = c->w->srv;
+    int u = (int)(c->route.upstream - srv->cfg->upstreams);
+    c->is_native = true;
+    tg_buf_appendf(&c->reqhead, "%s %s%s%.*s HTTP/1.1\r\nHost: %s\r\n",
+                   c->route.is_get ? "GET" : "POST", srv->upstream_addr[u].path_prefix,
+                   c->route.endpoint, (int)qlen, q, srv->upstream_addr[u].host_header);
+    build_upstream_headers(c, req);
+    if (!c->route.is_get)
+        tg_buf_appendf(&c->reqhead, "Content-Length: %zu\r\n", c->upbody.len);
+    tg_buf_append(&c->reqhead, "\r\n", 2);
+    c->h1.on_head = on_h1_head;
+    c->h1.on_body = on_h1_body;
+    c->h1.on_done = on_h1_done;
+    c->fwd_ns = tg_mono_ns();
+    tg_h1_start(c->w->h1, &c->h1, &srv->upstream_addr[u].origin,
+                h2o_iovec_init(c->reqhead.base, c->reqhead.len),
+                h2o_iovec_init(c->upbody.base, c->route.is_get ? 0 : c->upbody.len));
+    c->total.cb = on_total_timer; /* libcurl enforces CURLOPT_TIMEOUT_MS itself */
+    h2o_timeout_link(c->w->loop, &c->w->total_timeout, &c->total);
+    return 0;
+}
+
+static int start_curl(struct call *c, h2o_req_t *req, const char *q, size_t qlen)
 {
     const struct tg_config *cfg = c->w->srv->cfg;
     char url[2048];
-    size_t qlen = 0;
-    const char *q = NULL;
-    if (req->query_at != SIZE_MAX) {
-        q = req->path.base + req->query_at;
-        qlen = req->path.len - req->query_at;
-    }
     snprintf(url, sizeof url, "%s%s%.*s", c->route.upstream->base_url, c->route.endpoint, (int)qlen,
-             q ? q : "");
+             q);
     build_upstream_headers(c, req);
     CURL *e = c->easy = tg_curlloop_easy_get(c->w->curl);
     c->xfer.on_done = on_upstream_done;
@@ -1146,14 +1266,28 @@ static void forward(struct call *c, h2o_req_t *req)
     curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
     if (!c->w->srv->env_proxy)
         curl_easy_setopt(e, CURLOPT_PROXY, ""); /* direct; no getenv on every call */
+    c->fwd_ns = tg_mono_ns();
+    return tg_curlloop_start(c->w->curl, e);
+}
+
+static void forward(struct call *c, h2o_req_t *req)
+{
+    size_t qlen = 0;
+    const char *q = "";
+    if (req->query_at != SIZE_MAX) {
+        q = req->path.base + req->query_at;
+        qlen = req->path.len - req->query_at;
+    }
     c->rec.attempt = 1;
     c->state = CALL_FORWARDING;
     /* a fast call writes one row (its final one); one still running after 50 ms gets an
      * 'incomplete' row first, which stays if the process dies */
     c->begin_row.cb = on_begin_row;
     h2o_timeout_link(c->w->loop, &c->w->begin_row_timeout, &c->begin_row);
-    c->fwd_ns = tg_mono_ns();
-    if (tg_curlloop_start(c->w->curl, e) != 0) {
+    int u = (int)(c->route.upstream - c->w->srv->cfg->upstreams);
+    int rc = c->w->srv->upstream_addr[u].is_native ? start_native(c, req, q, qlen)
+                                                   : start_curl(c, req, q, qlen);
+    if (rc != 0) {
         TG_SETS(c->rec.outcome, "gateway_error");
         TG_SETS(c->rec.error_type, "upstream_start_failed");
         set_gateway_error(c, 502, "api_error", "upstream_start_failed",

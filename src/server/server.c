@@ -305,6 +305,7 @@ static void worker_init(struct tg_server *srv, struct tg_worker *w, int index, i
     w->accept_ctx.ctx = &w->ctx;
     w->accept_ctx.hosts = srv->globalconf.hosts;
     w->curl = tg_curlloop_new(w->loop, &w->ctx);
+    w->h1 = tg_h1client_new(w->loop, (uint64_t)cfg->connect_timeout_ms);
     w->queue = h2o_multithread_create_queue(w->loop);
     struct tg_errbuf eb;
     if (tg_ledger_add_journal(srv->ledger, &w->journal, &eb) != 0)
@@ -334,6 +335,7 @@ static void worker_dispose(struct tg_worker *w)
     if (h2o_timeout_is_linked(&w->grace_entry))
         h2o_timeout_unlink(&w->grace_entry);
     tg_curlloop_destroy(w->curl);
+    tg_h1client_destroy(w->h1);
     tg_proxy_worker_free(w);
     keyset_release(w->keys);
     w->keys = NULL;
@@ -358,21 +360,65 @@ static int write_port_file(const char *path, int port, struct tg_errbuf *eb)
     return 0;
 }
 
-/* The host and port of a base URL (the scheme's default port when it names none). */
-static void upstream_addr(const char *base_url, char *host, size_t n, int *port)
+/* The host and port of a base URL (the scheme's default port when it names none), and
+ * whether tollgate's own HTTP/1.1 client can carry it: plain http:// to an IP literal or
+ * localhost (a name that DNS may move goes through libcurl, which resolves it again). */
+static void upstream_addr(struct tg_server *srv, int i)
 {
+    const struct tg_upstream_conf *uc = &srv->cfg->upstreams[i];
     CURLU *u = curl_url();
-    char *h = NULL, *p = NULL;
-    host[0] = '\0';
-    *port = 0;
-    if (curl_url_set(u, CURLUPART_URL, base_url, 0) == CURLUE_OK &&
-        curl_url_get(u, CURLUPART_HOST, &h, 0) == CURLUE_OK &&
-        curl_url_get(u, CURLUPART_PORT, &p, CURLU_DEFAULT_PORT) == CURLUE_OK) {
-        snprintf(host, n, "%s", h);
-        *port = (int)strtol(p, NULL, 10);
+    char *h = NULL, *p = NULL, *path = NULL, *scheme = NULL;
+    struct tg_h1_origin *o = &srv->upstream_addr[i].origin;
+    srv->upstream_addr[i].host[0] = '\0';
+    srv->upstream_addr[i].port = 0;
+    if (curl_url_set(u, CURLUPART_URL, uc->base_url, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &h, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_PORT, &p, CURLU_DEFAULT_PORT) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_PATH, &path, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK)
+        goto out;
+    snprintf(srv->upstream_addr[i].host, sizeof srv->upstream_addr[i].host, "%s", h);
+    int port = srv->upstream_addr[i].port = (int)strtol(p, NULL, 10);
+    if (uc->use_libcurl || srv->env_proxy || strcmp(scheme, "http") != 0)
+        goto out;
+    memset(o, 0, sizeof *o);
+    struct sockaddr_in *v4 = (struct sockaddr_in *)&o->addr;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&o->addr;
+    char bare[256];
+    size_t hl = strlen(h);
+    snprintf(bare, sizeof bare, "%.*s", (int)(hl >= 2 && h[0] == '[' ? hl - 2 : hl),
+             h[0] == '[' ? h + 1 : h);
+    if (strcmp(bare, "localhost") == 0 || inet_pton(AF_INET, bare, &v4->sin_addr) == 1) {
+        if (strcmp(bare, "localhost") == 0)
+            v4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((uint16_t)port);
+        o->addrlen = sizeof *v4;
+    } else if (inet_pton(AF_INET6, bare, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons((uint16_t)port);
+        o->addrlen = sizeof *v6;
+    } else {
+        goto out;
     }
+    o->id = i;
+    snprintf(o->name, sizeof o->name, "%s:%d", h, port);
+    char *given = NULL; /* the Host header names the port only when the URL did */
+    bool has_port = curl_url_get(u, CURLUPART_PORT, &given, 0) == CURLUE_OK;
+    curl_free(given);
+    snprintf(srv->upstream_addr[i].host_header, sizeof srv->upstream_addr[i].host_header,
+             has_port ? "%s:%d" : "%s", h, port);
+    size_t pl = strlen(path);
+    while (pl > 0 && path[pl - 1] == '/')
+        pl--;
+    snprintf(srv->upstream_addr[i].path_prefix, sizeof srv->upstream_addr[i].path_prefix, "%.*s",
+             (int)pl, path);
+    srv->upstream_addr[i].is_native = true;
+out:
     curl_free(h);
     curl_free(p);
+    curl_free(path);
+    curl_free(scheme);
     curl_url_cleanup(u);
 }
 
@@ -457,9 +503,6 @@ int tg_server_run(const struct tg_config *cfg, struct tg_errbuf *eb)
         }
     if (rc != 0)
         goto out;
-    for (int u = 0; u < cfg->n_upstreams; u++)
-        upstream_addr(cfg->upstreams[u].base_url, srv.upstream_addr[u].host,
-                      sizeof srv.upstream_addr[u].host, &srv.upstream_addr[u].port);
     srv.card = tg_pricing_new();
     for (int i = 0; rc == 0 && i < cfg->n_pricing_cards; i++)
         rc = tg_pricing_load_file(srv.card, cfg->pricing_cards[i], eb);
@@ -479,6 +522,8 @@ int tg_server_run(const struct tg_config *cfg, struct tg_errbuf *eb)
         const char *v = getenv(proxy_vars[i]);
         srv.env_proxy = srv.env_proxy || (v != NULL && v[0] != '\0');
     }
+    for (int u = 0; u < cfg->n_upstreams; u++)
+        upstream_addr(&srv, u);
     rc = tg_ledger_open(cfg->ledger_path, &srv.ledger, eb);
     if (rc != 0)
         goto out;

@@ -17,6 +17,7 @@
 #include "telemetry/metrics.h"
 #include "telemetry/otel.h"
 #include "upstream/curlloop.h"
+#include "upstream/h1client.h"
 #include "upstream/webhook.h"
 
 struct tg_server;
@@ -33,6 +34,7 @@ struct tg_worker {
     int listen_fd;
     h2o_socket_t *listener;
     struct tg_curlloop *curl;
+    struct tg_h1client *h1; /* plain-HTTP upstreams at a fixed address (h1client.h) */
     h2o_multithread_queue_t *queue;
     struct tg_journal *journal;           /* this worker's crash journal; NULL: none */
     h2o_multithread_receiver_t ledger_rx; /* ledger commits (posted by the writer thread) */
@@ -76,6 +78,13 @@ struct tg_server {
     struct {
         char host[256];
         int port;
+        /* tollgate's own HTTP/1.1 client carries this upstream (http://, an IP literal or
+         * localhost, no egress proxy, client not libcurl): where to connect, the Host
+         * header and the base URL's path prefix */
+        bool is_native;
+        struct tg_h1_origin origin;
+        char host_header[300];
+        char path_prefix[512];
     } upstream_addr[TG_MAX_UPSTREAMS]; /* from base_url, for spans' server.address/port */
     bool env_proxy;                    /* a proxy variable was set at start: libcurl reads them */
     long unpriced_calls;               /* atomic: calls whose model no rate-card row prices */

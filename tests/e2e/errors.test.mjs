@@ -72,16 +72,22 @@ test('a provider that hangs: 504 in the caller dialect after first_byte_ms, spen
   assert.equal(aerr.error.error.type, 'timeout_error');
 });
 
-test('connection refused: 502 with connect_error, nothing estimated', async (t) => {
+test('connection refused: 502 with connect_error, nothing estimated (both upstream clients)', async (t) => {
   const closed = await new Promise((r) => { const s = net.createServer(); s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => r(p)); }); });
-  const gw2 = await startGateway(t, { args: ['--upstream', `openai=http://127.0.0.1:${closed}`] });
-  const client = new OpenAI({ baseURL: `${gw2.url}/v1`, apiKey: 'sk-test', maxRetries: 0 });
-  const err = await client.chat.completions.create(chat).catch((e) => e);
-  assert.equal(err.status, 502);
-  assert.equal(err.error.code, 'connect_error');
-  assert.match(err.error.message, /^upstream openai: Couldn't connect to server/);
-  const row = ledgerRow(gw2.ledgerPath, err.headers.get('x-tollgate-call-id'));
-  assert.deepEqual(pick(row, FIELDS), { outcome: 'upstream_error', status_code: 502, error_type: 'connect_error', usage_estimated: 0, input_tokens: 0, output_tokens: 0 });
+  const clients = [
+    ['auto', new RegExp(`^upstream openai: could not connect to 127\\.0\\.0\\.1:${closed} \\(connection failure\\)$`)],
+    ['libcurl', /^upstream openai: Couldn't connect to server/],
+  ];
+  for (const [client, message] of clients) {
+    const gw2 = await startGateway(t, { config: `upstreams:\n  openai: { base_url: "http://127.0.0.1:${closed}", client: ${client} }\n` });
+    const sdk = new OpenAI({ baseURL: `${gw2.url}/v1`, apiKey: 'sk-test', maxRetries: 0 });
+    const err = await sdk.chat.completions.create(chat).catch((e) => e);
+    assert.equal(err.status, 502, client);
+    assert.equal(err.error.code, 'connect_error');
+    assert.match(err.error.message, message);
+    const row = ledgerRow(gw2.ledgerPath, err.headers.get('x-tollgate-call-id'));
+    assert.deepEqual(pick(row, FIELDS), { outcome: 'upstream_error', status_code: 502, error_type: 'connect_error', usage_estimated: 0, input_tokens: 0, output_tokens: 0 });
+  }
 });
 
 test('provider answers 200 with malformed JSON: 502, estimated spend', async () => {
