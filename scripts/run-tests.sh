@@ -23,15 +23,25 @@ else
   status=1
 fi
 
-echo "== end-to-end tests (node --test)"
 export TOLLGATE_BIN="$build/tollgate"
-# flags that Debian 12's Node 18 knows; coreutils bounds the whole run instead
-(cd "$root/tests/e2e" && timeout 1200 node --test --test-reporter=spec ./*.test.mjs) 2>&1 | tee "$log/e2e.txt"
-[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
-ep=$(grep -E '^. pass [0-9]+' "$log/e2e.txt" | tail -1 | grep -oE '[0-9]+$')
-ef=$(grep -E '^. fail [0-9]+' "$log/e2e.txt" | tail -1 | grep -oE '[0-9]+$')
-[ -n "$ep" ] || status=1
-passed=$((passed + ${ep:-0})); failed=$((failed + ${ef:-0}))
+# e2e NAME [FILES...]: one node --test run, counted. Flags that Debian 12's Node 18 knows;
+# coreutils bounds the whole run instead.
+e2e() {
+  local name=$1; shift
+  (cd "$root/tests/e2e" && timeout 1200 node --test --test-reporter=spec "$@") 2>&1 | tee "$log/$name.txt"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+  local ep ef
+  ep=$(grep -E '^. pass [0-9]+' "$log/$name.txt" | tail -1 | grep -oE '[0-9]+$')
+  ef=$(grep -E '^. fail [0-9]+' "$log/$name.txt" | tail -1 | grep -oE '[0-9]+$')
+  [ -n "$ep" ] || status=1
+  passed=$((passed + ${ep:-0})); failed=$((failed + ${ef:-0}))
+}
+echo "== end-to-end tests (node --test)"
+e2e all ./*.test.mjs
+# plain-HTTP upstreams (the mock) use the own HTTP/1.1 client; the suites that exercise
+# the upstream path run again through libcurl, which carries TLS and proxied providers
+echo "== end-to-end tests again, upstream client libcurl"
+TOLLGATE_UPSTREAM_CLIENT=libcurl e2e libcurl ./core_openai.test.mjs ./core_anthropic.test.mjs ./errors.test.mjs
 
 rm -rf "$log"
 [ "$failed" -eq 0 ] || status=1

@@ -48,8 +48,8 @@ struct tg_h1conn {
     struct tg_h1client *cl;
     const struct tg_h1_origin *o;
     h2o_socket_t *sock;
-    struct tg_h1_transfer *t; /* NULL while idle */
-    h2o_linklist_t link;      /* in cl->idle[o->id] or cl->busy */
+    struct tg_h1_transfer *t;  /* NULL while idle */
+    h2o_linklist_t link;       /* in cl->idle[o->id] or cl->busy */
     h2o_timeout_entry_t timer; /* connect timeout */
     bool is_idle, is_reused;
 };
@@ -393,7 +393,8 @@ void tg_h1client_destroy(struct tg_h1client *cl)
         close_all(&cl->idle[i]);
     close_all(&cl->busy);
     while (!h2o_linklist_is_empty(&cl->zero._entries))
-        h2o_timeout_unlink(H2O_STRUCT_FROM_MEMBER(h2o_timeout_entry_t, _link, cl->zero._entries.next));
+        h2o_timeout_unlink(
+            H2O_STRUCT_FROM_MEMBER(h2o_timeout_entry_t, _link, cl->zero._entries.next));
     h2o_timeout_dispose(cl->loop, &cl->connect_timeout);
     h2o_timeout_dispose(cl->loop, &cl->zero);
     free(cl);

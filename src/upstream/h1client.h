@@ -57,7 +57,7 @@ struct tg_h1_transfer {
     int phase;
     bool is_paused, is_retried, has_answer, is_eof;
     const char *eof_err; /* why the connection ended (is_eof) */
-    int64_t left; /* Content-Length bytes still to come; -1: chunked or until close */
+    int64_t left;        /* Content-Length bytes still to come; -1: chunked or until close */
     bool is_chunked, is_keep_alive;
     struct tg_h1_chunked chunk;
     h2o_timeout_entry_t defer; /* work put off to the next pass of the loop */

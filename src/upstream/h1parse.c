@@ -161,8 +161,8 @@ static int hexval(char ch)
     return -1;
 }
 
-enum tg_h1_chunk tg_h1_chunked_next(struct tg_h1_chunked *d, const char *p, size_t n,
-                                    size_t *skip, size_t *len)
+enum tg_h1_chunk tg_h1_chunked_next(struct tg_h1_chunked *d, const char *p, size_t n, size_t *skip,
+                                    size_t *len)
 {
     size_t i = 0;
     *len = 0;
@@ -221,8 +221,7 @@ enum tg_h1_chunk tg_h1_chunked_next(struct tg_h1_chunked *d, const char *p, size
             }
             break; /* a trailer field: not forwarded */
         }
-        default:
-            return TG_H1_CHUNK_END;
+        default: return TG_H1_CHUNK_END;
         }
     }
 }

@@ -45,8 +45,8 @@ enum tg_h1_chunk { TG_H1_CHUNK_DATA, TG_H1_CHUNK_MORE, TG_H1_CHUNK_END, TG_H1_CH
  *  first. DATA: *len (> 0) bytes of data follow at p + *skip; the caller reports what it
  *  took with tg_h1_chunked_took. MORE: framing is incomplete, wait for more bytes. END:
  *  the last chunk and its trailers are complete. BAD: not the chunked coding. */
-enum tg_h1_chunk tg_h1_chunked_next(struct tg_h1_chunked *d, const char *p, size_t n,
-                                    size_t *skip, size_t *len);
+enum tg_h1_chunk tg_h1_chunked_next(struct tg_h1_chunked *d, const char *p, size_t n, size_t *skip,
+                                    size_t *len);
 /** n (<= the *len last returned) data bytes were consumed. */
 void tg_h1_chunked_took(struct tg_h1_chunked *d, size_t n);
 

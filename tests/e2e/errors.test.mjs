@@ -101,6 +101,27 @@ test('provider answers 200 with malformed JSON: 502, estimated spend', async () 
   assert.ok(row.input_tokens > 0);
 });
 
+test('provider answers with broken HTTP: 502 upstream_io_error, estimated spend, never guessed at', async () => {
+  const own = !process.env.TOLLGATE_UPSTREAM_CLIENT; // the messages are the own client's words
+  const cases = [
+    ['not HTTP at all', 'SSH-2.0-OpenSSH_9.2\r\n\r\n', /the provider's answer is not a valid HTTP\/1\.1 response/],
+    ['two different lengths', 'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}', /not a valid HTTP\/1\.1 response/],
+    ['closed inside the body', 'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"id":"chatcmpl-x"', /closed the connection before the response ended/],
+    ['a bad chunk size', 'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n', /chunked body is malformed/],
+  ];
+  const bodyBytes = Buffer.byteLength(JSON.stringify(chat));
+  for (const [name, raw, message] of cases) {
+    mock.reset();
+    mock.enqueue({ rawResponse: raw });
+    const err = await openai.chat.completions.create(chat).catch((e) => e);
+    assert.equal(err.status, 502, name);
+    assert.equal(err.error.code, 'upstream_io_error', name);
+    if (own) assert.match(err.error.message, message, name);
+    const row = rowOf(err.headers);
+    assert.deepEqual(pick(row, FIELDS), { outcome: 'upstream_error', status_code: 502, error_type: 'upstream_io_error', usage_estimated: 1, input_tokens: Math.ceil(bodyBytes / 4), output_tokens: 0 }, name);
+  }
+});
+
 test('stream cut mid-way by the provider: the client stream fails, the row says truncated and estimated', async () => {
   mock.reset();
   mock.enqueue({ cutAfterEvents: 3 });

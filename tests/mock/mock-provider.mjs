@@ -236,6 +236,11 @@ export async function startMock(opts = {}) {
       return json(res, e.status, e.body, headers);
     }
     if (script.status && script.status !== 200) return json(res, script.status, script.body ?? {}, headers);
+    if (script.rawResponse !== undefined) {
+      // bytes straight onto the socket, past node's HTTP writer: broken framing on purpose
+      res.socket.end(script.rawResponse);
+      return;
+    }
     if (script.rawBody !== undefined) {
       res.writeHead(200, { 'content-type': 'application/json', ...headers });
       return res.end(script.rawBody);

@@ -61,9 +61,19 @@ export async function startGateway(t, opts = {}) {
   const ledgerPath = opts.ledgerPath ?? path.join(dir, 'ledger.db');
   const portFile = path.join(dir, 'port');
   const args = ['serve', '--listen', '127.0.0.1:0', '--port-file', portFile, '--ledger', ledgerPath, '--workers', String(opts.workers ?? 1)];
-  if (opts.mockUrl) args.push('--upstream', `openai=${opts.mockUrl}`, '--upstream', `anthropic=${opts.mockUrl}`);
-  if (opts.config) {
-    writeFileSync(path.join(dir, 'tollgate.yaml'), opts.config);
+  // TOLLGATE_UPSTREAM_CLIENT=libcurl (scripts/run-tests.sh, second pass) sends the mock's
+  // traffic through libcurl instead of the own HTTP/1.1 client
+  const client = process.env.TOLLGATE_UPSTREAM_CLIENT;
+  let config = opts.config;
+  if (opts.mockUrl && client) {
+    const ups = `upstreams:\n  openai: { base_url: "${opts.mockUrl}", client: ${client} }\n  anthropic: { base_url: "${opts.mockUrl}", client: ${client} }\n`;
+    if (config?.includes('upstreams:')) throw new Error('TOLLGATE_UPSTREAM_CLIENT with a config that names upstreams');
+    config = ups + (config ?? '');
+  } else if (opts.mockUrl) {
+    args.push('--upstream', `openai=${opts.mockUrl}`, '--upstream', `anthropic=${opts.mockUrl}`);
+  }
+  if (config) {
+    writeFileSync(path.join(dir, 'tollgate.yaml'), config);
     args.push('--config', path.join(dir, 'tollgate.yaml'));
   }
   args.push(...(opts.args ?? []));

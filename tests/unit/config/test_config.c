@@ -32,7 +32,7 @@ static void test_full_file(void **state)
                             "upstreams:\n"
                             "  groq: { type: openai, base_url: 'https://api.groq.com/openai/', "
                             "api_key_env: GROQ_KEY }\n"
-                            "  openai: { base_url: http://127.0.0.1:1234 }\n"
+                            "  openai: { base_url: http://127.0.0.1:1234, client: libcurl }\n"
                             "timeouts:\n"
                             "  first_byte_ms: 250\n"
                             "  idle_stream_ms: 500\n"
@@ -62,6 +62,8 @@ static void test_full_file(void **state)
     assert_string_equal(g->base_url, "https://api.groq.com/openai"); /* trailing slash trimmed */
     assert_string_equal(g->api_key_env, "GROQ_KEY");
     assert_string_equal(tg_config_upstream(&c, "openai", 6)->base_url, "http://127.0.0.1:1234");
+    assert_true(tg_config_upstream(&c, "openai", 6)->use_libcurl);
+    assert_false(g->use_libcurl);
     assert_int_equal(c.n_upstreams, 3);
     assert_int_equal(c.n_pricing_cards, 2);
     assert_string_equal(c.pricing_cards[1], "b.csv");
@@ -90,6 +92,8 @@ static const struct err_case err_cases[] = {
     {"upstreams:\n  x: { type: gemini, base_url: http://a }\n",
      "t.yaml:2: upstreams.x.type: 'gemini' is not openai or anthropic"},
     {"upstreams:\n  x: { type: openai }\n", "t.yaml:2: upstreams.x: base_url is required"},
+    {"upstreams:\n  x: { base_url: http://a, client: curl }\n",
+     "t.yaml:2: upstreams.x.client: 'curl' is not auto or libcurl"},
     {"limits: 5\n", "t.yaml:1: limits must be a map"},
     {"a: [1\n", "t.yaml:2: did not find expected ',' or ']'"},
     {"pricing:\n  fallback: { input_per_mtok: 1 }\n",

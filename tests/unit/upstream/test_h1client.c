@@ -172,7 +172,8 @@ static void on_done(struct tg_h1_transfer *t, enum tg_h1_result r, const char *m
 static struct tg_h1client *cl;
 static h2o_loop_t *loop;
 static struct tg_h1_origin origin;
-static const char REQ[] = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n";
+static const char REQ[] =
+    "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n";
 
 static void start(struct xfer *x)
 {
@@ -213,7 +214,8 @@ static void test_keep_alive_reuse(void **state)
 {
     (void)state;
     static const char *const answers[] = {
-        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{\"a\":\"one\"}",
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+        "11\r\n\r\n{\"a\":\"one\"}",
         "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 5\r\n\r\n\1hello",
     };
     struct server s;

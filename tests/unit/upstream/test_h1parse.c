@@ -13,9 +13,9 @@
 
 struct head_case {
     const char *name, *input;
-    long want;        /* parse result: length, 0 (more), -1 */
-    int status;       /* when complete */
-    int64_t clen;     /* content_length */
+    long want;         /* parse result: length, 0 (more), -1 */
+    int status;        /* when complete */
+    int64_t clen;      /* content_length */
     int chunked, keep; /* is_chunked, is_keep_alive */
 };
 
@@ -24,15 +24,15 @@ static const struct head_case heads[] = {
     {"content-length", OK200 "Content-Type: application/json\r\nContent-Length: 12\r\n\r\n", 71,
      200, 12, 0, 1},
     {"chunked", OK200 "Transfer-Encoding: chunked\r\n\r\n", 47, 200, -1, 1, 1},
-    {"chunked wins over content-length", OK200 "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
-     66, 200, -1, 1, 1},
+    {"chunked wins over content-length",
+     OK200 "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", 66, 200, -1, 1, 1},
     {"neither: until close", OK200 "\r\n", 19, 200, -1, 0, 0},
     {"connection close", OK200 "Connection: close\r\nContent-Length: 0\r\n\r\n", 57, 200, 0, 0, 0},
     {"connection list with close", OK200 "Connection: TE, Close\r\nContent-Length: 0\r\n\r\n", 61,
      200, 0, 0, 0},
     {"http/1.0 closes", "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\n", 38, 200, 2, 0, 0},
-    {"http/1.0 keep-alive", "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\n",
-     62, 200, 2, 0, 1},
+    {"http/1.0 keep-alive",
+     "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\n", 62, 200, 2, 0, 1},
     {"bare LF lines", "HTTP/1.1 429 Too Many\nContent-Length: 3\n\n", 41, 429, 3, 0, 1},
     {"no reason phrase", "HTTP/1.1 204\r\n\r\n", 16, 204, 0, 0, 1},
     {"1xx has no body", "HTTP/1.1 100 Continue\r\n\r\n", 25, 100, 0, 0, 1},
