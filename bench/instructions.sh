@@ -13,7 +13,7 @@ dur=${2:-8}
 bins=("$1" "${@:3}")
 work=$(mktemp -d /tmp/tginstr.XXXXXX)
 chmod 755 "$work"
-trap 'kill $(cat "$work"/*.pid 2>/dev/null) 2>/dev/null; sleep 0.3; rm -rf "$work"' EXIT
+trap 'kill $(cat "$work"/*.pid 2>/dev/null) 2>/dev/null; sleep 0.3; [ -n "${KEEP:-}" ] && cp "$work"/cg.out.1 "$KEEP"; rm -rf "$work"' EXIT
 P_MOCK=18090 P_TG=18092
 body=$BENCH_BODY
 mkdir -p "$work/logs"

@@ -28,7 +28,7 @@ static int inspect_request(enum tg_op op, const char *body, size_t len,
     info->max_output_tokens =
         tg_json_has_number(j, "max_tokens") ? tg_json_count(j, "max_tokens") : -1;
     info->input_bytes = (int64_t)len;
-    cJSON_Delete(j);
+    tg_json_delete(j);
     return 0;
 }
 
@@ -100,12 +100,12 @@ static int parse_response(enum tg_op op, const char *body, size_t len, struct tg
     struct tg_stream_state st;
     cJSON *j = cJSON_ParseWithLength(body, len);
     if (j == NULL || !cJSON_IsObject(j)) {
-        cJSON_Delete(j);
+        tg_json_delete(j);
         return TG_ERR_INVALID;
     }
     memset(&st, 0, sizeof st);
     apply_message(&st, j, u);
-    cJSON_Delete(j);
+    tg_json_delete(j);
     return 0;
 }
 
@@ -139,7 +139,7 @@ static enum tg_stream_action stream_event(struct tg_stream_state *st, const stru
         const char *v = cJSON_IsString(et) ? et->valuestring : "stream_error";
         tg_field_set(st->error_type, sizeof st->error_type, v, strlen(v));
     }
-    cJSON_Delete(j);
+    tg_json_delete(j);
     return TG_STREAM_FORWARD;
 }
 

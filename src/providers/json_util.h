@@ -24,5 +24,8 @@ void tg_json_copy_str(const cJSON *obj, const char *path, char *dst, unsigned ds
 void tg_json_hooks_install(void);
 void tg_json_arena_begin(void);
 void tg_json_arena_end(void);
+/** cJSON_Delete, or nothing when the whole tree is in the current scope's arena (its
+ *  root there and no allocation of the scope fell back to malloc). */
+void tg_json_delete(cJSON *j);
 
 #endif

@@ -66,7 +66,7 @@ static int inspect_request(enum tg_op op, const char *body, size_t len,
         inject_include_usage(j, body, len, rewritten);
         info->injected_usage = true;
     }
-    cJSON_Delete(j);
+    tg_json_delete(j);
     return 0;
 }
 
@@ -137,7 +137,7 @@ static int parse_response(enum tg_op op, const char *body, size_t len, struct tg
 {
     cJSON *j = cJSON_ParseWithLength(body, len);
     if (j == NULL || !cJSON_IsObject(j)) {
-        cJSON_Delete(j);
+        tg_json_delete(j);
         return TG_ERR_INVALID;
     }
     const cJSON *usage = cJSON_GetObjectItemCaseSensitive(j, "usage");
@@ -176,7 +176,7 @@ static int parse_response(enum tg_op op, const char *body, size_t len, struct tg
     case TG_OP_MODELS:
     case TG_OP_MESSAGES: break;
     }
-    cJSON_Delete(j);
+    tg_json_delete(j);
     return 0;
 }
 
@@ -274,7 +274,7 @@ static enum tg_stream_action stream_event(struct tg_stream_state *st, const stru
         responses_event(st, j, u);
     else
         a = chat_chunk(st, j, u);
-    cJSON_Delete(j);
+    tg_json_delete(j);
     return a;
 }
 

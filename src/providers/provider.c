@@ -1,6 +1,8 @@
 /* providers/provider.c - what every API family shares: operation names, error bodies */
 #include "providers/provider.h"
 
+#include "providers/json_util.h"
+
 #include <cjson/cJSON.h>
 
 const char *tg_op_name(enum tg_op op)
@@ -22,7 +24,7 @@ int tg_provider_parse_body(const char *body, size_t len, cJSON **out, struct tg_
     if (j == NULL)
         return tg_errf(eb, TG_ERR_INVALID, "request body is not valid JSON");
     if (!cJSON_IsObject(j)) {
-        cJSON_Delete(j);
+        tg_json_delete(j);
         return tg_errf(eb, TG_ERR_INVALID, "request body must be a JSON object");
     }
     *out = j;
