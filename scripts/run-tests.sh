@@ -24,11 +24,12 @@ else
 fi
 
 export TOLLGATE_BIN="$build/tollgate"
-# e2e NAME [FILES...]: one node --test run, counted. Flags that Debian 12's Node 18 knows;
+# e2e NAME PATTERNS...: one node --test run over tests/e2e/PATTERNS, counted. Flags that Debian 12's Node 18 knows;
 # coreutils bounds the whole run instead.
 e2e() {
   local name=$1; shift
-  (cd "$root/tests/e2e" && timeout 1200 node --test --test-reporter=spec "$@") 2>&1 | tee "$log/$name.txt"
+  # shellcheck disable=SC2048,SC2086 # the file patterns expand inside tests/e2e
+  (cd "$root/tests/e2e" && timeout 1200 node --test --test-reporter=spec $*) 2>&1 | tee "$log/$name.txt"
   [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
   local ep ef
   ep=$(grep -E '^. pass [0-9]+' "$log/$name.txt" | tail -1 | grep -oE '[0-9]+$')

@@ -81,7 +81,7 @@ struct call {
     struct tg_h1_transfer h1;
     struct tg_buf reqhead; /* the request line and headers, for the own client */
     bool attached;
-    bool in_curl_cb; /* inside a transfer's header or body callback */
+    bool in_upstream_cb; /* inside a transfer's header or body callback */
     struct curl_slist *hdrs;
     struct tg_buf upbody;
     struct tg_buf resp_hdrs; /* "name\0value\0" pairs of the final response */
@@ -325,7 +325,7 @@ static void on_req_dispose(void *p)
     if (c->state == CALL_FORWARDING) {
         TG_SETS(c->rec.outcome, "client_aborted");
         TG_SETS(c->rec.error_type, "client_closed");
-        if (!c->in_curl_cb) /* inside a curl callback the write callback aborts instead */
+        if (!c->in_upstream_cb) /* inside a curl callback the write callback aborts instead */
             finish_call(c);
     }
     call_release(c);
@@ -466,9 +466,9 @@ static void on_proceed(h2o_generator_t *g, h2o_req_t *req)
         if (c->is_native) {
             tg_h1_resume(&c->h1); /* delivers from the next pass of the loop */
         } else {
-            c->in_curl_cb = true;
+            c->in_upstream_cb = true;
             curl_easy_pause(c->easy, CURLPAUSE_CONT); /* may call the write callback at once */
-            c->in_curl_cb = false;
+            c->in_upstream_cb = false;
         }
     }
     flush_stream(c);
@@ -931,9 +931,9 @@ static enum tg_h1_take take_body(struct call *c, const char *p, size_t len)
     if (rc != 0)
         return TG_H1_STOP;
     if (c->rec.usage.response_model[0] != '\0' || c->body.len > 0) {
-        c->in_curl_cb = true;
+        c->in_upstream_cb = true;
         flush_stream(c);
-        c->in_curl_cb = false;
+        c->in_upstream_cb = false;
     }
     return c->req == NULL ? TG_H1_STOP : TG_H1_TAKE;
 }

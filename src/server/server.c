@@ -363,6 +363,8 @@ static int write_port_file(const char *path, int port, struct tg_errbuf *eb)
 /* The host and port of a base URL (the scheme's default port when it names none), and
  * whether tollgate's own HTTP/1.1 client can carry it: plain http:// to an IP literal or
  * localhost (a name that DNS may move goes through libcurl, which resolves it again). */
+_Static_assert(TG_H1_MAX_ORIGINS >= TG_MAX_UPSTREAMS, "an upstream's index names its pool");
+
 static void upstream_addr(struct tg_server *srv, int i)
 {
     const struct tg_upstream_conf *uc = &srv->cfg->upstreams[i];
