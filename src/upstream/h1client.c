@@ -14,9 +14,10 @@
  * with nothing left over goes back to the pool. Backpressure: on_body returning
  * TG_H1_PAUSE stops reading the socket, so the kernel's window throttles the provider;
  * the held bytes stay in the socket's input buffer until tg_h1_resume.
- * A pooled connection that fails before any byte of the answer is retried once on a new
- * connection (the provider closed it while it was idle: RFC 9112 §9.3.1's "retry"
- * case, as curl and nginx do).
+ * A pooled connection that fails at once (RETRY_WINDOW_MS), before any byte of the answer,
+ * is retried once on a new connection: the provider closed it while it was idle (RFC
+ * 9112 §9.3.1). A failure after longer is reported, never retried: an LLM call is not
+ * idempotent, and the provider may have billed it.
  * Lifetimes: the transfer belongs to its owner; on_done is the last callback and comes
  * after the connection was detached, so the owner may free the transfer in it. A failure
  * found inside tg_h1_start (connect() refused at once) and a resume are put off to the
@@ -41,6 +42,10 @@
  * about to pause. A fixed receive buffer bounds that pass; at 256 KB it still carries
  * 250 MB/s at 1 ms of round trip, and this client only serves fixed nearby addresses. */
 #define RCVBUF (256 << 10)
+/* A pooled connection that fails this soon after the request went out, with no byte of
+ * an answer, was closed by the provider while idle: the request is sent again. Later, the
+ * provider may have been working on it (and billing it), so the failure is reported. */
+#define RETRY_WINDOW_MS 100
 
 enum { PH_CONNECT, PH_HEAD, PH_BODY };
 
@@ -200,7 +205,8 @@ static void end_of_connection(struct tg_h1_transfer *t, const char *err)
         complete(t);
         return;
     }
-    if (t->phase != PH_BODY && !t->has_answer && k->is_reused && !t->is_retried) {
+    if (t->phase != PH_BODY && !t->has_answer && k->is_reused && !t->is_retried &&
+        h2o_now(t->cl->loop) - t->sent_at_ms <= RETRY_WINDOW_MS) {
         t->is_retried = true;
         conn_close(k);
         connect_new(t->cl, t);
@@ -250,6 +256,7 @@ static void send_request(struct tg_h1_transfer *t)
 {
     h2o_socket_t *sock = t->conn->sock;
     t->phase = PH_HEAD;
+    t->sent_at_ms = h2o_now(t->cl->loop);
     h2o_socket_read_start(sock, on_read);
     h2o_socket_write(sock, t->req, t->req[1].len > 0 ? 2 : 1, on_written);
 }

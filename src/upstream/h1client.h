@@ -57,6 +57,7 @@ struct tg_h1_transfer {
     int phase;
     bool is_paused, is_retried, has_answer, is_eof;
     const char *eof_err; /* why the connection ended (is_eof) */
+    uint64_t sent_at_ms; /* loop time the request went out on its connection */
     int64_t left;        /* Content-Length bytes still to come; -1: chunked or until close */
     bool is_chunked, is_keep_alive;
     struct tg_h1_chunked chunk;
@@ -74,8 +75,9 @@ void tg_h1client_destroy(struct tg_h1client *cl);
 
 /** Sends head (the request line and headers, through the blank line) and then body on a
  *  pooled connection to o, or a new one. Both must stay valid until on_done or cancel.
- *  A connection that was idle in the pool and fails before any byte of the answer is
- *  retried once on a new connection (the provider closed it as it was reused). */
+ *  A connection that was idle in the pool and fails at once, before any byte of the
+ *  answer, is retried once on a new connection (the provider closed it as it was
+ *  reused); a later failure is reported, never retried (the call may have been billed). */
 void tg_h1_start(struct tg_h1client *cl, struct tg_h1_transfer *t, const struct tg_h1_origin *o,
                  h2o_iovec_t head, h2o_iovec_t body);
 /** After on_body returned TG_H1_PAUSE: the held bytes are delivered again, and reading

@@ -306,6 +306,33 @@ static void test_stale_pooled_connection_retried(void **state)
     tg_buf_free(&second.body);
 }
 
+static void test_late_failure_not_retried(void **state)
+{
+    (void)state;
+    /* the second request is read, then the provider "works" for 300 ms and dies: it may
+     * have billed the call, so it is reported and not sent again */
+    static const char *const answers[] = {
+        "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+        "\1\1\1\1\1\1\1\1\1\1\1\1\1\1\1\2",
+    };
+    struct server s;
+    server_start(&s, answers, 2);
+    origin_for(&origin, s.port);
+    struct xfer x = {0};
+    start(&x);
+    run_until(&x.done);
+    assert_int_equal(x.result, TG_H1_OK);
+    start(&x);
+    run_until(&x.done);
+    assert_int_equal(x.result, TG_H1_IO_ERROR);
+    assert_true(x.t.is_sent);
+    assert_string_equal(x.msg, "the provider closed the connection without answering (socket "
+                               "closed by peer)");
+    server_stop(&s);
+    assert_int_equal(s.accepts, 1);
+    tg_buf_free(&x.body);
+}
+
 static void test_pause_and_resume(void **state)
 {
     (void)state;
@@ -426,6 +453,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_keep_alive_reuse, setup, teardown),
         cmocka_unit_test_setup_teardown(test_chunked_across_writes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stale_pooled_connection_retried, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_late_failure_not_retried, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pause_and_resume, setup, teardown),
         cmocka_unit_test_setup_teardown(test_answers_that_go_wrong, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connect_refused, setup, teardown),
