@@ -242,14 +242,11 @@ static void on_written(h2o_socket_t *sock, const char *err)
     struct tg_h1_transfer *t = k->t;
     if (t == NULL)
         return; /* the answer came and the connection was closed first */
-    if (err == NULL) {
+    if (err == NULL)
         t->is_sent = true;
-        return;
-    }
-    t->is_eof = true;
-    t->eof_err = err;
-    if (!t->is_paused)
-        end_of_connection(t, err);
+    /* a failed write is left to the read side: a provider that answered early (a 413)
+     * and closed has its answer in the socket still, and a broken connection reports
+     * there too */
 }
 
 static void send_request(struct tg_h1_transfer *t)
