@@ -7,6 +7,8 @@
  * end in CRLF or a bare LF (§2.2). */
 #include "upstream/h1parse.h"
 
+#include "core/buf.h"
+
 #include <string.h>
 #include <strings.h>
 
@@ -150,17 +152,6 @@ enum { ST_SIZE, ST_DATA, ST_DATA_END, ST_TRAILER, ST_DONE };
 
 #define MAX_FRAMING_LINE 4096
 
-static int hexval(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
 enum tg_h1_chunk tg_h1_chunked_next(struct tg_h1_chunked *d, const char *p, size_t n, size_t *skip,
                                     size_t *len)
 {
@@ -175,10 +166,10 @@ enum tg_h1_chunk tg_h1_chunked_next(struct tg_h1_chunked *d, const char *p, size
                 return n - i > MAX_FRAMING_LINE ? TG_H1_CHUNK_BAD : TG_H1_CHUNK_MORE;
             size_t e = (size_t)(nl - p), k = i;
             uint64_t v = 0;
-            while (k < e && hexval(p[k]) >= 0) {
+            while (k < e && tg_hexval(p[k]) >= 0) {
                 if (v >> 56)
                     return TG_H1_CHUNK_BAD;
-                v = v * 16 + (uint64_t)hexval(p[k++]);
+                v = v * 16 + (uint64_t)tg_hexval(p[k++]);
             }
             if (k == i) /* no digits */
                 return TG_H1_CHUNK_BAD;

@@ -30,6 +30,12 @@ struct server {
     pthread_t tid;
 };
 
+static struct tg_h1client *cl;
+static h2o_loop_t *loop;
+static struct tg_h1_origin origin;
+
+static void origin_for(struct tg_h1_origin *o, int port);
+
 static bool read_request(int fd, char *out, size_t cap)
 {
     char buf[8192];
@@ -43,8 +49,8 @@ static bool read_request(int fd, char *out, size_t cap)
         char *end = strstr(buf, "\r\n\r\n");
         if (end == NULL)
             continue;
-        const char *cl = strstr(buf, "Content-Length: ");
-        size_t want = (size_t)(end + 4 - buf) + (cl ? strtoul(cl + 16, NULL, 10) : 0);
+        const char *len = strstr(buf, "Content-Length: ");
+        size_t want = (size_t)(end + 4 - buf) + (len ? strtoul(len + 16, NULL, 10) : 0);
         if (n >= want)
             break;
     }
@@ -110,7 +116,16 @@ static void server_start(struct server *s, const char *const *answers, int n)
     socklen_t l = sizeof a;
     getsockname(s->lfd, (struct sockaddr *)&a, &l);
     s->port = ntohs(a.sin_port);
+    origin_for(&origin, s->port); /* the transfers go to this server */
     pthread_create(&s->tid, NULL, serve, s);
+}
+
+/* Closes the pool's connections (a connection left open keeps a server thread waiting)
+ * and starts a new client. */
+static void drop_pool(void)
+{
+    tg_h1client_destroy(cl);
+    cl = tg_h1client_new(loop, 2000);
 }
 
 static void server_stop(struct server *s)
@@ -169,9 +184,6 @@ static void on_done(struct tg_h1_transfer *t, enum tg_h1_result r, const char *m
         x->then(x);
 }
 
-static struct tg_h1client *cl;
-static h2o_loop_t *loop;
-static struct tg_h1_origin origin;
 static const char REQ[] =
     "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n";
 
@@ -220,7 +232,6 @@ static void test_keep_alive_reuse(void **state)
     };
     struct server s;
     server_start(&s, answers, 2);
-    origin_for(&origin, s.port);
     struct xfer x = {0};
     start(&x);
     run_until(&x.done);
@@ -238,8 +249,7 @@ static void test_keep_alive_reuse(void **state)
     assert_int_equal(x.body.len, 5);
     assert_memory_equal(x.body.base, "hello", 5);
     assert_int_equal(tg_h1client_idle(cl, &origin), 1);
-    tg_h1client_destroy(cl); /* closes the idle connection: the server thread ends */
-    cl = tg_h1client_new(loop, 2000);
+    drop_pool();
     server_stop(&s);
     assert_int_equal(s.accepts, 1);
     assert_memory_equal(s.first_request, REQ, strlen(REQ));
@@ -256,7 +266,6 @@ static void test_chunked_across_writes(void **state)
     };
     struct server s;
     server_start(&s, answers, 1);
-    origin_for(&origin, s.port);
     struct xfer x = {0};
     start(&x);
     run_until(&x.done);
@@ -286,7 +295,6 @@ static void test_stale_pooled_connection_retried(void **state)
     };
     struct server s;
     server_start(&s, answers, 2);
-    origin_for(&origin, s.port);
     struct xfer x = {0};
     x.then = start_second;
     usleep(1000);
@@ -298,8 +306,7 @@ static void test_stale_pooled_connection_retried(void **state)
     assert_int_equal(second.result, TG_H1_OK);
     assert_int_equal(second.body.len, 3);
     assert_memory_equal(second.body.base, "yes", 3);
-    tg_h1client_destroy(cl);
-    cl = tg_h1client_new(loop, 2000);
+    drop_pool();
     server_stop(&s);
     assert_int_equal(s.accepts, 2);
     tg_buf_free(&x.body);
@@ -317,7 +324,6 @@ static void test_late_failure_not_retried(void **state)
     };
     struct server s;
     server_start(&s, answers, 2);
-    origin_for(&origin, s.port);
     struct xfer x = {0};
     start(&x);
     run_until(&x.done);
@@ -341,7 +347,6 @@ static void test_pause_and_resume(void **state)
     };
     struct server s;
     server_start(&s, answers, 1);
-    origin_for(&origin, s.port);
     struct xfer x = {0};
     x.pause_first = 1;
     start(&x);
@@ -390,7 +395,6 @@ static void test_answers_that_go_wrong(void **state)
         const char *answers[1] = {cases[i].answer};
         struct server s;
         server_start(&s, answers, 1);
-        origin_for(&origin, s.port);
         struct xfer x = {0};
         start(&x);
         run_until(&x.done);
@@ -399,8 +403,7 @@ static void test_answers_that_go_wrong(void **state)
             fail_msg("%s: result %d (%s), body '%.*s'", cases[i].name, x.result, x.msg,
                      (int)x.body.len, x.body.base ? x.body.base : "");
         assert_int_equal(tg_h1client_idle(cl, &origin), 0);
-        tg_h1client_destroy(cl); /* a connection left open ends the server thread */
-        cl = tg_h1client_new(loop, 2000);
+        drop_pool();
         server_stop(&s);
         tg_buf_free(&x.body);
     }
@@ -433,7 +436,6 @@ static void test_cancel(void **state)
     static const char *const answers[] = {"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n\1ab"};
     struct server s;
     server_start(&s, answers, 1);
-    origin_for(&origin, s.port);
     struct xfer x = {0};
     start(&x);
     for (int i = 0; i < 50 && !x.t.is_sent; i++)
