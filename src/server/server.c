@@ -294,6 +294,10 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+/* Pooled plain-HTTP connections idle longer are not reused: under the idle timeouts of
+ * common load balancers (60 s on AWS ALB), as libcurl's own limit is (118 s). */
+#define H1_MAX_IDLE_MS 30000
+
 static void worker_init(struct tg_server *srv, struct tg_worker *w, int index, int fd)
 {
     const struct tg_config *cfg = srv->cfg;
@@ -305,7 +309,7 @@ static void worker_init(struct tg_server *srv, struct tg_worker *w, int index, i
     w->accept_ctx.ctx = &w->ctx;
     w->accept_ctx.hosts = srv->globalconf.hosts;
     w->curl = tg_curlloop_new(w->loop, &w->ctx);
-    w->h1 = tg_h1client_new(w->loop, (uint64_t)cfg->connect_timeout_ms);
+    w->h1 = tg_h1client_new(w->loop, (uint64_t)cfg->connect_timeout_ms, H1_MAX_IDLE_MS);
     w->queue = h2o_multithread_create_queue(w->loop);
     struct tg_errbuf eb;
     if (tg_ledger_add_journal(srv->ledger, &w->journal, &eb) != 0)

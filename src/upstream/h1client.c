@@ -8,8 +8,10 @@
  *
  * A connection (struct tg_h1conn) is busy with one transfer or idle in its origin's pool
  * (LIFO, at most MAX_IDLE). An idle connection is still read: any event on it (the
- * provider closing it, or stray bytes) closes it. Transfer phases: CONNECT -> HEAD
- * (request written while the answer's head is read; 1xx heads are skipped) -> BODY
+ * provider closing it, or stray bytes) closes it. One idle longer than max_idle_ms is
+ * closed instead of reused: a load balancer or NAT may have dropped it silently, and a
+ * request sent into such a connection waits for the first-byte timeout. Transfer phases: CONNECT ->
+ * HEAD (request written while the answer's head is read; 1xx heads are skipped) -> BODY
  * (Content-Length, chunked, or until the close) -> done, when a keep-alive connection
  * with nothing left over goes back to the pool. Backpressure: on_body returning
  * TG_H1_PAUSE stops reading the socket, so the kernel's window throttles the provider;
@@ -56,12 +58,13 @@ struct tg_h1conn {
     struct tg_h1_transfer *t;  /* NULL while idle */
     h2o_linklist_t link;       /* in cl->idle[o->id] or cl->busy */
     h2o_timeout_entry_t timer; /* connect timeout */
+    uint64_t idle_since_ms;    /* loop time it went back to the pool */
     bool is_idle, is_reused;
 };
 
 struct tg_h1client {
     h2o_loop_t *loop;
-    uint64_t connect_timeout_ms;
+    uint64_t connect_timeout_ms, max_idle_ms;
     h2o_timeout_t connect_timeout, zero;
     h2o_linklist_t idle[TG_H1_MAX_ORIGINS];
     int n_idle[TG_H1_MAX_ORIGINS];
@@ -114,6 +117,7 @@ static void complete(struct tg_h1_transfer *t)
         h2o_linklist_insert(cl->idle[id].next, &k->link); /* LIFO: the warmest first */
         cl->n_idle[id]++;
         k->is_idle = true;
+        k->idle_since_ms = h2o_now(cl->loop);
         h2o_socket_read_start(k->sock, on_idle_event);
     } else {
         conn_close(k);
@@ -339,11 +343,18 @@ void tg_h1_start(struct tg_h1client *cl, struct tg_h1_transfer *t, const struct 
     memset(&t->chunk, 0, sizeof t->chunk);
     t->defer.cb = on_defer;
     h2o_linklist_t *idle = &cl->idle[o->id];
-    if (h2o_linklist_is_empty(idle)) {
+    struct tg_h1conn *k = NULL;
+    while (!h2o_linklist_is_empty(idle) && k == NULL) {
+        k = H2O_STRUCT_FROM_MEMBER(struct tg_h1conn, link, idle->next);
+        if (h2o_now(cl->loop) - k->idle_since_ms > cl->max_idle_ms) {
+            conn_close(k); /* a middlebox may have forgotten it without a word */
+            k = NULL;
+        }
+    }
+    if (k == NULL) {
         connect_new(cl, t);
         return;
     }
-    struct tg_h1conn *k = H2O_STRUCT_FROM_MEMBER(struct tg_h1conn, link, idle->next);
     h2o_linklist_unlink(&k->link);
     h2o_linklist_insert(&cl->busy, &k->link);
     cl->n_idle[o->id]--;
@@ -370,11 +381,13 @@ void tg_h1_cancel(struct tg_h1_transfer *t)
         conn_close(t->conn);
 }
 
-struct tg_h1client *tg_h1client_new(h2o_loop_t *loop, uint64_t connect_timeout_ms)
+struct tg_h1client *tg_h1client_new(h2o_loop_t *loop, uint64_t connect_timeout_ms,
+                                    uint64_t max_idle_ms)
 {
     struct tg_h1client *cl = tg_calloc(1, sizeof *cl);
     cl->loop = loop;
     cl->connect_timeout_ms = connect_timeout_ms;
+    cl->max_idle_ms = max_idle_ms;
     h2o_timeout_init(loop, &cl->connect_timeout, connect_timeout_ms);
     h2o_timeout_init(loop, &cl->zero, 0);
     for (int i = 0; i < TG_H1_MAX_ORIGINS; i++)

@@ -68,8 +68,10 @@ struct tg_h1_transfer {
 
 struct tg_h1client;
 
-/** A client for one worker's loop. connect_timeout_ms bounds each new connection. */
-struct tg_h1client *tg_h1client_new(h2o_loop_t *loop, uint64_t connect_timeout_ms);
+/** A client for one worker's loop. connect_timeout_ms bounds each new connection; a
+ *  pooled connection idle longer than max_idle_ms is closed, not reused. */
+struct tg_h1client *tg_h1client_new(h2o_loop_t *loop, uint64_t connect_timeout_ms,
+                                    uint64_t max_idle_ms);
 /** Closes every connection; transfers still running get no callback. NULL ok. */
 void tg_h1client_destroy(struct tg_h1client *cl);
 

@@ -125,7 +125,7 @@ static void server_start(struct server *s, const char *const *answers, int n)
 static void drop_pool(void)
 {
     tg_h1client_destroy(cl);
-    cl = tg_h1client_new(loop, 2000);
+    cl = tg_h1client_new(loop, 2000, 60000);
 }
 
 static void server_stop(struct server *s)
@@ -210,7 +210,7 @@ static int setup(void **state)
 {
     (void)state;
     loop = h2o_evloop_create();
-    cl = tg_h1client_new(loop, 2000);
+    cl = tg_h1client_new(loop, 2000, 60000);
     return 0;
 }
 
@@ -254,6 +254,33 @@ static void test_keep_alive_reuse(void **state)
     assert_int_equal(s.accepts, 1);
     assert_memory_equal(s.first_request, REQ, strlen(REQ));
     assert_string_equal(s.first_request + strlen(REQ), "{}");
+    tg_buf_free(&x.body);
+}
+
+static void test_idle_too_long_not_reused(void **state)
+{
+    (void)state;
+    static const char *const answers[] = {
+        "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na",
+        "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nb",
+    };
+    tg_h1client_destroy(cl);
+    cl = tg_h1client_new(loop, 2000, 50);
+    struct server s;
+    server_start(&s, answers, 2);
+    struct xfer x = {0};
+    start(&x);
+    run_until(&x.done);
+    assert_int_equal(tg_h1client_idle(cl, &origin), 1);
+    for (int i = 0; i < 12; i++) /* 120 ms idle: past max_idle_ms */
+        h2o_evloop_run(loop, 10);
+    start(&x);
+    run_until(&x.done);
+    assert_int_equal(x.result, TG_H1_OK);
+    assert_memory_equal(x.body.base, "ab", 2);
+    drop_pool();
+    server_stop(&s);
+    assert_int_equal(s.accepts, 2); /* a new connection for the second request */
     tg_buf_free(&x.body);
 }
 
@@ -453,6 +480,7 @@ int main(void)
     signal(SIGPIPE, SIG_IGN); /* as the gateway does: a write to a closed peer is an error */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_keep_alive_reuse, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idle_too_long_not_reused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_chunked_across_writes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stale_pooled_connection_retried, setup, teardown),
         cmocka_unit_test_setup_teardown(test_late_failure_not_retried, setup, teardown),
