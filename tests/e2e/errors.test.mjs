@@ -2,6 +2,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import { readFileSync } from 'node:fs';
 import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
 import { startMock } from '../mock/mock-provider.mjs';
@@ -152,6 +153,29 @@ test('client aborts mid-stream: the upstream transfer is cancelled and the row s
   const deadline = Date.now() + 5000;
   while (!mock.requests[0].closed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   assert.equal(mock.requests[0].closed, true);
+});
+
+test('a client that stops reading a 48 MB stream holds the provider back; memory stays bounded; the row is whole', async () => {
+  mock.reset();
+  mock.enqueue({ bigStream: { bytes: 48 << 20, eventBytes: 16 << 10 }, usage: { prompt_tokens: 11, completion_tokens: 3000 } });
+  const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${gw.proc.pid}/status`, 'utf8'))[1]) * 1024;
+  const rssBefore = rss();
+  const res = await fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer sk' }, body: JSON.stringify({ ...chat, stream: true }) });
+  assert.equal(res.status, 200);
+  const reader = res.body.getReader();
+  let received = (await reader.read()).value.length;
+  await new Promise((r) => setTimeout(r, 1500)); // the client reads nothing for 1.5 s
+  const written = mock.requests[0].written, held = rss() - rssBefore;
+  // without backpressure the provider would have written all 48 MB into the gateway by now;
+  // with it, only what the kernel's socket buffers and the gateway's bounded buffers hold
+  assert.ok(written < 32 << 20, `the provider wrote ${written} bytes while the client was not reading`);
+  assert.ok(held < 24 << 20, `gateway RSS grew by ${held} bytes`);
+  for (let r = await reader.read(); !r.done; r = await reader.read()) received += r.value.length;
+  assert.ok(mock.requests[0].written > 48 << 20);
+  const callId = res.headers.get('x-tollgate-call-id');
+  const [row] = await waitForRows(gw.ledgerPath, 1, `call_id = '${callId}' AND outcome != 'incomplete'`);
+  assert.deepEqual(pick(row, ['outcome', 'status_code', 'error_type', 'is_stream', 'usage_estimated', 'input_tokens', 'output_tokens', 'response_bytes']),
+    { outcome: 'ok', status_code: 200, error_type: null, is_stream: 1, usage_estimated: 0, input_tokens: 11, output_tokens: 3000, response_bytes: received });
 });
 
 test('client sends malformed JSON: 400 in the OpenAI and Anthropic dialects, never forwarded', async () => {

@@ -215,7 +215,7 @@ export async function startMock(opts = {}) {
     const url = new URL(req.url, 'http://mock');
     let body = null;
     try { body = raw ? JSON.parse(raw) : null; } catch { body = { _unparsable: raw }; }
-    const entry = { method: req.method, path: url.pathname, query: url.search, headers: req.headers, body, raw, closed: false };
+    const entry = { method: req.method, path: url.pathname, query: url.search, headers: req.headers, body, raw, closed: false, written: 0 };
     requests.push(entry);
     res.on('close', () => { entry.closed = !res.writableFinished; });
     if (url.pathname.startsWith('/__mock/')) return control(url, req, res, body);
@@ -247,7 +247,7 @@ export async function startMock(opts = {}) {
     }
     switch (`${req.method} ${url.pathname}`) {
       case 'POST /v1/chat/completions':
-        return body.stream ? sse(res, chatChunks(body, script), script, headers) : json(res, 200, chatCompletion(body, script), headers);
+        return body.stream ? sse(res, chatChunks(body, script), script, headers, entry) : json(res, 200, chatCompletion(body, script), headers);
       case 'POST /v1/completions':
         return json(res, 200, completion(body, script), headers);
       case 'POST /v1/embeddings':
@@ -284,11 +284,19 @@ export async function startMock(opts = {}) {
     res.end(text);
   }
 
-  async function sse(res, events, script, headers) {
+  // entry.written: the stream's bytes on the wire so far (a backpressure test reads it).
+  // bigStream: { bytes, eventBytes }: that many bytes of copies of the first content
+  // event, its content padded to eventBytes when given.
+  async function sse(res, events, script, headers, entry = {}) {
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', ...headers });
     let list = events;
     if (script.bigStream) {
-      const filler = list[1];
+      let filler = list[1];
+      if (script.bigStream.eventBytes) {
+        const chunk = JSON.parse(filler.slice(6));
+        chunk.choices[0].delta.content = 'x'.repeat(script.bigStream.eventBytes);
+        filler = `data: ${JSON.stringify(chunk)}\n\n`;
+      }
       const copies = Math.ceil(script.bigStream.bytes / filler.length);
       list = [list[0], ...Array(copies).fill(filler), ...list.slice(1)];
     }
@@ -300,6 +308,7 @@ export async function startMock(opts = {}) {
       if (res.destroyed) return;
       // wait until each event is on the wire, so a cut after N events really sent N
       await new Promise((r) => res.write(list[i], r));
+      entry.written = (entry.written ?? 0) + Buffer.byteLength(list[i]);
       if (script.slowStreamMs) await new Promise((r) => setTimeout(r, script.slowStreamMs));
     }
     res.end();
