@@ -34,6 +34,32 @@ static void exporter_metrics(struct tg_server *srv, struct tg_buf *b)
     gauge(b, "tollgate_otlp_queue_spans", "gauge", "Spans waiting for export.", st.queued_spans);
 }
 
+/* The own HTTP/1.1 client's connections, summed over the workers. */
+static void upstream_connection_metrics(struct tg_server *srv, struct tg_buf *b)
+{
+    struct tg_h1_stats sum = {0}, one;
+    for (int i = 0; i < srv->n_workers; i++) {
+        if (srv->workers[i].h1 == NULL)
+            continue;
+        tg_h1client_stats(srv->workers[i].h1, &one);
+        sum.opened += one.opened;
+        sum.reused += one.reused;
+        sum.retried += one.retried;
+        sum.expired += one.expired;
+    }
+    tg_prom_family(b, "tollgate_upstream_connections_total", "counter",
+                   "Connections of the own HTTP/1.1 client (plain-HTTP upstreams; libcurl's are "
+                   "not counted): opened, reused from the pool, retried after a pooled one "
+                   "failed at once, expired after idling too long.");
+    tg_buf_appendf(b,
+                   "tollgate_upstream_connections_total{event=\"opened\"} %llu\n"
+                   "tollgate_upstream_connections_total{event=\"reused\"} %llu\n"
+                   "tollgate_upstream_connections_total{event=\"retried\"} %llu\n"
+                   "tollgate_upstream_connections_total{event=\"expired\"} %llu\n",
+                   (unsigned long long)sum.opened, (unsigned long long)sum.reused,
+                   (unsigned long long)sum.retried, (unsigned long long)sum.expired);
+}
+
 static int64_t usd_nanos(const cJSON *o, const char *k)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
@@ -127,6 +153,7 @@ int tg_metrics_page(struct tg_worker *w, h2o_req_t *req)
           tg_ledger_queue_depth(srv->ledger));
     if (srv->otel != NULL)
         exporter_metrics(srv, b);
+    upstream_connection_metrics(srv, b);
     budget_metrics(srv, b);
     req->res.status = 200;
     req->res.reason = "OK";

@@ -69,8 +69,11 @@ struct tg_h1client {
     h2o_linklist_t idle[TG_H1_MAX_ORIGINS];
     int n_idle[TG_H1_MAX_ORIGINS];
     h2o_linklist_t busy;
+    struct tg_h1_stats stats; /* written by the owner only, read by any thread (relaxed) */
     char msg[512];
 };
+
+#define COUNT(cl, what) __atomic_add_fetch(&(cl)->stats.what, 1, __ATOMIC_RELAXED)
 
 static void on_read(h2o_socket_t *sock, const char *err);
 static void connect_new(struct tg_h1client *cl, struct tg_h1_transfer *t);
@@ -212,6 +215,7 @@ static void end_of_connection(struct tg_h1_transfer *t, const char *err)
     if (t->phase != PH_BODY && !t->has_answer && k->is_reused && !t->is_retried &&
         h2o_now(t->cl->loop) - t->sent_at_ms <= RETRY_WINDOW_MS) {
         t->is_retried = true;
+        COUNT(t->cl, retried);
         conn_close(k);
         connect_new(t->cl, t);
         return;
@@ -320,6 +324,7 @@ static void connect_new(struct tg_h1client *cl, struct tg_h1_transfer *t)
         return;
     }
     struct tg_h1conn *k = tg_calloc(1, sizeof *k);
+    COUNT(cl, opened);
     k->cl = cl;
     k->o = o;
     k->sock = sock;
@@ -348,6 +353,7 @@ void tg_h1_start(struct tg_h1client *cl, struct tg_h1_transfer *t, const struct 
         k = H2O_STRUCT_FROM_MEMBER(struct tg_h1conn, link, idle->next);
         if (h2o_now(cl->loop) - k->idle_since_ms > cl->max_idle_ms) {
             conn_close(k); /* a middlebox may have forgotten it without a word */
+            COUNT(cl, expired);
             k = NULL;
         }
     }
@@ -360,6 +366,7 @@ void tg_h1_start(struct tg_h1client *cl, struct tg_h1_transfer *t, const struct 
     cl->n_idle[o->id]--;
     k->is_idle = false;
     k->is_reused = true;
+    COUNT(cl, reused);
     attach(k, t);
     send_request(t);
 }
@@ -415,6 +422,14 @@ void tg_h1client_destroy(struct tg_h1client *cl)
     h2o_timeout_dispose(cl->loop, &cl->connect_timeout);
     h2o_timeout_dispose(cl->loop, &cl->zero);
     free(cl);
+}
+
+void tg_h1client_stats(const struct tg_h1client *cl, struct tg_h1_stats *out)
+{
+    out->opened = __atomic_load_n(&cl->stats.opened, __ATOMIC_RELAXED);
+    out->reused = __atomic_load_n(&cl->stats.reused, __ATOMIC_RELAXED);
+    out->retried = __atomic_load_n(&cl->stats.retried, __ATOMIC_RELAXED);
+    out->expired = __atomic_load_n(&cl->stats.expired, __ATOMIC_RELAXED);
 }
 
 int tg_h1client_idle(const struct tg_h1client *cl, const struct tg_h1_origin *o)

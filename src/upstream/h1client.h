@@ -88,6 +88,17 @@ void tg_h1_resume(struct tg_h1_transfer *t);
 /** Stops a running transfer without callbacks; its connection is closed. */
 void tg_h1_cancel(struct tg_h1_transfer *t);
 
+/* What the client did with its connections, since it was created. */
+struct tg_h1_stats {
+    uint64_t opened;  /* new connections started */
+    uint64_t reused;  /* requests sent on a pooled connection */
+    uint64_t retried; /* requests sent again after a pooled connection failed at once */
+    uint64_t expired; /* pooled connections closed for idling past max_idle_ms */
+};
+
+/** A consistent-enough copy of cl's counters; any thread (GET /metrics sums workers). */
+void tg_h1client_stats(const struct tg_h1client *cl, struct tg_h1_stats *out);
+
 /** Idle connections kept for o (tests). */
 int tg_h1client_idle(const struct tg_h1client *cl, const struct tg_h1_origin *o);
 

@@ -145,6 +145,10 @@ test('metrics: promtool accepts the page and every counter equals the ledger aft
   const inf = series.find((s) => s.name === 'tollgate_upstream_duration_seconds_bucket' && s.labels.provider === 'openai' && s.labels.le === '+Inf');
   assert.equal(inf.value, '4');
   assert.equal(series.find((s) => s.name === 'tollgate_ledger_queue_depth').value, '0');
+  // the own HTTP/1.1 client: one connection per upstream (openai, anthropic), kept alive
+  // for the other three openai calls
+  const conns = (event) => series.find((s) => s.name === 'tollgate_upstream_connections_total' && s.labels.event === event)?.value;
+  assert.deepEqual(['opened', 'reused', 'retried', 'expired'].map(conns), ['2', '3', '0', '0']);
 
   // budget utilization: payments spent 2,162,000 nano-dollars of $4 (0.0005405 of it)
   const budget = (name) => series.find((s) => s.name === name && s.labels.budget_id === 'config:1' && s.labels.scope === 'team:payments' && s.labels.period === 'month')?.value;

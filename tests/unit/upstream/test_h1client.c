@@ -222,6 +222,16 @@ static int teardown(void **state)
     return 0;
 }
 
+static void assert_stats(uint64_t opened, uint64_t reused, uint64_t retried, uint64_t expired)
+{
+    struct tg_h1_stats st;
+    tg_h1client_stats(cl, &st);
+    assert_int_equal(st.opened, opened);
+    assert_int_equal(st.reused, reused);
+    assert_int_equal(st.retried, retried);
+    assert_int_equal(st.expired, expired);
+}
+
 static void test_keep_alive_reuse(void **state)
 {
     (void)state;
@@ -249,6 +259,7 @@ static void test_keep_alive_reuse(void **state)
     assert_int_equal(x.body.len, 5);
     assert_memory_equal(x.body.base, "hello", 5);
     assert_int_equal(tg_h1client_idle(cl, &origin), 1);
+    assert_stats(1, 1, 0, 0);
     drop_pool();
     server_stop(&s);
     assert_int_equal(s.accepts, 1);
@@ -278,6 +289,7 @@ static void test_idle_too_long_not_reused(void **state)
     run_until(&x.done);
     assert_int_equal(x.result, TG_H1_OK);
     assert_memory_equal(x.body.base, "ab", 2);
+    assert_stats(2, 0, 0, 1);
     drop_pool();
     server_stop(&s);
     assert_int_equal(s.accepts, 2); /* a new connection for the second request */
@@ -333,6 +345,7 @@ static void test_stale_pooled_connection_retried(void **state)
     assert_int_equal(second.result, TG_H1_OK);
     assert_int_equal(second.body.len, 3);
     assert_memory_equal(second.body.base, "yes", 3);
+    assert_stats(2, 1, 1, 0);
     drop_pool();
     server_stop(&s);
     assert_int_equal(s.accepts, 2);
@@ -361,6 +374,7 @@ static void test_late_failure_not_retried(void **state)
     assert_true(x.t.is_sent);
     assert_string_equal(x.msg, "the provider closed the connection without answering (socket "
                                "closed by peer)");
+    assert_stats(1, 1, 0, 0); /* not retried */
     server_stop(&s);
     assert_int_equal(s.accepts, 1);
     tg_buf_free(&x.body);
