@@ -215,6 +215,8 @@ static void end_of_connection(struct tg_h1_transfer *t, const char *err)
     if (t->phase != PH_BODY && !t->has_answer && k->is_reused && !t->is_retried &&
         h2o_now(t->cl->loop) - t->sent_at_ms <= RETRY_WINDOW_MS) {
         t->is_retried = true;
+        t->is_eof = false; /* that was the old connection's end */
+        t->eof_err = NULL;
         COUNT(t->cl, retried);
         conn_close(k);
         connect_new(t->cl, t);

@@ -330,7 +330,7 @@ static void test_stale_pooled_connection_retried(void **state)
      * it; the second request goes out on it and is retried on a new connection */
     static const char *const answers[] = {
         "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok\2",
-        "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nyes",
+        "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\ny\1es", /* in two reads */
     };
     struct server s;
     server_start(&s, answers, 2);
