@@ -46,6 +46,7 @@ static const struct key keys[] = {
     INT_KEY("limits.max_body_bytes", max_body_bytes, 1024, INT64_C(1) << 34),
     INT_KEY("limits.max_header_bytes", max_header_bytes, 1024, 1 << 24),
     INT_KEY("limits.stream_buffer_bytes", stream_buffer_bytes, 4096, 1 << 30),
+    INT_KEY("limits.max_response_bytes", max_response_bytes, 1024, INT64_C(1) << 32),
     INT_KEY("timeouts.connect_ms", connect_timeout_ms, 1, 3600000),
     INT_KEY("timeouts.first_byte_ms", first_byte_timeout_ms, 1, 86400000),
     INT_KEY("timeouts.idle_stream_ms", idle_stream_timeout_ms, 1, 86400000),
@@ -81,6 +82,7 @@ void tg_config_defaults(struct tg_config *c)
     c->max_body_bytes = 10 << 20;
     c->max_header_bytes = 64 << 10;
     c->stream_buffer_bytes = 256 << 10;
+    c->max_response_bytes = 64 << 20;
     c->connect_timeout_ms = 10000;
     c->first_byte_timeout_ms = 600000; /* reasoning models think for minutes before byte 1 */
     c->idle_stream_timeout_ms = 300000;

@@ -39,6 +39,7 @@ struct tg_config {
     int64_t max_body_bytes;
     int64_t max_header_bytes;
     int64_t stream_buffer_bytes; /* per stream: pause the upstream beyond this */
+    int64_t max_response_bytes;  /* a non-streaming answer longer than this is refused */
     /* timeouts, milliseconds */
     int64_t connect_timeout_ms;
     int64_t first_byte_timeout_ms;  /* request sent -> first response byte */

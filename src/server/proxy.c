@@ -47,8 +47,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_RESPONSE_BYTES (64u << 20) /* non-streaming upstream bodies */
-#define MAX_SSE_EVENT      (16u << 20)
+#define MAX_SSE_EVENT (16u << 20)
 
 enum call_state { CALL_NEW, CALL_FORWARDING, CALL_FINISHED, CALL_COMMITTED };
 
@@ -88,6 +87,7 @@ struct call {
     long status;
     char content_type[128];
     bool got_first_byte;
+    bool is_too_large; /* the answer passed limits.max_response_bytes: the transfer stopped */
     bool request_sent; /* bytes reached the provider: it may bill even without an answer */
     h2o_timeout_entry_t timer;
     h2o_timeout_entry_t total;        /* the own client: timeouts.total_ms (curl keeps its own) */
@@ -916,8 +916,10 @@ static enum tg_h1_take take_body(struct call *c, const char *p, size_t len)
         first_byte(c);
     rearm_timer(c, &c->w->idle_timeout);
     if (!c->is_sse) {
-        if (c->body.len + len > MAX_RESPONSE_BYTES)
+        if (c->body.len + len > (size_t)c->w->srv->cfg->max_response_bytes) {
+            c->is_too_large = true;
             return TG_H1_STOP;
+        }
         tg_buf_append(&c->body, p, len);
         return TG_H1_TAKE;
     }
@@ -970,11 +972,10 @@ static void upstream_ended(struct call *c, enum up_end how, const char *detail)
         TG_SETS(r->outcome, "client_aborted");
         TG_SETS(r->error_type, "client_closed");
     } else if (how != UP_OK) {
-        const char *et = how == UP_TIMEOUT   ? "timeout"
-                         : how == UP_CONNECT ? "connect_error"
-                         : how == UP_STOPPED && c->body.len >= MAX_RESPONSE_BYTES
-                             ? "response_too_large"
-                             : "upstream_io_error";
+        const char *et = how == UP_TIMEOUT                      ? "timeout"
+                         : how == UP_CONNECT                    ? "connect_error"
+                         : how == UP_STOPPED && c->is_too_large ? "response_too_large"
+                                                                : "upstream_io_error";
         TG_SETS(r->outcome, "upstream_error");
         TG_SETS(r->error_type, c->is_sse && c->got_first_byte ? "stream_truncated" : et);
         if (c->is_sse && c->started) {
@@ -983,7 +984,12 @@ static void upstream_ended(struct call *c, enum up_end how, const char *detail)
             bool is_timeout = how == UP_TIMEOUT;
             c->is_sse = false;
             char msg[600];
-            snprintf(msg, sizeof msg, "upstream %s: %s", c->route.upstream->name, detail);
+            if (c->is_too_large)
+                snprintf(msg, sizeof msg,
+                         "upstream %s: the answer is longer than limits.max_response_bytes (%lld)",
+                         c->route.upstream->name, (long long)c->w->srv->cfg->max_response_bytes);
+            else
+                snprintf(msg, sizeof msg, "upstream %s: %s", c->route.upstream->name, detail);
             set_gateway_error(c, is_timeout ? 504 : 502, is_timeout ? "timeout_error" : "api_error",
                               et, msg);
             r->status_code = c->resp_status;

@@ -9,7 +9,7 @@ import { startMock } from '../mock/mock-provider.mjs';
 import { startGateway, ledgerRow, ledgerRows, waitForRows, pick } from './lib/harness.mjs';
 
 let mock, gw, openai, anthropic;
-const CONFIG = 'timeouts:\n  first_byte_ms: 300\n  idle_stream_ms: 300\nlimits:\n  max_body_bytes: 4096\n  max_header_bytes: 2048\n';
+const CONFIG = 'timeouts:\n  first_byte_ms: 300\n  idle_stream_ms: 300\nlimits:\n  max_body_bytes: 4096\n  max_header_bytes: 2048\n  max_response_bytes: 65536\n';
 before(async () => {
   mock = await startMock();
   gw = await startGateway(null, { mockUrl: mock.url, config: CONFIG });
@@ -100,6 +100,17 @@ test('provider answers 200 with malformed JSON: 502, estimated spend', async () 
   const row = rowOf(err.headers);
   assert.deepEqual(pick(row, ['outcome', 'status_code', 'error_type', 'usage_estimated']), { outcome: 'upstream_error', status_code: 502, error_type: 'malformed_response', usage_estimated: 1 });
   assert.ok(row.input_tokens > 0);
+});
+
+test('a non-streaming answer over limits.max_response_bytes: 502 response_too_large, estimated spend', async () => {
+  mock.reset();
+  mock.enqueue({ rawBody: JSON.stringify({ id: 'chatcmpl-big', object: 'chat.completion', pad: 'x'.repeat(200000) }) });
+  const err = await openai.chat.completions.create(chat).catch((e) => e);
+  assert.equal(err.status, 502);
+  assert.equal(err.error.code, 'response_too_large');
+  assert.equal(err.error.message, 'upstream openai: the answer is longer than limits.max_response_bytes (65536)');
+  const bodyBytes = Buffer.byteLength(JSON.stringify(chat));
+  assert.deepEqual(pick(rowOf(err.headers), FIELDS), { outcome: 'upstream_error', status_code: 502, error_type: 'response_too_large', usage_estimated: 1, input_tokens: Math.ceil(bodyBytes / 4), output_tokens: 0 });
 });
 
 test('provider answers with broken HTTP: 502 upstream_io_error, estimated spend, never guessed at', async () => {

@@ -21,6 +21,7 @@ static void test_defaults(void **state)
     assert_string_equal(tg_config_upstream(&c, "anthropic", 9)->type, "anthropic");
     assert_string_equal(tg_config_upstream(&c, "anthropic", 9)->api_key_env, "ANTHROPIC_API_KEY");
     assert_int_equal(c.max_body_bytes, 10 << 20);
+    assert_int_equal(c.max_response_bytes, 64 << 20);
 }
 
 static void test_full_file(void **state)
@@ -38,6 +39,7 @@ static void test_full_file(void **state)
                             "  idle_stream_ms: 500\n"
                             "limits:\n"
                             "  max_body_bytes: 2048\n"
+                            "  max_response_bytes: 1048576\n"
                             "pricing:\n"
                             "  cards: [a.csv, b.csv]\n"
                             "  discounts: { openai: 12.5 }\n"
@@ -57,6 +59,7 @@ static void test_full_file(void **state)
     assert_int_equal(c.first_byte_timeout_ms, 250);
     assert_int_equal(c.idle_stream_timeout_ms, 500);
     assert_int_equal(c.max_body_bytes, 2048);
+    assert_int_equal(c.max_response_bytes, 1 << 20);
     const struct tg_upstream_conf *g = tg_config_upstream(&c, "groq", 4);
     assert_non_null(g);
     assert_string_equal(g->base_url, "https://api.groq.com/openai"); /* trailing slash trimmed */
