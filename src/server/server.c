@@ -364,11 +364,11 @@ static int write_port_file(const char *path, int port, struct tg_errbuf *eb)
     return 0;
 }
 
+_Static_assert(TG_H1_MAX_ORIGINS >= TG_MAX_UPSTREAMS, "an upstream's index names its pool");
+
 /* The host and port of a base URL (the scheme's default port when it names none), and
  * whether tollgate's own HTTP/1.1 client can carry it: plain http:// to an IP literal or
  * localhost (a name that DNS may move goes through libcurl, which resolves it again). */
-_Static_assert(TG_H1_MAX_ORIGINS >= TG_MAX_UPSTREAMS, "an upstream's index names its pool");
-
 static void upstream_addr(struct tg_server *srv, int i)
 {
     const struct tg_upstream_conf *uc = &srv->cfg->upstreams[i];
@@ -394,9 +394,9 @@ static void upstream_addr(struct tg_server *srv, int i)
     size_t hl = strlen(h);
     snprintf(bare, sizeof bare, "%.*s", (int)(hl >= 2 && h[0] == '[' ? hl - 2 : hl),
              h[0] == '[' ? h + 1 : h);
-    if (strcmp(bare, "localhost") == 0 || inet_pton(AF_INET, bare, &v4->sin_addr) == 1) {
-        if (strcmp(bare, "localhost") == 0)
-            v4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (strcmp(bare, "localhost") == 0)
+        snprintf(bare, sizeof bare, "127.0.0.1");
+    if (inet_pton(AF_INET, bare, &v4->sin_addr) == 1) {
         v4->sin_family = AF_INET;
         v4->sin_port = htons((uint16_t)port);
         o->addrlen = sizeof *v4;

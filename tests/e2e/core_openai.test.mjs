@@ -142,6 +142,21 @@ test('Responses API, non-streaming and streaming', async (t) => {
   assert.deepEqual(tokens(row), zeroTokens({ input_tokens: 21, output_tokens: 11 }));
 });
 
+test('a base URL with a path: requests reach the provider under it, with the query, Host and body intact', async (t) => {
+  const client = process.env.TOLLGATE_UPSTREAM_CLIENT || 'auto';
+  const gw2 = await startGateway(t, { config: `upstreams:\n  openai: { base_url: "${mock.url}/proxy/", client: ${client} }\n` });
+  mock.reset();
+  const res = await fetch(`${gw2.url}/v1/models?limit=2&after=x`, { headers: { authorization: 'Bearer sk-test-openai' } });
+  assert.equal(res.status, 404); // the mock knows no /proxy/... route: its error passes through
+  assert.equal((await res.json()).error.message, 'Invalid URL (GET /proxy/v1/models)');
+  const seen = mock.requests.at(-1);
+  assert.deepEqual([seen.method, seen.path, seen.query, seen.headers.host], ['GET', '/proxy/v1/models', '?limit=2&after=x', `127.0.0.1:${mock.port}`]);
+  const chatBody = { model: 'gpt-4o', messages: [{ role: 'user', content: 'é ✓' }] };
+  await fetch(`${gw2.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: 'Bearer sk-test-openai', 'content-type': 'application/json' }, body: JSON.stringify(chatBody) });
+  const post = mock.requests.at(-1);
+  assert.deepEqual([post.method, post.path, post.headers['content-length'], post.body.messages], ['POST', '/proxy/v1/chat/completions', String(Buffer.byteLength(post.raw)), chatBody.messages]);
+});
+
 test('models list passes through, and the /openai prefix routes the same way', async (t) => {
   await setup();
   const models = [];
