@@ -206,6 +206,13 @@ static void run_until(const bool *flag)
     assert_true(*flag);
 }
 
+/* One whole transfer: started, and the loop run until it is done. */
+static void transfer(struct xfer *x)
+{
+    start(x);
+    run_until(&x->done);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -243,8 +250,7 @@ static void test_keep_alive_reuse(void **state)
     struct server s;
     server_start(&s, answers, 2);
     struct xfer x = {0};
-    start(&x);
-    run_until(&x.done);
+    transfer(&x);
     assert_int_equal(x.result, TG_H1_OK);
     assert_int_equal(x.status, 200);
     assert_int_equal(x.body.len, 11);
@@ -252,8 +258,7 @@ static void test_keep_alive_reuse(void **state)
     assert_true(x.t.is_sent);
     assert_int_equal(tg_h1client_idle(cl, &origin), 1);
     tg_buf_reset(&x.body);
-    start(&x);
-    run_until(&x.done);
+    transfer(&x);
     assert_int_equal(x.result, TG_H1_OK);
     assert_int_equal(x.status, 201); /* the 100 was skipped */
     assert_int_equal(x.body.len, 5);
@@ -280,13 +285,11 @@ static void test_idle_too_long_not_reused(void **state)
     struct server s;
     server_start(&s, answers, 2);
     struct xfer x = {0};
-    start(&x);
-    run_until(&x.done);
+    transfer(&x);
     assert_int_equal(tg_h1client_idle(cl, &origin), 1);
     for (int i = 0; i < 12; i++) /* 120 ms idle: past max_idle_ms */
         h2o_evloop_run(loop, 10);
-    start(&x);
-    run_until(&x.done);
+    transfer(&x);
     assert_int_equal(x.result, TG_H1_OK);
     assert_memory_equal(x.body.base, "ab", 2);
     assert_stats(2, 0, 0, 1);
@@ -306,8 +309,7 @@ static void test_chunked_across_writes(void **state)
     struct server s;
     server_start(&s, answers, 1);
     struct xfer x = {0};
-    start(&x);
-    run_until(&x.done);
+    transfer(&x);
     assert_int_equal(x.result, TG_H1_OK);
     assert_int_equal(x.body.len, 8);
     assert_memory_equal(x.body.base, "data: x\n", 8);
@@ -337,8 +339,7 @@ static void test_stale_pooled_connection_retried(void **state)
     struct xfer x = {0};
     x.then = start_second;
     usleep(1000);
-    start(&x);
-    run_until(&x.done);
+    transfer(&x);
     assert_int_equal(x.result, TG_H1_OK);
     run_until(&second.done);
     assert_int_equal(second.result, TG_H1_OK);
@@ -364,11 +365,9 @@ static void test_late_failure_not_retried(void **state)
     struct server s;
     server_start(&s, answers, 2);
     struct xfer x = {0};
-    start(&x);
-    run_until(&x.done);
+    transfer(&x);
     assert_int_equal(x.result, TG_H1_OK);
-    start(&x);
-    run_until(&x.done);
+    transfer(&x);
     assert_int_equal(x.result, TG_H1_IO_ERROR);
     assert_true(x.t.is_sent);
     assert_string_equal(x.msg, "the provider closed the connection without answering (socket "
@@ -436,8 +435,7 @@ static void test_answers_that_go_wrong(void **state)
         struct server s;
         server_start(&s, answers, 1);
         struct xfer x = {0};
-        start(&x);
-        run_until(&x.done);
+        transfer(&x);
         if (x.result != cases[i].result || x.body.len != strlen(cases[i].body) ||
             memcmp(x.body.base ? x.body.base : "", cases[i].body, x.body.len) != 0)
             fail_msg("%s: result %d (%s), body '%.*s'", cases[i].name, x.result, x.msg,
