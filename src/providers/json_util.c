@@ -59,8 +59,6 @@ void tg_json_copy_str(const cJSON *obj, const char *path, char *dst, unsigned ds
 
 #define ARENA_BYTES (64u << 10)
 
-static bool hooks_on; /* tg_json_hooks_install ran: cJSON allocates through the arena */
-
 static _Thread_local struct {
     size_t used;
     int depth;
@@ -92,7 +90,6 @@ void tg_json_hooks_install(void)
 {
     cJSON_Hooks h = {arena_malloc, arena_free};
     cJSON_InitHooks(&h);
-    hooks_on = true;
 }
 
 void tg_json_arena_begin(void)
@@ -111,8 +108,7 @@ void tg_json_arena_end(void)
 void tg_json_delete(cJSON *j)
 {
     const unsigned char *b = (const unsigned char *)j;
-    if (hooks_on && arena.depth > 0 && !arena.spilled && b >= arena.mem &&
-        b < arena.mem + ARENA_BYTES)
+    if (arena.depth > 0 && !arena.spilled && b >= arena.mem && b < arena.mem + ARENA_BYTES)
         return; /* every node is in the arena: walking the tree to free nothing cost ~5k
                  * instructions a call */
     cJSON_Delete(j);
