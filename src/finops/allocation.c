@@ -11,6 +11,7 @@
 #include "core/alloc.h"
 #include "core/money.h"
 #include "finops/proportional.h"
+#include "store/sqlite_store.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -136,7 +137,8 @@ static int export_day(sqlite3 *db, const char *day, const char *field, enum tg_r
         "audio_input_tokens, "
         "audio_output_tokens, tool_call_output_tokens, web_search_requests, web_fetch_requests, "
         "cost_nanos, "
-        "usage_estimated, price_ref, key_id FROM calls WHERE day = ?1 ORDER BY started_at, "
+        "usage_estimated, price_ref, key_id FROM calls WHERE " TG_LEDGER_DAYS
+        " ORDER BY started_at, "
         "call_id";
     struct tg_alloc_shares sh = {0};
     sqlite3_stmt *st = NULL;
@@ -162,6 +164,7 @@ static int export_day(sqlite3 *db, const char *day, const char *field, enum tg_r
         goto out;
     }
     sqlite3_bind_text(st, 1, day, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, day, -1, SQLITE_STATIC);
     if (json) {
         tg_buf_appendf(out, "{\"day\":\"%s\",", day);
         if (fi >= 0)

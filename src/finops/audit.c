@@ -22,6 +22,7 @@
 
 #include "core/money.h"
 #include "finops/report.h"
+#include "store/sqlite_store.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -36,7 +37,7 @@ const int tg_audit_n_fields = (int)(sizeof tg_audit_fields / sizeof tg_audit_fie
  * is NULL or not JSON (so one bad row cannot stop the audit). */
 #define CTE                                                                                        \
     "WITH c AS (SELECT *, CASE WHEN json_valid(attribution_sources) THEN attribution_sources "     \
-    "ELSE '{}' END AS src FROM calls WHERE day BETWEEN ?1 AND ?2) "
+    "ELSE '{}' END AS src FROM calls WHERE " TG_LEDGER_DAYS ") "
 #define SRC(f)     "coalesce(json_extract(src, '$." f "'), '')"
 #define NOT_REJ(f) SRC(f) " NOT LIKE 'rejected:%'"
 

@@ -179,7 +179,7 @@ static void build_sql(struct tg_buf *sql, enum tg_focus_granularity g)
     tg_buf_appends(sql, ", list_cost_nanos");
     if (g == TG_FOCUS_CALL)
         tg_buf_appends(sql, ", call_id, request_id, ended_at");
-    tg_buf_appends(sql, " FROM calls WHERE day BETWEEN ?1 AND ?2");
+    tg_buf_appends(sql, " FROM calls WHERE " TG_LEDGER_DAYS);
     if (g == TG_FOCUS_CALL)
         tg_buf_appends(sql, " ORDER BY started_at, call_id");
 }

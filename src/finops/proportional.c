@@ -13,6 +13,7 @@
 #include "finops/proportional.h"
 
 #include "core/alloc.h"
+#include "store/sqlite_store.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -61,7 +62,7 @@ int tg_alloc_shares_load(sqlite3 *db, const char *field, const char *from, const
     const char *basis = tg_alloc_basis(field);
     memset(s, 0, sizeof *s);
     snprintf(sql, sizeof sql,
-             "SELECT %s, %s, sum(cost_nanos) FROM calls WHERE day BETWEEN ?1 AND ?2 AND %s IS "
+             "SELECT %s, %s, sum(cost_nanos) FROM calls WHERE " TG_LEDGER_DAYS " AND %s IS "
              "NOT NULL AND %s IS NOT NULL AND cost_nanos IS NOT NULL GROUP BY 1, 2 HAVING "
              "sum(cost_nanos) > 0 ORDER BY 1, 2",
              basis, field, basis, field);

@@ -19,6 +19,7 @@
 #include "core/clock.h"
 #include "core/csvread.h"
 #include "core/money.h"
+#include "store/sqlite_store.h"
 
 #include <ctype.h>
 #include <stdbool.h>
@@ -355,7 +356,7 @@ int tg_reconcile_run(sqlite3 *db, const struct tg_invoice *inv, const struct tg_
     static const char sql[] =
         "SELECT day, lower(provider), coalesce(response_model, request_model, ''), "
         "coalesce(sum(cost_nanos), 0), count(*), sum(cost_nanos IS NULL) FROM calls "
-        "WHERE day BETWEEN ?1 AND ?2 AND attempt > 0 GROUP BY 1, 2, 3";
+        "WHERE " TG_LEDGER_DAYS " AND attempt > 0 GROUP BY 1, 2, 3";
     struct tg_reconcile_summary s;
     struct entry *v = NULL;
     sqlite3_stmt *st = NULL;

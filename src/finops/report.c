@@ -15,6 +15,7 @@
 #include "core/money.h"
 #include "finops/agg.h"
 #include "finops/proportional.h"
+#include "store/sqlite_store.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -305,10 +306,9 @@ static int collect_proportional(sqlite3 *db, const struct tg_report_query *q, st
     tg_buf_appends(&sql, "SELECT ");
     for (int d = 0; d < q->n_dims; d++)
         tg_buf_appendf(&sql, "%s, ", find_dim(q->dims[d], strlen(q->dims[d]))->expr);
-    tg_buf_appendf(&sql,
-                   "CASE WHEN %s IS NULL THEN %s END, %s FROM calls WHERE day BETWEEN ?1 "
-                   "AND ?2 GROUP BY ",
-                   field, basis, metric_sql);
+    tg_buf_appendf(
+        &sql, "CASE WHEN %s IS NULL THEN %s END, %s FROM calls WHERE " TG_LEDGER_DAYS " GROUP BY ",
+        field, basis, metric_sql);
     for (int d = 0; d <= q->n_dims; d++)
         tg_buf_appendf(&sql, "%s%d", d ? ", " : "", d + 1);
     if (sqlite3_prepare_v2(db, sql.base, -1, &st, NULL) != SQLITE_OK) {
@@ -407,7 +407,7 @@ int tg_report_run(sqlite3 *db, const struct tg_report_query *q, struct tg_buf *o
         tg_buf_appends(&sql, "SELECT ");
         for (int d = 0; d < q->n_dims; d++)
             tg_buf_appendf(&sql, "%s, ", find_dim(q->dims[d], strlen(q->dims[d]))->expr);
-        tg_buf_appendf(&sql, "%s FROM calls WHERE day BETWEEN ?1 AND ?2", row_metric_sql);
+        tg_buf_appendf(&sql, "%s FROM calls WHERE " TG_LEDGER_DAYS, row_metric_sql);
         if (sqlite3_prepare_v2(db, sql.base, -1, &st, NULL) != SQLITE_OK) {
             rc = tg_errf(eb, TG_ERR_IO, "report: %s", sqlite3_errmsg(db));
             goto out;

@@ -60,6 +60,9 @@ static const char *const migrations[] = {
     " UNIQUE(scope, value, period));"
     "CREATE TABLE budget_state (id INTEGER PRIMARY KEY CHECK (id = 1),"
     " updated_at_ms INTEGER NOT NULL, counters TEXT NOT NULL);",
+    /* 3: one index less on the insert path (5.5k instructions of ~40k a row): day ranges
+     * are started_at ranges (TG_LEDGER_DAYS) */
+    "DROP INDEX calls_day;",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
@@ -254,12 +257,12 @@ void tg_sqlite_store_rollback(struct tg_sqlite_store *s)
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
+/* Every parameter is NULL after sqlite3_clear_bindings: a NULL is bound by skipping it */
 static void text(sqlite3_stmt *st, int *i, const char *v)
 {
-    if (v == NULL || v[0] == '\0')
-        sqlite3_bind_null(st, ++*i);
-    else
-        sqlite3_bind_text(st, ++*i, v, -1, SQLITE_STATIC);
+    ++*i;
+    if (v != NULL && v[0] != '\0')
+        sqlite3_bind_text(st, *i, v, -1, SQLITE_STATIC);
 }
 
 static void num(sqlite3_stmt *st, int *i, int64_t v)
@@ -269,10 +272,9 @@ static void num(sqlite3_stmt *st, int *i, int64_t v)
 
 static void num_or_null(sqlite3_stmt *st, int *i, bool has, int64_t v)
 {
+    ++*i;
     if (has)
-        sqlite3_bind_int64(st, ++*i, v);
-    else
-        sqlite3_bind_null(st, ++*i);
+        sqlite3_bind_int64(st, *i, v);
 }
 
 int tg_sqlite_store_put(struct tg_sqlite_store *s, const struct tg_call_record *r, bool is_final,

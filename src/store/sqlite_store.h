@@ -10,6 +10,13 @@
 
 struct tg_sqlite_store;
 
+/* The WHERE clause of a query over the UTC days ?1..?2 (YYYY-MM-DD, both included). It
+ * ranges over the started_at index: `day` has no index of its own (migration 3 dropped
+ * it, one B-tree less on every insert), and `day BETWEEN ?1 AND ?2` would read the
+ * whole table. started_at is ISO 8601 text, so a day's rows sort between the day and the
+ * next day's date. */
+#define TG_LEDGER_DAYS "started_at >= ?1 AND started_at < date(?2, '+1 day')"
+
 /** Opens or creates the ledger at path (WAL, synchronous=NORMAL) and applies every
  *  pending migration in one transaction. The store belongs to the thread that uses it. */
 int tg_sqlite_store_open(const char *path, struct tg_sqlite_store **out, struct tg_errbuf *eb);

@@ -119,12 +119,75 @@ static void test_schema_and_begin_only(void **state)
     assert_int_equal(tg_ledger_open(path, &l, &eb), 0);
     tg_ledger_close(l);
     sqlite3 *db = reader();
-    assert_int_equal(scalar_int(db, "SELECT count(*) FROM schema_migrations"), 2);
-    assert_int_equal(scalar_int(db, "SELECT max(version) FROM schema_migrations"), 2);
+    assert_int_equal(scalar_int(db, "SELECT count(*) FROM schema_migrations"), 3);
+    assert_int_equal(scalar_int(db, "SELECT max(version) FROM schema_migrations"), 3);
+    /* what every insert pays for: the rowid table, call_id's unique index, started_at's */
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT group_concat(name, ',') FROM (SELECT name FROM "
+                                        "sqlite_master WHERE tbl_name = 'calls' ORDER BY name)",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(st, 0),
+                        "calls,calls_started_at,sqlite_autoindex_calls_1");
+    sqlite3_finalize(st);
     char got[1024];
     row_text(db, "c-begin", "outcome,ended_at,duration_ms,started_at,day", got, sizeof got);
     assert_string_equal(got, "outcome=incomplete;ended_at=NULL;duration_ms=NULL;started_at=2026-05-"
                              "29T06:14:12.345Z;day=2026-05-29;");
+    sqlite3_close(db);
+}
+
+/* TG_LEDGER_DAYS: the UTC days ?1..?2 both whole, by the started_at index */
+static void test_day_range_is_an_index_range(void **state)
+{
+    (void)state;
+    static const int64_t at[] = {
+        1780012799999, /* 2026-05-28T23:59:59.999Z: before */
+        1780012800000, /* 2026-05-29T00:00:00.000Z: first instant of ?1 */
+        1780099199999, /* 2026-05-29T23:59:59.999Z */
+        1780185599999, /* 2026-05-30T23:59:59.999Z: last instant of ?2 */
+        1780185600000, /* 2026-05-31T00:00:00.000Z: after */
+    };
+    struct tg_ledger *l = NULL;
+    struct tg_errbuf eb;
+    struct tg_call_record r;
+    assert_int_equal(tg_ledger_open(path, &l, &eb), 0);
+    for (int i = 0; i < 5; i++) {
+        char id[] = "c-0";
+        id[2] = (char)('0' + i);
+        fill(&r, id);
+        r.started_at_ms = at[i];
+        r.ended_at_ms = at[i] + 1;
+        tg_ledger_finish(l, &r, NULL, NULL);
+    }
+    tg_ledger_close(l);
+    sqlite3 *db = reader();
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT group_concat(call_id, ',') FROM (SELECT call_id "
+                                        "FROM calls WHERE " TG_LEDGER_DAYS " ORDER BY call_id)",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_text(st, 1, "2026-05-29", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, "2026-05-30", -1, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(st, 0), "c-1,c-2,c-3");
+    sqlite3_finalize(st);
+    /* the same days the way `day` has them */
+    assert_int_equal(
+        scalar_int(db,
+                   "SELECT count(*) FROM calls WHERE day BETWEEN '2026-05-29' AND '2026-05-30'"),
+        3);
+    assert_int_equal(sqlite3_prepare_v2(
+                         db, "EXPLAIN QUERY PLAN SELECT count(*) FROM calls WHERE " TG_LEDGER_DAYS,
+                         -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    const char *plan = (const char *)sqlite3_column_text(st, 3);
+    assert_non_null(strstr(plan, "INDEX calls_started_at (started_at>? AND started_at<?)"));
+    sqlite3_finalize(st);
     sqlite3_close(db);
 }
 
@@ -384,6 +447,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_schema_and_begin_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_day_range_is_an_index_range, setup, teardown),
         cmocka_unit_test_setup_teardown(test_finish_replaces_begin_with_exact_columns, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_producers, setup, teardown),
