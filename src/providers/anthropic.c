@@ -98,7 +98,7 @@ static int parse_response(enum tg_op op, const char *body, size_t len, struct tg
 {
     (void)op;
     struct tg_stream_state st;
-    cJSON *j = cJSON_ParseWithLength(body, len);
+    cJSON *j = tg_json_parse(body, len);
     if (j == NULL || !cJSON_IsObject(j)) {
         tg_json_delete(j);
         return TG_ERR_INVALID;
@@ -114,7 +114,7 @@ static enum tg_stream_action stream_event(struct tg_stream_state *st, const stru
 {
     if (ev->data_len == 0)
         return TG_STREAM_FORWARD;
-    cJSON *j = cJSON_ParseWithLength(ev->data, ev->data_len);
+    cJSON *j = tg_json_parse(ev->data, ev->data_len);
     if (j == NULL)
         return TG_STREAM_FORWARD;
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(j, "type");

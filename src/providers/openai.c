@@ -135,7 +135,7 @@ static void fill_response_object(const cJSON *resp, struct tg_usage *u)
 
 static int parse_response(enum tg_op op, const char *body, size_t len, struct tg_usage *u)
 {
-    cJSON *j = cJSON_ParseWithLength(body, len);
+    cJSON *j = tg_json_parse(body, len);
     if (j == NULL || !cJSON_IsObject(j)) {
         tg_json_delete(j);
         return TG_ERR_INVALID;
@@ -267,7 +267,7 @@ static enum tg_stream_action stream_event(struct tg_stream_state *st, const stru
         st->saw_terminal = true;
         return a;
     }
-    cJSON *j = cJSON_ParseWithLength(ev->data, ev->data_len);
+    cJSON *j = tg_json_parse(ev->data, ev->data_len);
     if (j == NULL)
         return a; /* not ours to judge: relay it untouched */
     if (st->op == TG_OP_RESPONSES)

@@ -20,7 +20,7 @@ const char *tg_op_name(enum tg_op op)
 
 int tg_provider_parse_body(const char *body, size_t len, cJSON **out, struct tg_errbuf *eb)
 {
-    cJSON *j = cJSON_ParseWithLength(body, len);
+    cJSON *j = tg_json_parse(body, len);
     if (j == NULL)
         return tg_errf(eb, TG_ERR_INVALID, "request body is not valid JSON");
     if (!cJSON_IsObject(j)) {

@@ -599,7 +599,7 @@ static void estimate_usage(struct call *c)
 static void upstream_error_type(struct call *c)
 {
     tg_json_arena_begin();
-    cJSON *j = cJSON_ParseWithLength(c->body.base ? c->body.base : "", c->body.len);
+    cJSON *j = tg_json_parse(c->body.base, c->body.len);
     const cJSON *e = j ? cJSON_GetObjectItemCaseSensitive(j, "error") : NULL;
     const cJSON *code = e ? cJSON_GetObjectItemCaseSensitive(e, "code") : NULL;
     const cJSON *type = e ? cJSON_GetObjectItemCaseSensitive(e, "type") : NULL;

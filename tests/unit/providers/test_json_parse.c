@@ -1,0 +1,188 @@
+/* tests/unit/providers/test_json_parse.c - tg_json_parse: RFC 8259 exactly, the tree cJSON
+ * would build, the limits cJSON has */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "providers/json_util.h"
+#include "tests/unit/providers/fixture.h"
+
+static cJSON *parse(const char *s)
+{
+    return tg_json_parse(s, strlen(s));
+}
+
+static void test_values_and_escapes(void **state)
+{
+    (void)state;
+    static const char text[] = "\xEF\xBB\xBF {\"s\":\"a\\\"b\\\\c\\/d\\b\\f\\n\\r\\t\","
+                               "\"u\":\"\\u00e9\\u20AC\\ud83d\\ude00\",\"n\":[0,-0,42,-17,"
+                               "2.5e-3,1E+2,123456789012345,1234567890123456789,1e999],"
+                               "\"t\":true,\"f\":false,\"z\":null,\"e\":[],\"o\":{}} \r\n";
+    cJSON *j = parse(text);
+    assert_non_null(j);
+    assert_true(cJSON_IsObject(j));
+    assert_string_equal(cJSON_GetObjectItem(j, "s")->valuestring, "a\"b\\c/d\b\f\n\r\t");
+    assert_string_equal(cJSON_GetObjectItem(j, "u")->valuestring,
+                        "\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80");
+    const cJSON *n = cJSON_GetObjectItem(j, "n");
+    assert_int_equal(cJSON_GetArraySize(n), 9);
+    assert_true(cJSON_GetArrayItem(n, 0)->valuedouble == 0.0);
+    assert_true(signbit(cJSON_GetArrayItem(n, 1)->valuedouble));
+    assert_int_equal(cJSON_GetArrayItem(n, 2)->valueint, 42);
+    assert_int_equal(cJSON_GetArrayItem(n, 3)->valueint, -17);
+    assert_true(cJSON_GetArrayItem(n, 4)->valuedouble == 2.5e-3);
+    assert_true(cJSON_GetArrayItem(n, 5)->valuedouble == 100.0);
+    assert_true(cJSON_GetArrayItem(n, 6)->valuedouble == 123456789012345.0);
+    /* past 15 digits strtod rounds, as cJSON does */
+    assert_true(cJSON_GetArrayItem(n, 7)->valuedouble == 1234567890123456789.0);
+    assert_true(isinf(cJSON_GetArrayItem(n, 8)->valuedouble));
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(j, "t")));
+    assert_true(cJSON_IsFalse(cJSON_GetObjectItem(j, "f")));
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(j, "z")));
+    assert_null(cJSON_GetObjectItem(j, "e")->child);
+    assert_true(cJSON_IsObject(cJSON_GetObjectItem(j, "o")));
+    /* cJSON's links: the first child's prev is the last, so cJSON can append to the tree */
+    assert_ptr_equal(j->child->prev, cJSON_GetObjectItem(j, "o"));
+    assert_ptr_equal(n->child->prev, cJSON_GetArrayItem(n, 8));
+    cJSON_AddNumberToObject(j, "added", 1);
+    char *out = cJSON_PrintUnformatted(j);
+    cJSON *theirs = cJSON_Parse(text + 3);
+    cJSON_AddNumberToObject(theirs, "added", 1);
+    char *want = cJSON_PrintUnformatted(theirs);
+    assert_string_equal(out, want);
+    cJSON_free(out);
+    cJSON_free(want);
+    cJSON_Delete(theirs);
+    cJSON_Delete(j);
+}
+
+/* Each of these is not RFC 8259 JSON (cJSON accepts some of them) */
+static void test_refuses_what_is_not_json(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "", " ", "{", "}", "[", "{\"a\":1}x", "{\"a\":1} {}", "[1,]", "[,1]", "[1 2]",
+        "{\"a\":1,}", "{\"a\" 1}", "{\"a\":}", "{1:2}", "{'a':1}", "01", "-01", "+1", ".5",
+        "1.", "1.e5", "1e", "1e+", "-", "- 1", "0x10", "NaN", "Infinity", "tru", "nul", "True",
+        "\"abc", "\"\\\"", "\"\\x\"", "\"\\u12\"", "\"\\u12G4\"", "\"\\ud800\"", "\"\\udc00\"",
+        "\"\\ud800\\u0041\"", "\"a\tb\"", "\"a\nb\"", "\"\x01\"", "\f1", "1\v",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        cJSON *j = parse(bad[i]);
+        if (j != NULL)
+            fail_msg("accepted: %s", bad[i]);
+    }
+    /* a NUL byte is not whitespace; NULL text is the empty text */
+    assert_null(tg_json_parse("1\0", 2));
+    assert_null(tg_json_parse(NULL, 0));
+    /* the length bounds the text: what follows it is not read */
+    cJSON *j = tg_json_parse("[12]garbage", 4);
+    assert_non_null(j);
+    assert_int_equal(j->child->valueint, 12);
+    cJSON_Delete(j);
+}
+
+/* The string scan reads 8 bytes at a time: an escape, a quote or a control character is
+ * found at every position of a word, and a byte >= 0x80 is plain */
+static void test_every_position_in_a_long_string(void **state)
+{
+    (void)state;
+    for (int k = 0; k < 24; k++) {
+        char text[64], want[32];
+        memset(want, 'a', 24);
+        want[24] = '\0';
+        want[k] = '\n';
+        snprintf(text, sizeof text, "\"%.*s\\n%s\"", k, want, want + k + 1);
+        cJSON *j = parse(text);
+        assert_non_null(j);
+        assert_string_equal(j->valuestring, want);
+        cJSON_Delete(j);
+        want[k] = '\x1f'; /* raw: refused */
+        snprintf(text, sizeof text, "\"%s\"", want);
+        assert_null(parse(text));
+        want[k] = '\xc3'; /* UTF-8 bytes are plain */
+        snprintf(text, sizeof text, "\"%s\"", want);
+        j = parse(text);
+        assert_non_null(j);
+        assert_string_equal(j->valuestring, want);
+        cJSON_Delete(j);
+        snprintf(text, sizeof text, "[\"%.*s\",1]", k, want); /* the quote at k ends it */
+        j = parse(text);
+        assert_non_null(j);
+        assert_int_equal(strlen(j->child->valuestring), k);
+        assert_int_equal(j->child->next->valueint, 1);
+        cJSON_Delete(j);
+    }
+}
+
+static void test_limits(void **state)
+{
+    (void)state;
+    char *s = malloc(2 * 1001 + 1);
+    /* CJSON_NESTING_LIMIT levels parse, one more does not */
+    for (int depth = 1000; depth <= 1001; depth++) {
+        memset(s, '[', (size_t)depth);
+        memset(s + depth, ']', (size_t)depth);
+        s[2 * depth] = '\0';
+        cJSON *j = parse(s);
+        if (depth == 1000)
+            assert_non_null(j);
+        else
+            assert_null(j);
+        cJSON_Delete(j);
+    }
+    /* a number of 511 characters parses, of 512 does not */
+    for (int len = 511; len <= 512; len++) {
+        memset(s, '1', (size_t)len);
+        s[len] = '\0';
+        cJSON *j = parse(s);
+        if (len == 511)
+            assert_true(isinf(j->valuedouble));
+        else
+            assert_null(j);
+        cJSON_Delete(j);
+    }
+    free(s);
+}
+
+/* Every provider fixture: the same tree as cJSON's */
+static void test_fixtures_match_cjson(void **state)
+{
+    (void)state;
+    static const char *const files[] = {
+        "openai/chat_cached_reasoning_audio.json", "openai/chat_tool_calls.json",
+        "openai/embeddings.json",                  "openai/responses.json",
+        "anthropic/message_cache_5m_1h_websearch.json", "anthropic/message_tool_use.json",
+    };
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        size_t len = 0;
+        char *text = fixture_load(files[i], &len);
+        cJSON *ours = tg_json_parse(text, len), *theirs = cJSON_ParseWithLength(text, len);
+        assert_non_null(ours);
+        char *a = cJSON_PrintUnformatted(ours), *b = cJSON_PrintUnformatted(theirs);
+        assert_string_equal(a, b);
+        cJSON_free(a);
+        cJSON_free(b);
+        cJSON_Delete(ours);
+        cJSON_Delete(theirs);
+        free(text);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_values_and_escapes),
+        cmocka_unit_test(test_refuses_what_is_not_json),
+        cmocka_unit_test(test_every_position_in_a_long_string),
+        cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_fixtures_match_cjson),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
