@@ -105,7 +105,8 @@ static bool is_plain8(uint64_t v)
 {
     const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
     uint64_t quote = v ^ (ones * '"'), bslash = v ^ (ones * '\\');
-    uint64_t hit = ((quote - ones) & ~quote) | ((bslash - ones) & ~bslash) | ((v - ones * 0x20) & ~v);
+    uint64_t hit =
+        ((quote - ones) & ~quote) | ((bslash - ones) & ~bslash) | ((v - ones * 0x20) & ~v);
     return (hit & highs) == 0;
 }
 
@@ -295,7 +296,10 @@ static bool parse_value(struct parser *P, cJSON *it)
     case '{': return parse_members(P, it, true);
     case '[': return parse_members(P, it, false);
     case '"': it->type = cJSON_String; return (it->valuestring = parse_string(P)) != NULL;
-    case 't': it->type = cJSON_True; it->valueint = 1; return literal(P, "true", 4);
+    case 't':
+        it->type = cJSON_True;
+        it->valueint = 1;
+        return literal(P, "true", 4);
     case 'f': it->type = cJSON_False; return literal(P, "false", 5);
     case 'n': it->type = cJSON_NULL; return literal(P, "null", 4);
     default: return parse_number(P, it);

@@ -66,13 +66,50 @@ static void test_values_and_escapes(void **state)
 static void test_refuses_what_is_not_json(void **state)
 {
     (void)state;
-    static const char *const bad[] = {
-        "", " ", "{", "}", "[", "{\"a\":1}x", "{\"a\":1} {}", "[1,]", "[,1]", "[1 2]",
-        "{\"a\":1,}", "{\"a\" 1}", "{\"a\":}", "{1:2}", "{'a':1}", "01", "-01", "+1", ".5",
-        "1.", "1.e5", "1e", "1e+", "-", "- 1", "0x10", "NaN", "Infinity", "tru", "nul", "True",
-        "\"abc", "\"\\\"", "\"\\x\"", "\"\\u12\"", "\"\\u12G4\"", "\"\\ud800\"", "\"\\udc00\"",
-        "\"\\ud800\\u0041\"", "\"a\tb\"", "\"a\nb\"", "\"\x01\"", "\f1", "1\v",
-    };
+    static const char *const bad[] = {"",
+                                      " ",
+                                      "{",
+                                      "}",
+                                      "[",
+                                      "{\"a\":1}x",
+                                      "{\"a\":1} {}",
+                                      "[1,]",
+                                      "[,1]",
+                                      "[1 2]",
+                                      "{\"a\":1,}",
+                                      "{\"a\" 1}",
+                                      "{\"a\":}",
+                                      "{1:2}",
+                                      "{'a':1}",
+                                      "01",
+                                      "-01",
+                                      "+1",
+                                      ".5",
+                                      "1.",
+                                      "1.e5",
+                                      "1e",
+                                      "1e+",
+                                      "-",
+                                      "- 1",
+                                      "0x10",
+                                      "NaN",
+                                      "Infinity",
+                                      "tru",
+                                      "nul",
+                                      "True",
+                                      "\"abc",
+                                      "\"\\\"",
+                                      "\"\\x\"",
+                                      "\"\\u12\"",
+                                      "\"\\u12G4\"",
+                                      "\"\\ud800\"",
+                                      "\"\\udc00\"",
+                                      "\"\\ud800\\u0041\"",
+                                      "\"a\tb\"",
+                                      "\"a\nb\"",
+                                      "\"\x01\"",
+                                      "\f1",
+                                      "1\v"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         cJSON *j = parse(bad[i]);
         if (j != NULL)
@@ -156,9 +193,12 @@ static void test_fixtures_match_cjson(void **state)
 {
     (void)state;
     static const char *const files[] = {
-        "openai/chat_cached_reasoning_audio.json", "openai/chat_tool_calls.json",
-        "openai/embeddings.json",                  "openai/responses.json",
-        "anthropic/message_cache_5m_1h_websearch.json", "anthropic/message_tool_use.json",
+        "openai/chat_cached_reasoning_audio.json",
+        "openai/chat_tool_calls.json",
+        "openai/embeddings.json",
+        "openai/responses.json",
+        "anthropic/message_cache_5m_1h_websearch.json",
+        "anthropic/message_tool_use.json",
     };
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         size_t len = 0;
