@@ -8,9 +8,10 @@
  * BATCH_MAX rows), commits, then marks the journals' tails and runs the done callbacks
  * of rows that were not journaled (a full journal, or a caller without one), so "done"
  * always means "durable". Journaled rows are gathered for up to LINGER_NS (or
- * BATCH_SOON rows) before a commit: one commit per batch, and one wake-up of the writer
- * per batch (a producer signals only the first row after the writer emptied the queue,
- * or a row whose caller waits). Begin rows ('incomplete', INSERT OR IGNORE) are written
+ * BATCH_SOON rows) before a commit: one commit per batch. Under load the writer keeps
+ * its own 5 ms deadlines and no producer wakes it; a producer signals only the first row
+ * after the writer went idle (a deadline passed with nothing queued), or a row whose
+ * caller waits. Begin rows ('incomplete', INSERT OR IGNORE) are written
  * in queue order, so a call's final row always replaces its begin row; the worker
  * queues a begin row only for a call still running after 50 ms (server/proxy.c), so a
  * fast call writes one row. When a commit fails the batch is kept and retried after a
@@ -58,6 +59,7 @@ struct tg_ledger {
     size_t qlen, qcap;
     bool stopping;
     bool urgent;              /* a queued row's caller waits for its commit */
+    bool writer_idle;         /* the writer waits for a signal, not for a deadline */
     long depth;               /* queued + being written, for metrics */
     uint64_t pushed, written; /* rows queued, rows taken and committed (queue order) */
     struct tg_journal **journals;
@@ -85,9 +87,10 @@ static void push(struct tg_ledger *l, const struct tg_call_record *rec, bool is_
     l->depth++;
     if (done != NULL)
         l->urgent = true;
-    /* the writer is either asleep with an empty queue, or will take this row with the
-     * ones before it: only the first row (or a waited-for one) needs a wake-up */
-    if (l->qlen == 1 || done != NULL || l->qlen == BATCH_SOON)
+    /* the writer is either idle (asleep with an empty queue), or will take this row with
+     * the ones before it at its next deadline: only the first row after it went idle (or
+     * a waited-for one) needs a wake-up, a futex call on the way to the response */
+    if ((l->qlen == 1 && l->writer_idle) || done != NULL || l->qlen == BATCH_SOON)
         pthread_cond_signal(&l->cv);
     pthread_mutex_unlock(&l->mu);
 }
@@ -182,19 +185,28 @@ static void *writer_main(void *arg)
     struct tg_ledger *l = arg;
     struct entry *batch = NULL;
     size_t bcap = 0;
+    /* Under load rows keep coming: after a batch the writer waits LINGER_NS for the next
+     * one whether or not a row is queued yet, so producers need not wake it. A wait that
+     * ends with nothing queued makes it idle until a producer signals. */
+    int64_t linger_until = 0;
     for (;;) {
         pthread_mutex_lock(&l->mu);
-        int64_t linger_until = 0; /* set when rows are first seen queued */
         while (!l->stopping && !l->urgent && l->qlen < BATCH_SOON) {
             int64_t now = tg_mono_ns();
-            if (l->qlen == 0) {
+            if (l->qlen == 0 && linger_until == 0) {
+                l->writer_idle = true;
                 pthread_cond_wait(&l->cv, &l->mu);
+                l->writer_idle = false;
                 continue;
             }
             if (linger_until == 0)
-                linger_until = now + LINGER_NS;
-            if (linger_until <= now)
-                break;
+                linger_until = now + LINGER_NS; /* the first row after idling */
+            if (linger_until <= now) {
+                if (l->qlen > 0)
+                    break;
+                linger_until = 0;
+                continue;
+            }
             wait_until(l, linger_until);
         }
         if (l->qlen == 0 && l->stopping) {
@@ -219,6 +231,7 @@ static void *writer_main(void *arg)
         }
         l->qlen -= n;
         l->urgent = false;
+        linger_until = tg_mono_ns() + LINGER_NS; /* the next batch's deadline */
         for (size_t i = 0; i < l->qlen && !l->urgent; i++)
             l->urgent = l->q[i].done != NULL;
         pthread_mutex_unlock(&l->mu);
