@@ -18,12 +18,13 @@
 
 struct field_def {
     const char *name, *header, *baggage;
-    size_t offset, size;
+    size_t header_len, offset, size;
 };
 
 #define FIELD(n, h, f)                                                                             \
     {                                                                                              \
-        n, h, n, offsetof(struct tg_call_record, f), sizeof(((struct tg_call_record *)0)->f)       \
+        n, h, n, sizeof h - 1, offsetof(struct tg_call_record, f),                                 \
+            sizeof(((struct tg_call_record *)0)->f)                                                \
     }
 
 static const struct field_def fields[TG_F_COUNT] = {
@@ -105,6 +106,7 @@ void tg_identity_config_defaults(struct tg_identity_config *c)
     memset(c, 0, sizeof *c);
     for (size_t i = 0; i < sizeof shipped / sizeof shipped[0]; i++) {
         snprintf(c->aliases[i].header, sizeof c->aliases[i].header, "%s", shipped[i].header);
+        c->aliases[i].len = (unsigned char)strlen(shipped[i].header);
         c->aliases[i].field = shipped[i].f;
     }
     c->n_aliases = (int)(sizeof shipped / sizeof shipped[0]);
@@ -128,16 +130,31 @@ int tg_identity_add_alias(struct tg_identity_config *c, const char *header, cons
     for (size_t k = 0; k <= strlen(header); k++)
         c->aliases[slot].header[k] =
             (char)((header[k] >= 'A' && header[k] <= 'Z') ? header[k] + 32 : header[k]);
+    c->aliases[slot].len = (unsigned char)strlen(header);
     c->aliases[slot].field = (enum tg_field)f;
     if (slot == c->n_aliases)
         c->n_aliases++;
     return 0;
 }
 
-static bool name_is(const struct tg_header *h, const char *name)
+static bool name_is(const struct tg_header *h, const char *name, size_t n)
 {
-    size_t n = strlen(name);
     return h->name_len == n && memcmp(h->name, name, n) == 0;
+}
+
+/* Bit n & 63 for every header name length n: a name whose length no header has is not
+ * looked for (most of the 11 fields and the alias names, on most calls). */
+static uint64_t name_lengths(const struct tg_header *h, size_t nh)
+{
+    uint64_t m = 0;
+    for (size_t i = 0; i < nh; i++)
+        m |= 1ull << (h[i].name_len & 63);
+    return m;
+}
+
+static bool may_have(uint64_t lengths, size_t n)
+{
+    return (lengths >> (n & 63)) & 1;
 }
 
 /* Trims; rejects control characters and values that do not fit a ledger column. */
@@ -366,18 +383,21 @@ void tg_identity_resolve(const struct tg_identity_config *cfg, const struct tg_h
                          const char *generated_request_id, struct tg_call_record *rec)
 {
     struct tg_buf src = {0}, tags = {0};
+    uint64_t lengths = name_lengths(h, nh);
     tg_buf_appends(&src, "{");
     tg_buf_appends(&tags, "{");
     for (int f = 0; f < TG_F_COUNT; f++) {
         bool done = false;
-        for (size_t i = 0; !done && i < nh; i++)
-            if (name_is(&h[i], fields[f].header))
+        size_t hn = fields[f].header_len;
+        for (size_t i = 0; !done && may_have(lengths, hn) && i < nh; i++)
+            if (name_is(&h[i], fields[f].header, hn))
                 done = take((enum tg_field)f, h[i].value, h[i].value_len, "header", "", rec, &src);
         for (int a = 0; !done && a < cfg->n_aliases; a++) {
-            if ((int)cfg->aliases[a].field != f)
+            size_t an = cfg->aliases[a].len;
+            if ((int)cfg->aliases[a].field != f || !may_have(lengths, an))
                 continue;
             for (size_t i = 0; !done && i < nh; i++)
-                if (name_is(&h[i], cfg->aliases[a].header)) {
+                if (name_is(&h[i], cfg->aliases[a].header, an)) {
                     char sent[64];
                     snprintf(sent, sizeof sent, "%.*s", (int)h[i].name_len,
                              h[i].orig_name ? h[i].orig_name : h[i].name);
@@ -408,7 +428,7 @@ void tg_identity_resolve(const struct tg_identity_config *cfg, const struct tg_h
     if ((cc_unmapped || cc_unmapped2) && rec->cost_center[0] == '\0')
         source_add(&src, "cost_center", "", "unmapped");
     for (size_t i = 0; i < nh; i++) {
-        if (!name_is(&h[i], "x-tollgate-tags"))
+        if (!name_is(&h[i], "x-tollgate-tags", 15))
             continue;
         const char *p = h[i].value, *end = p + h[i].value_len;
         while (p < end) {
@@ -469,10 +489,10 @@ bool tg_identity_is_internal_header(const struct tg_identity_config *cfg, const 
     if (n == 7 && memcmp(name, "baggage", 7) == 0)
         return !cfg->forward_baggage;
     for (int f = 0; f < TG_F_COUNT; f++)
-        if (strlen(fields[f].header) == n && memcmp(fields[f].header, name, n) == 0)
+        if (fields[f].header_len == n && memcmp(fields[f].header, name, n) == 0)
             return true;
     for (int a = 0; a < cfg->n_aliases; a++)
-        if (strlen(cfg->aliases[a].header) == n && memcmp(cfg->aliases[a].header, name, n) == 0)
+        if (cfg->aliases[a].len == n && memcmp(cfg->aliases[a].header, name, n) == 0)
             return true;
     return false;
 }

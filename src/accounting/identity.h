@@ -49,7 +49,8 @@ enum tg_attr_mode { TG_ATTR_OFF, TG_ATTR_FLAG, TG_ATTR_ENFORCE };
 
 struct tg_identity_config {
     struct {
-        char header[64]; /* lowercase */
+        char header[64];   /* lowercase */
+        unsigned char len; /* strlen(header) */
         enum tg_field field;
     } aliases[TG_MAX_ALIASES];
     int n_aliases;
