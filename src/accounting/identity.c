@@ -384,6 +384,17 @@ void tg_identity_resolve(const struct tg_identity_config *cfg, const struct tg_h
 {
     struct tg_buf src = {0}, tags = {0};
     uint64_t lengths = name_lengths(h, nh);
+    /* per field, the header of its first alias (in alias order) the caller sent, or -1 */
+    int alias_hdr[TG_F_COUNT];
+    for (int f = 0; f < TG_F_COUNT; f++)
+        alias_hdr[f] = -1;
+    for (int a = 0; a < cfg->n_aliases; a++) {
+        size_t an = cfg->aliases[a].len;
+        int *hit = &alias_hdr[cfg->aliases[a].field];
+        for (size_t i = 0; *hit < 0 && may_have(lengths, an) && i < nh; i++)
+            if (name_is(&h[i], cfg->aliases[a].header, an))
+                *hit = (int)i;
+    }
     tg_buf_appends(&src, "{");
     tg_buf_appends(&tags, "{");
     for (int f = 0; f < TG_F_COUNT; f++) {
@@ -392,18 +403,12 @@ void tg_identity_resolve(const struct tg_identity_config *cfg, const struct tg_h
         for (size_t i = 0; !done && may_have(lengths, hn) && i < nh; i++)
             if (name_is(&h[i], fields[f].header, hn))
                 done = take((enum tg_field)f, h[i].value, h[i].value_len, "header", "", rec, &src);
-        for (int a = 0; !done && a < cfg->n_aliases; a++) {
-            size_t an = cfg->aliases[a].len;
-            if ((int)cfg->aliases[a].field != f || !may_have(lengths, an))
-                continue;
-            for (size_t i = 0; !done && i < nh; i++)
-                if (name_is(&h[i], cfg->aliases[a].header, an)) {
-                    char sent[64];
-                    snprintf(sent, sizeof sent, "%.*s", (int)h[i].name_len,
-                             h[i].orig_name ? h[i].orig_name : h[i].name);
-                    done = take((enum tg_field)f, h[i].value, h[i].value_len, "alias:", sent, rec,
-                                &src);
-                }
+        if (!done && alias_hdr[f] >= 0) {
+            const struct tg_header *ah = &h[alias_hdr[f]];
+            char sent[64];
+            snprintf(sent, sizeof sent, "%.*s", (int)ah->name_len,
+                     ah->orig_name ? ah->orig_name : ah->name);
+            done = take((enum tg_field)f, ah->value, ah->value_len, "alias:", sent, rec, &src);
         }
         const char *bv = bg ? tg_baggage_get(bg, fields[f].baggage) : NULL;
         if (!done && bv != NULL)

@@ -122,6 +122,16 @@ static void test_configured_alias(void **state)
     assert_string_equal(r.cost_center, "CC-7");
     assert_string_equal(r.attribution_sources,
                         "{\"request_id\":\"generated\",\"cost_center\":\"alias:X-Org-Unit\"}");
+    /* two aliases of one field: the alias listed first wins, wherever its header is; a
+     * header longer than 63 characters is only compared, never mistaken for a name of
+     * its length modulo 64 */
+    const struct tg_header two[] = {
+        H("x-customer-id-and-then-some-more-characters-to-make-it-long-enough-to-wrap", "no"),
+        H("x-customer-id", "second"), HO("tenant", "Tenant", "first")};
+    resolve(&cfg, two, 3, NULL, NULL, &r);
+    assert_string_equal(r.tenant_id, "first");
+    assert_string_equal(r.attribution_sources,
+                        "{\"request_id\":\"generated\",\"tenant_id\":\"alias:Tenant\"}");
 }
 
 static void test_mappings_and_route(void **state)
