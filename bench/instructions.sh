@@ -43,6 +43,11 @@ for bin in "${bins[@]}"; do
   sleep 1
   kill $vpid
   wait $vpid 2>/dev/null || true
-  ir=$(callgrind_annotate "$work/cg.out.1" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1; exit}')
-  echo "$bin: $n requests, $((ir / n)) instructions per request (all threads)"
+  # the total, and the two threads that do the work: the worker's loop, the ledger writer
+  read -r ir iw il < <(callgrind_annotate --inclusive=yes "$work/cg.out.1" 2>/dev/null | awk '
+    { n = $1; gsub(",", "", n) }
+    /PROGRAM TOTALS/ { t = n } !w && / [^ ]*:worker_main / { w = n } !l && / [^ ]*:writer_main / { l = n }
+    END { print t + 0, w + 0, l + 0 }')
+  echo "$bin: $n requests, $((ir / n)) instructions per request (all threads;" \
+    "worker $((iw / n)), ledger writer $((il / n)))"
 done
