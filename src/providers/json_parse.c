@@ -16,6 +16,8 @@
  * integers go through strtod, which reads '.' in the C locale the gateway runs in. */
 #include "providers/json_util.h"
 
+#include "core/buf.h"
+
 #include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -49,17 +51,6 @@ static bool is_digit(char c)
     return c >= '0' && c <= '9';
 }
 
-static int hexval(char c)
-{
-    if (is_digit(c))
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* The four hex digits at r (r + 4 <= end), or -1. */
 static long hex4(const char *r, const char *end)
 {
@@ -67,7 +58,7 @@ static long hex4(const char *r, const char *end)
     if (end - r < 4)
         return -1;
     for (int i = 0; i < 4; i++) {
-        int h = hexval(r[i]);
+        int h = tg_hexval(r[i]);
         if (h < 0)
             return -1;
         v = v << 4 | h;
