@@ -289,6 +289,9 @@ static void on_ctl_messages(h2o_multithread_receiver_t *rx, h2o_linklist_t *mess
 static void *worker_main(void *arg)
 {
     struct tg_worker *w = arg;
+    char name[16]; /* what top -H and /proc/PID/task/TID/comm show */
+    snprintf(name, sizeof name, "tg-worker-%d", w->index);
+    pthread_setname_np(pthread_self(), name);
     while (!w->exit_loop)
         h2o_evloop_run(w->loop, 1000); /* -1 on EINTR is harmless: we just loop */
     return NULL;

@@ -399,6 +399,7 @@ static void export_batch(struct tg_otel *o, CURL *e, const struct tg_buf *body, 
 static void *exporter(void *arg)
 {
     struct tg_otel *o = arg;
+    pthread_setname_np(pthread_self(), "tg-otel");
     CURL *e = curl_easy_init();
     struct tg_buf spans = {0}, body = {0};
     for (;;) {

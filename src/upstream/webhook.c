@@ -81,6 +81,7 @@ static void deliver(struct tg_webhooks *wh, CURL *e, const char *url, const char
 static void *sender(void *arg)
 {
     struct tg_webhooks *wh = arg;
+    pthread_setname_np(pthread_self(), "tg-webhook");
     CURL *e = curl_easy_init();
     for (;;) {
         pthread_mutex_lock(&wh->mu);

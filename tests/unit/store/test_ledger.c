@@ -5,7 +5,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <dirent.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -189,6 +191,43 @@ static void test_day_range_is_an_index_range(void **state)
     assert_non_null(strstr(plan, "INDEX calls_started_at (started_at>? AND started_at<?)"));
     sqlite3_finalize(st);
     sqlite3_close(db);
+}
+
+/* How many of this process's threads are named name */
+static int threads_named(const char *name)
+{
+    int n = 0;
+    DIR *d = opendir("/proc/self/task");
+    for (struct dirent *e; d != NULL && (e = readdir(d)) != NULL;) {
+        char file[300], buf[64] = "";
+        snprintf(file, sizeof file, "/proc/self/task/%s/comm", e->d_name);
+        FILE *f = fopen(file, "r");
+        if (f == NULL)
+            continue;
+        if (fgets(buf, sizeof buf, f) != NULL && strncmp(buf, name, strlen(name)) == 0 &&
+            buf[strlen(name)] == '\n')
+            n++;
+        fclose(f);
+    }
+    if (d != NULL)
+        closedir(d);
+    return n;
+}
+
+/* The writer and the checkpointer are named for top -H; gone after close */
+static void test_thread_names(void **state)
+{
+    (void)state;
+    struct tg_ledger *l = NULL;
+    struct tg_errbuf eb;
+    assert_int_equal(tg_ledger_open(path, &l, &eb), 0);
+    for (int i = 0;
+         i < 200 && (threads_named("tg-ledger") == 0 || threads_named("tg-checkpoint") == 0); i++)
+        usleep(5000); /* the threads name themselves as they start */
+    assert_int_equal(threads_named("tg-ledger"), 1);
+    assert_int_equal(threads_named("tg-checkpoint"), 1);
+    tg_ledger_close(l);
+    assert_int_equal(threads_named("tg-ledger"), 0);
 }
 
 static int done_calls;
@@ -448,6 +487,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_schema_and_begin_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_day_range_is_an_index_range, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_thread_names, setup, teardown),
         cmocka_unit_test_setup_teardown(test_finish_replaces_begin_with_exact_columns, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_producers, setup, teardown),
