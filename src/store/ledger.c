@@ -177,13 +177,6 @@ static int write_batch(struct tg_ledger *l, const struct entry *b, size_t n)
     return rc;
 }
 
-/* Named for top -H and /proc/PID/task/TID/comm. Not niced: a writer below the workers'
- * priority fell behind under load (the queue of full records grew RSS by 26 MB). */
-static void name_thread(const char *name)
-{
-    pthread_setname_np(pthread_self(), name);
-}
-
 /* deadline_ns on tg_mono_ns's clock, CLOCK_MONOTONIC, as l->cv is set up to wait on */
 static void wait_until(struct tg_ledger *l, int64_t deadline_ns)
 {
@@ -194,7 +187,7 @@ static void wait_until(struct tg_ledger *l, int64_t deadline_ns)
 static void *writer_main(void *arg)
 {
     struct tg_ledger *l = arg;
-    name_thread("tg-ledger");
+    pthread_setname_np(pthread_self(), "tg-ledger"); /* for top -H */
     struct entry *batch = NULL;
     size_t bcap = 0;
     /* Under load rows keep coming: after a batch the writer waits LINGER_NS for the next
@@ -288,7 +281,7 @@ static void *writer_main(void *arg)
 static void *checkpointer_main(void *arg)
 {
     struct tg_ledger *l = arg;
-    name_thread("tg-checkpoint");
+    pthread_setname_np(pthread_self(), "tg-checkpoint");
     pthread_mutex_lock(&l->mu);
     while (!l->stopping) {
         struct timespec ts;
