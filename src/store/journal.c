@@ -112,9 +112,10 @@ static size_t encode(const struct tg_call_record *rec, uint64_t *out)
     return n;
 }
 
+/* Into rec directly: on false its contents are garbage, and no caller uses them. */
 static bool decode(const uint64_t *in, size_t n, struct tg_call_record *rec)
 {
-    uint64_t w[REC_WORDS];
+    uint64_t *w = (uint64_t *)(void *)rec; /* 8-aligned: it has int64s */
     size_t i = 0, r = 0;
     while (r < n) {
         uint64_t z = in[r] >> 32, k = in[r] & 0xffffffffu;
@@ -128,7 +129,6 @@ static bool decode(const uint64_t *in, size_t n, struct tg_call_record *rec)
     }
     if (i != REC_WORDS)
         return false;
-    memcpy(rec, w, sizeof w);
     tg_record_sanitize(rec); /* bytes from a file: terminated text, 0/1 flags */
     return true;
 }
@@ -226,8 +226,21 @@ int tg_journal_append(struct tg_journal *j, const struct tg_call_record *rec,
     j->head_pos += waste + need;
     mark->pos = j->head_pos;
     mark->word = pack(j->seq, j->off);
+    mark->at = off;
     __atomic_store_n(&j->hdr->head, mark->word, __ATOMIC_RELEASE);
     return 0;
+}
+
+bool tg_journal_read(const struct tg_journal *j, const struct tg_journal_mark *mark,
+                     struct tg_call_record *rec)
+{
+    if (mark->at > j->cap - 24 || mark->at % 8 != 0)
+        return false;
+    const uint64_t *r = j->ring + mark->at / 8;
+    uint64_t h = __atomic_load_n(&r[0], __ATOMIC_ACQUIRE), nw = h & 0xffffffffu;
+    if (h >> 32 != REC_MAGIC || nw > MAX_PAYLOAD || 24 + nw * 8 > j->cap - mark->at)
+        return false;
+    return r[2 + nw] == checksum(r[1], r + 2, nw) && decode(r + 2, nw, rec);
 }
 
 void tg_journal_committed(struct tg_journal *j, const struct tg_journal_mark *mark)

@@ -6,6 +6,7 @@
 #include "core/err.h"
 #include "core/record.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -13,11 +14,12 @@
 
 struct tg_journal;
 
-/** Where a record ends in its journal: handed back to tg_journal_committed once the
- *  record's row is in the store. */
+/** Where a record is in its journal: read back with tg_journal_read, and handed to
+ *  tg_journal_committed once the record's row is in the store. */
 struct tg_journal_mark {
     uint64_t pos;  /* bytes appended before, this record included (never wraps) */
     uint64_t word; /* the header word that says the same in the file */
+    uint64_t at;   /* the record's offset in the ring */
 };
 
 /** Creates a new journal beside the ledger, `<ledger_path>.journal.<N>` with the first
@@ -32,6 +34,12 @@ int tg_journal_create(const char *ledger_path, size_t ring_bytes, struct tg_jour
  *  has no room (the store is behind). Owner thread only; no system call. */
 int tg_journal_append(struct tg_journal *j, const struct tg_call_record *rec,
                       struct tg_journal_mark *mark);
+
+/** The record appended under mark, into rec: false when the ring does not hold it intact
+ *  (never while it is not yet committed: its room is not reused before). Any thread that
+ *  got the mark from the owner under a lock. */
+bool tg_journal_read(const struct tg_journal *j, const struct tg_journal_mark *mark,
+                     struct tg_call_record *rec);
 
 /** Every record up to mark is in the store: its room may be reused. Marks arrive in
  *  append order. The ledger's writer thread. */

@@ -43,8 +43,11 @@
  * (25-30k req/s), and at c=1 the p99 halved (880 to 440 us). BENCHMARKS.md. */
 #define LINGER_NS 1000000ll
 
+/* A queued row. A journaled one is read back from its journal by the writer, so the queue
+ * holds no copy of its 6.9 KB record: a writer that falls behind holds the journal's
+ * 2 MB, not a copy of every row in it. */
 struct entry {
-    struct tg_call_record rec;
+    struct tg_call_record *rec; /* a copy (tg_malloc), or NULL when journaled */
     bool is_final;
     tg_ledger_done_cb done;
     void *ud;
@@ -68,6 +71,7 @@ struct tg_ledger {
     uint64_t pushed, written; /* rows queued, rows taken and committed (queue order) */
     struct tg_journal **journals;
     int n_journals;
+    struct tg_call_record scratch; /* the writer's: a journaled row read back */
 };
 
 static void push(struct tg_ledger *l, const struct tg_call_record *rec, bool is_final,
@@ -81,7 +85,11 @@ static void push(struct tg_ledger *l, const struct tg_call_record *rec, bool is_
     }
     struct entry *e = &l->q[l->qlen++];
     l->pushed++;
-    memcpy(&e->rec, rec, sizeof *rec);
+    e->rec = NULL;
+    if (j == NULL) {
+        e->rec = tg_malloc(sizeof *rec);
+        memcpy(e->rec, rec, sizeof *rec);
+    }
     e->is_final = is_final;
     e->done = done;
     e->ud = ud;
@@ -160,14 +168,30 @@ long tg_ledger_queue_depth(struct tg_ledger *l)
     return d;
 }
 
+/* The entry's record: its copy, or read back from its journal into l->scratch (valid
+ * until the next call). NULL when the journal no longer holds it, which its room not
+ * being reused before the commit rules out; logged all the same. Writer thread. */
+static const struct tg_call_record *entry_record(struct tg_ledger *l, const struct entry *e)
+{
+    if (e->rec != NULL)
+        return e->rec;
+    if (tg_journal_read(e->j, &e->mark, &l->scratch))
+        return &l->scratch;
+    tg_error("event=ledger_row_lost reason=journal_unreadable");
+    return NULL;
+}
+
 /* Writes the batch in queue order (a call's begin row before its final row) in one
  * transaction. */
 static int write_batch(struct tg_ledger *l, const struct entry *b, size_t n)
 {
     struct tg_errbuf eb;
     int rc = tg_sqlite_store_begin(l->store, &eb);
-    for (size_t i = 0; rc == 0 && i < n; i++)
-        rc = tg_sqlite_store_put(l->store, &b[i].rec, b[i].is_final, &eb);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        const struct tg_call_record *r = entry_record(l, &b[i]);
+        if (r != NULL)
+            rc = tg_sqlite_store_put(l->store, r, b[i].is_final, &eb);
+    }
     if (rc == 0)
         rc = tg_sqlite_store_commit(l->store, &eb);
     if (rc != 0) {
@@ -247,14 +271,15 @@ static void *writer_main(void *arg)
             struct timespec ts = {0, 100000000L << (attempt < 3 ? attempt : 3)};
             nanosleep(&ts, NULL);
             if (++attempt == 50) {
-                for (size_t i = 0; i < n; i++)
-                    if (batch[i].is_final)
+                for (size_t i = 0; i < n; i++) {
+                    const struct tg_call_record *r = entry_record(l, &batch[i]);
+                    if (batch[i].is_final && r != NULL)
                         tg_error("event=ledger_row_lost call_id=%s provider=%s model=%s "
                                  "input_tokens=%lld output_tokens=%lld outcome=%s",
-                                 batch[i].rec.call_id, batch[i].rec.provider,
-                                 batch[i].rec.usage.response_model,
-                                 (long long)batch[i].rec.usage.input_tokens,
-                                 (long long)batch[i].rec.usage.output_tokens, batch[i].rec.outcome);
+                                 r->call_id, r->provider, r->usage.response_model,
+                                 (long long)r->usage.input_tokens,
+                                 (long long)r->usage.output_tokens, r->outcome);
+                }
                 break;
             }
         }
@@ -264,6 +289,7 @@ static void *writer_main(void *arg)
                 tg_journal_committed(batch[i].j, &batch[i].mark);
             if (batch[i].is_final && batch[i].done != NULL)
                 batch[i].done(batch[i].ud, ok);
+            free(batch[i].rec);
         }
         pthread_mutex_lock(&l->mu);
         l->depth -= (long)n;

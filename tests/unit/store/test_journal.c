@@ -208,6 +208,39 @@ static void test_wraps_around_and_reports_full(void **state)
     assert_int_equal(journals_left(NULL), 0);
 }
 
+/* Every record reads back by its mark, exactly, across the end of the ring, until its
+ * room is committed and used again; a damaged one does not read */
+static void test_reads_back_by_mark(void **state)
+{
+    (void)state;
+    struct tg_journal *j = NULL;
+    struct tg_errbuf eb;
+    assert_int_equal(tg_journal_create(path, RING, &j, &eb), 0);
+    static struct tg_call_record want[64], got;
+    struct tg_journal_mark marks[64];
+    int wrapped = 0;
+    for (int lap = 0; lap < 40; lap++) {
+        for (int i = 0; i < 64; i++) {
+            fill(&want[i], lap * 64 + i);
+            if (tg_journal_append(j, &want[i], &marks[i]) != 0)
+                fail_msg("lap %d record %d: no room", lap, i);
+            wrapped += i > 0 && marks[i].at < marks[i - 1].at;
+        }
+        for (int i = 0; i < 64; i++) {
+            assert_true(tg_journal_read(j, &marks[i], &got));
+            assert_memory_equal(&got, &want[i], sizeof got);
+        }
+        tg_journal_committed(j, &marks[63]);
+    }
+    assert_true(wrapped > 0);
+    struct tg_journal_mark bad = marks[5];
+    bad.at += 8; /* not where a record starts */
+    assert_false(tg_journal_read(j, &bad, &got));
+    bad.at = RING; /* past the ring */
+    assert_false(tg_journal_read(j, &bad, &got));
+    tg_journal_destroy(j);
+}
+
 static void test_wrapped_ring_replays_only_the_uncommitted_tail(void **state)
 {
     (void)state;
@@ -332,6 +365,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_replays_what_a_dead_process_left, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wraps_around_and_reports_full, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reads_back_by_mark, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrapped_ring_replays_only_the_uncommitted_tail, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_torn_record_ends_the_replay, setup, teardown),

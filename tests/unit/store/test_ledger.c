@@ -412,6 +412,21 @@ static void test_flush_makes_journaled_rows_visible(void **state)
     assert_int_equal(tg_ledger_flush(l, 5000), 0);
     sqlite3 *db = reader();
     assert_int_equal(scalar_int(db, "SELECT count(*) FROM calls WHERE call_id='c-flush'"), 1);
+    /* the writer read the row back from the journal: the same row as a queued copy */
+    snprintf(r.call_id, sizeof r.call_id, "c-copy");
+    tg_ledger_finish(l, &r, NULL, NULL);
+    assert_int_equal(tg_ledger_flush(l, 5000), 0);
+    static const char cols[] =
+        "request_id,started_at,ended_at,day,duration_ms,ttft_ms,upstream_ms,provider,operation,"
+        "endpoint,request_model,response_model,status_code,outcome,attempt,input_tokens,"
+        "cached_input_tokens,cache_write_5m_tokens,cache_write_1h_tokens,output_tokens,"
+        "reasoning_tokens,tool_call_output_tokens,audio_input_tokens,audio_output_tokens,"
+        "rejected_prediction_tokens,web_search_requests,web_fetch_requests,tool_calls,team,tags";
+    char a[4096], b[4096];
+    row_text(db, "c-flush", cols, a, sizeof a);
+    row_text(db, "c-copy", cols, b, sizeof b);
+    assert_string_equal(a, b);
+    assert_non_null(strstr(a, "team=payments;tags={\"k\":\"v\"};"));
     sqlite3_close(db);
     tg_ledger_close(l);
 }
