@@ -231,16 +231,25 @@ int tg_journal_append(struct tg_journal *j, const struct tg_call_record *rec,
     return 0;
 }
 
+/* The intact record at byte offset off of a ring of cap bytes, decoded into rec: its
+ * length in bytes, or 0 when none starts there (an older lap, torn, or not a record). */
+static uint64_t record_at(const uint64_t *ring, uint64_t cap, uint64_t off,
+                          struct tg_call_record *rec)
+{
+    if (off % 8 != 0 || off > cap || cap - off < 24)
+        return 0;
+    const uint64_t *r = ring + off / 8;
+    uint64_t h = __atomic_load_n(&r[0], __ATOMIC_ACQUIRE), nw = h & 0xffffffffu;
+    if (h >> 32 != REC_MAGIC || nw > MAX_PAYLOAD || 24 + nw * 8 > cap - off ||
+        r[2 + nw] != checksum(r[1], r + 2, nw) || !decode(r + 2, nw, rec))
+        return 0;
+    return 24 + nw * 8;
+}
+
 bool tg_journal_read(const struct tg_journal *j, const struct tg_journal_mark *mark,
                      struct tg_call_record *rec)
 {
-    if (mark->at > j->cap - 24 || mark->at % 8 != 0)
-        return false;
-    const uint64_t *r = j->ring + mark->at / 8;
-    uint64_t h = __atomic_load_n(&r[0], __ATOMIC_ACQUIRE), nw = h & 0xffffffffu;
-    if (h >> 32 != REC_MAGIC || nw > MAX_PAYLOAD || 24 + nw * 8 > j->cap - mark->at)
-        return false;
-    return r[2 + nw] == checksum(r[1], r + 2, nw) && decode(r + 2, nw, rec);
+    return record_at(j->ring, j->cap, mark->at, rec) != 0;
 }
 
 void tg_journal_committed(struct tg_journal *j, const struct tg_journal_mark *mark)
@@ -305,11 +314,10 @@ static long replay_file(const char path[4096], int fd, tg_journal_replay_cb cb, 
             off = 0;
             continue;
         }
-        uint64_t w0 = ring[off / 8], nw = w0 & 0xffffffffu;
-        if (w0 >> 32 != REC_MAGIC || nw > MAX_PAYLOAD || 16 + nw * 8 + 8 > cap - off ||
-            (ring[off / 8 + 1] & ((1ull << SEQ_BITS) - 1)) != seq ||
-            ring[off / 8 + 2 + nw] != checksum(ring[off / 8 + 1], ring + off / 8 + 2, nw) ||
-            !decode(ring + off / 8 + 2, nw, &rec))
+        uint64_t len = (ring[off / 8 + 1] & ((1ull << SEQ_BITS) - 1)) == seq
+                           ? record_at(ring, cap, off, &rec)
+                           : 0;
+        if (len == 0)
             break; /* an older lap, or torn by the crash: the end */
         if (cb(ud, &rec) != 0) {
             n = -1;
@@ -317,8 +325,8 @@ static long replay_file(const char path[4096], int fd, tg_journal_replay_cb cb, 
         }
         n++;
         seq = (seq + 1) & ((1ull << SEQ_BITS) - 1);
-        off += 16 + nw * 8 + 8;
-        seen += 16 + nw * 8 + 8;
+        off += len;
+        seen += len;
     }
     munmap(map, map_bytes);
     if (n >= 0 && cb(ud, NULL) != 0)
