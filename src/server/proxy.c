@@ -325,7 +325,7 @@ static void on_req_dispose(void *p)
     if (c->state == CALL_FORWARDING) {
         TG_SETS(c->rec.outcome, "client_aborted");
         TG_SETS(c->rec.error_type, "client_closed");
-        if (!c->in_upstream_cb) /* inside a curl callback the write callback aborts instead */
+        if (!c->in_upstream_cb) /* inside a transfer callback the body callback aborts instead */
             finish_call(c);
     }
     call_release(c);
