@@ -223,9 +223,13 @@ int tg_sqlite_store_open(const char *path, struct tg_sqlite_store **out, struct 
         goto out;
     }
     sqlite3_busy_timeout(s->db, 5000);
-    rc =
-        exec(s->db,
-             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=0", eb);
+    /* checkpoints run on their own thread (store/ledger.c). The log starts over after each
+     * and is cut back to 64 MB then: it outgrows that only while a long read (a report)
+     * keeps it from starting over. */
+    rc = exec(s->db,
+              "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=0;"
+              " PRAGMA journal_size_limit=67108864",
+              eb);
     if (rc == 0)
         rc = tg_ledger_migrate(s->db, &version, eb);
     if (rc == 0)
@@ -249,6 +253,11 @@ int tg_sqlite_store_begin(struct tg_sqlite_store *s, struct tg_errbuf *eb)
 int tg_sqlite_store_commit(struct tg_sqlite_store *s, struct tg_errbuf *eb)
 {
     return exec(s->db, "COMMIT", eb);
+}
+
+void tg_sqlite_store_checkpoint(struct tg_sqlite_store *s)
+{
+    sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 }
 
 void tg_sqlite_store_rollback(struct tg_sqlite_store *s)

@@ -27,6 +27,10 @@ int tg_sqlite_store_put(struct tg_sqlite_store *s, const struct tg_call_record *
                         struct tg_errbuf *eb);
 int tg_sqlite_store_commit(struct tg_sqlite_store *s, struct tg_errbuf *eb);
 void tg_sqlite_store_rollback(struct tg_sqlite_store *s);
+/** A PASSIVE checkpoint on the writer's own connection, between its transactions: with
+ *  no write in between, it backfills the whole log, so the writer's next transaction
+ *  starts the log over from its beginning (store/ledger.c). */
+void tg_sqlite_store_checkpoint(struct tg_sqlite_store *s);
 void tg_sqlite_store_close(struct tg_sqlite_store *s);
 
 /** Applies the migrations to an open connection (used by the store and by tools that

@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -355,6 +357,60 @@ static void test_concurrent_producers(void **state)
     sqlite3_close(db);
 }
 
+/* The checkpoint sequence number in the write-ahead log's header: how many times the log
+ * started over (https://www.sqlite.org/fileformat.html#the_write_ahead_log) */
+static uint32_t wal_restarts(void)
+{
+    char wal[160];
+    unsigned char h[16];
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    FILE *f = fopen(wal, "rb");
+    assert_non_null(f);
+    assert_int_equal(fread(h, 1, sizeof h, f), sizeof h);
+    fclose(f);
+    return (uint32_t)h[12] << 24 | (uint32_t)h[13] << 16 | (uint32_t)h[14] << 8 | h[15];
+}
+
+/* Under steady writes the log is checkpointed and starts over: it does not grow with every
+ * row written (it used to: the checkpointer's connection never knew the database was in
+ * WAL mode, and a writer committing all through a checkpoint kept the log from ever
+ * being wholly backfilled). */
+static void test_the_log_starts_over_under_steady_writes(void **state)
+{
+    (void)state;
+    struct tg_ledger *l = NULL;
+    struct tg_journal *j = NULL;
+    struct tg_errbuf eb;
+    struct tg_call_record r;
+    assert_int_equal(tg_ledger_open(path, &l, &eb), 0);
+    assert_int_equal(tg_ledger_add_journal(l, &j, &eb), 0);
+    int n = 0;
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do { /* 20 rows a millisecond for 1.2 s: about five checkpoint rounds of 250 ms */
+        for (int i = 0; i < 20; i++, n++) {
+            char id[37];
+            snprintf(id, sizeof id, "c-steady-%d", n);
+            fill(&r, id);
+            if (!tg_ledger_finish_journaled(l, j, &r, NULL, NULL))
+                assert_int_equal(tg_ledger_flush(l, 5000), 0); /* the journal was full */
+        }
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+        clock_gettime(CLOCK_MONOTONIC, &t);
+    } while ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 < 1200);
+    assert_int_equal(tg_ledger_flush(l, 5000), 0);
+    assert_true(wal_restarts() >= 2);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_true(st.st_size > 256 * 1024); /* the rows reached the database file */
+    sqlite3 *db = reader();
+    assert_int_equal(scalar_int(db, "SELECT count(*) FROM calls WHERE call_id LIKE 'c-steady-%'"),
+                     n);
+    sqlite3_close(db);
+    tg_ledger_close(l);
+}
+
 /* A journaled row is durable when tg_ledger_finish_journaled returns: a process killed
  * right after (before its writer commits) leaves it for the next open to replay. */
 static void test_journaled_rows_survive_a_crash(void **state)
@@ -510,6 +566,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_flush_makes_journaled_rows_visible, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_journal_falls_back_to_waiting_for_the_commit,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_the_log_starts_over_under_steady_writes, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_readonly_open_errors, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
