@@ -110,6 +110,8 @@ for round in 1 2; do # interleaved rounds, best of two per cell
 done
 rss_tg=$(rss_kb "$tg_pid")
 rows=$(sqlite3 "$work/ledger.db" "select count(*) from calls where outcome='ok'")
+# the write-ahead log must stay bounded under load (checkpointed, started over)
+files="ledger.db $(( $(stat -c %s "$work/ledger.db") >> 20 )) MB, ledger.db-wal $(( $(stat -c %s "$work/ledger.db-wal" 2>/dev/null || echo 0) >> 20 )) MB"
 
 # slow reader of a 40 MB stream: 4 MB/s client, RSS sampled while it runs
 curl -s -N --limit-rate 4M -o /dev/null -H 'content-type: application/json' -H 'x-bench-stream: 1' \
@@ -120,12 +122,12 @@ peak=0
 while kill -0 $cpid 2>/dev/null; do r=$(rss_kb "$tg_pid"); [ "$r" -gt "$peak" ] && peak=$r; sleep 0.2; done
 stream_row=$(sqlite3 "$work/ledger.db" "select outcome||' status='||coalesce(status_code,'')||' error='||coalesce(error_type,'')||' out='||output_tokens||' bytes='||coalesce(response_bytes,'') from calls where is_stream=1 order by started_at desc limit 1")
 
-python3 - "$dur" "$rss_tg" "$peak" "$rows" "$stream_row" "${CPU[32]} ${CPU[1]}" "${R[nginx-32]}" "${R[tollgate-32]}" "${R[direct-32]}" "${R[nginx-1]}" "${R[tollgate-1]}" "${R[direct-1]}" <<'PY'
+python3 - "$dur" "$rss_tg" "$peak" "$rows" "$stream_row" "${CPU[32]} ${CPU[1]}" "$files" "${R[nginx-32]}" "${R[tollgate-32]}" "${R[direct-32]}" "${R[nginx-1]}" "${R[tollgate-1]}" "${R[direct-1]}" <<'PY'
 import sys
 import os
-dur, rss, peak, rows, srow, cpu = sys.argv[1:7]
+dur, rss, peak, rows, srow, cpu, files = sys.argv[1:8]
 client = os.environ.get("CLIENT", "auto")
-cells = [a.split() for a in sys.argv[7:]]
+cells = [a.split() for a in sys.argv[8:]]
 n32, t32, d32, n1, t1, d1 = cells
 print(f"duration per cell: {dur}s, wrk -t1, best of 2 interleaved rounds; tollgate --workers 1 with the SQLite ledger on, upstream client {client}; nginx worker_processes 1")
 print()
@@ -139,7 +141,7 @@ added_n = int(n1[1]) - int(d1[1]); added_t = int(t1[1]) - int(d1[1])
 print()
 print(f"added p50 at c=1 over the mock: nginx {added_n} µs, tollgate {added_t} µs ({added_t/max(added_n,1):.2f}×)")
 print(f"tollgate CPU per request, all threads (best round): c=32 {cpu.split()[0]} µs, c=1 {cpu.split()[1]} µs")
-print(f"tollgate RSS after the load: {int(rss)/1024:.1f} MB; ledger rows with outcome ok: {rows}")
+print(f"tollgate RSS after the load: {int(rss)/1024:.1f} MB; ledger rows with outcome ok: {rows}; files: {files}")
 print(f"slow reader of a 40 MB stream at 4 MB/s: peak tollgate RSS {int(peak)/1024:.1f} MB; ledger row: {srow}")
 errs = [c for c in cells if c[3] != '0' or c[4] == 'yes']
 if errs: print("WARNING: non-2xx responses or socket errors in some cells:", errs)
