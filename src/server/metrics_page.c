@@ -151,6 +151,10 @@ int tg_metrics_page(struct tg_worker *w, h2o_req_t *req)
     tg_metrics_render(srv->metrics, b);
     gauge(b, "tollgate_ledger_queue_depth", "gauge", "Ledger rows waiting for their commit.",
           tg_ledger_queue_depth(srv->ledger));
+    gauge(b, "tollgate_ledger_wal_bytes", "gauge",
+          "Size of the ledger's SQLite write-ahead log: bounded under load; it grows only while "
+          "a long read holds it.",
+          tg_ledger_wal_bytes(srv->ledger));
     if (srv->otel != NULL)
         exporter_metrics(srv, b);
     upstream_connection_metrics(srv, b);

@@ -31,8 +31,10 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #define BATCH_MAX  4096
@@ -167,6 +169,14 @@ long tg_ledger_queue_depth(struct tg_ledger *l)
     long d = l->depth;
     pthread_mutex_unlock(&l->mu);
     return d;
+}
+
+int64_t tg_ledger_wal_bytes(struct tg_ledger *l)
+{
+    char wal[4096];
+    struct stat st;
+    snprintf(wal, sizeof wal, "%s-wal", l->path);
+    return stat(wal, &st) == 0 ? (int64_t)st.st_size : 0;
 }
 
 /* The entry's record: its copy, or read back from its journal into l->scratch (valid

@@ -52,6 +52,10 @@ int tg_ledger_flush(struct tg_ledger *l, long timeout_ms);
 /** Number of records queued and not yet committed. Any thread. */
 long tg_ledger_queue_depth(struct tg_ledger *l);
 
+/** Size in bytes of the ledger's write-ahead log (the `-wal` file; 0 when there is none):
+ *  bounded under steady load, growing only while a long read holds it. Any thread. */
+int64_t tg_ledger_wal_bytes(struct tg_ledger *l);
+
 /** Commits everything queued, stops the writer thread, closes the store. NULL ok. */
 void tg_ledger_close(struct tg_ledger *l);
 

@@ -7,6 +7,7 @@
 // output $8.00 per million; claude-sonnet-4-5-20250929 input $3.00, output $15.00.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import http from 'node:http';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
@@ -145,6 +146,10 @@ test('metrics: promtool accepts the page and every counter equals the ledger aft
   const inf = series.find((s) => s.name === 'tollgate_upstream_duration_seconds_bucket' && s.labels.provider === 'openai' && s.labels.le === '+Inf');
   assert.equal(inf.value, '4');
   assert.equal(series.find((s) => s.name === 'tollgate_ledger_queue_depth').value, '0');
+  // the write-ahead log's size, as the file is now (every row is committed: it holds still)
+  const wal = fs.statSync(`${gw.ledgerPath}-wal`).size;
+  assert.ok(wal > 0);
+  assert.equal(series.find((s) => s.name === 'tollgate_ledger_wal_bytes').value, String(wal));
   // the own HTTP/1.1 client: one connection per upstream (openai, anthropic), kept alive
   // for the other three openai calls
   const conns = (event) => series.find((s) => s.name === 'tollgate_upstream_connections_total' && s.labels.event === event)?.value;

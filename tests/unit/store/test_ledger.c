@@ -402,6 +402,11 @@ static void test_the_log_starts_over_under_steady_writes(void **state)
     assert_int_equal(tg_ledger_flush(l, 5000), 0);
     assert_true(wal_restarts() >= 2);
     struct stat st;
+    char wal[160];
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    assert_int_equal(stat(wal, &st), 0);
+    assert_int_equal(tg_ledger_wal_bytes(l), st.st_size); /* the gauge on /metrics */
+    assert_true(st.st_size > 0 && st.st_size < 64 << 20);
     assert_int_equal(stat(path, &st), 0);
     assert_true(st.st_size > 256 * 1024); /* the rows reached the database file */
     sqlite3 *db = reader();
