@@ -82,7 +82,10 @@ struct call {
     bool attached;
     bool in_upstream_cb; /* inside a transfer's header or body callback */
     struct curl_slist *hdrs;
-    struct tg_buf upbody;
+    struct tg_buf upbody; /* the request body rewritten for the provider, when it is */
+    /* the body sent upstream: upbody, or the client's own bytes (req->entity, which live as
+     * long as the request, and the transfer never outlives it: the dispose hook ends it) */
+    h2o_iovec_t upload;
     struct tg_buf resp_hdrs; /* "name\0value\0" pairs of the final response */
     long status;
     char content_type[128];
@@ -1235,7 +1238,7 @@ static int start_native(struct call *c, h2o_req_t *req, const char *q, size_t ql
     build_upstream_headers(c, req);
     if (!c->route.is_get) {
         char digits[24], *d = digits + sizeof digits;
-        size_t n = c->upbody.len;
+        size_t n = c->upload.len;
         do
             *--d = (char)('0' + n % 10);
         while ((n /= 10) > 0);
@@ -1248,7 +1251,7 @@ static int start_native(struct call *c, h2o_req_t *req, const char *q, size_t ql
     c->fwd_ns = tg_mono_ns();
     tg_h1_start(c->w->h1, &c->h1, &srv->upstream_addr[u].origin,
                 h2o_iovec_init(c->reqhead.base, c->reqhead.len),
-                h2o_iovec_init(c->upbody.base, c->route.is_get ? 0 : c->upbody.len));
+                c->route.is_get ? h2o_iovec_init("", 0) : c->upload);
     c->total.cb = on_total_timer; /* libcurl enforces CURLOPT_TIMEOUT_MS itself */
     h2o_timeout_link(c->w->loop, &c->w->total_timeout, &c->total);
     return 0;
@@ -1271,8 +1274,8 @@ static int start_curl(struct call *c, h2o_req_t *req, const char *q, size_t qlen
     if (c->route.is_get) {
         curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
     } else {
-        curl_easy_setopt(e, CURLOPT_POSTFIELDS, c->upbody.base ? c->upbody.base : "");
-        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)c->upbody.len);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, c->upload.base);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)c->upload.len);
     }
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->hdrs);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
@@ -1659,17 +1662,17 @@ int tg_proxy_on_req(h2o_handler_t *self, h2o_req_t *req)
     if (!authenticate(c, req))
         return 0;
     if (!c->route.is_get) {
+        c->upload = h2o_iovec_init(req->entity.base ? req->entity.base : "", req->entity.len);
         tg_json_arena_begin();
-        int rc = c->route.provider->inspect_request(c->route.op,
-                                                    req->entity.base ? req->entity.base : "",
-                                                    req->entity.len, &c->info, &c->upbody, &eb);
+        int rc = c->route.provider->inspect_request(c->route.op, c->upload.base, c->upload.len,
+                                                    &c->info, &c->upbody, &eb);
         tg_json_arena_end();
         if (rc != 0) {
             refuse(c, 400, "invalid_request_error", "invalid_json", eb.msg);
             return 0;
         }
-        if (c->upbody.len == 0)
-            tg_buf_append(&c->upbody, req->entity.base ? req->entity.base : "", req->entity.len);
+        if (c->upbody.len > 0) /* rewritten (stream_options.include_usage injected) */
+            c->upload = h2o_iovec_init(c->upbody.base, c->upbody.len);
         TG_SETS(c->rec.request_model, c->info.model);
         c->rec.is_stream = c->info.is_stream;
         c->sst.op = c->route.op;
