@@ -22,6 +22,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #define NUMBER_MAX 511
 
@@ -90,35 +93,72 @@ static size_t put_utf8(unsigned long cp, char *o)
     return 4;
 }
 
-/* No byte of the 8 is '"', '\\' or a control character (the "any byte is zero" and "any
- * byte is less than n" word tricks: exact for "any", and bytes >= 0x80 never match). */
-static bool is_plain8(uint64_t v)
+/* How many of the 8 bytes, from the first, are plain: not '"', '\\' or a control character.
+ * The "any byte is zero" and "any byte is less than n" word tricks: the lowest byte they
+ * flag always matches (a borrow only spoils the bytes above a match), and bytes >= 0x80
+ * never do. */
+static unsigned plain_bytes(uint64_t v)
 {
     const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
     uint64_t quote = v ^ (ones * '"'), bslash = v ^ (ones * '\\');
     uint64_t hit =
         ((quote - ones) & ~quote) | ((bslash - ones) & ~bslash) | ((v - ones * 0x20) & ~v);
-    return (hit & highs) == 0;
+    hit &= highs;
+    if (hit == 0)
+        return 8;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    return (unsigned)__builtin_ctzll(hit) >> 3; /* the word was loaded first byte lowest */
+#else
+    return 0; /* the byte loop of plain_run finds it */
+#endif
+}
+
+/* The first byte from q on that is '"', '\\' or a control character, or end: 16 bytes at a
+ * time where SSE2 is (every x86-64), then 8, then one. */
+static const char *plain_run(const char *q, const char *end)
+{
+#ifdef __SSE2__
+    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
+    const __m128i ctl = _mm_set1_epi8(0x1f); /* v <= 0x1f unsigned: max(v, 0x1f) == 0x1f */
+    while (end - q >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)q);
+        __m128i hit =
+            _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
+                         _mm_cmpeq_epi8(_mm_max_epu8(v, ctl), ctl));
+        unsigned m = (unsigned)_mm_movemask_epi8(hit);
+        if (m != 0)
+            return q + __builtin_ctz(m);
+        q += 16;
+    }
+#endif
+    while (end - q >= 8) {
+        uint64_t v;
+        memcpy(&v, q, 8);
+        unsigned n = plain_bytes(v);
+        q += n;
+        if (n < 8)
+            break;
+    }
+    while (q < end && *q != '"' && *q != '\\' && (unsigned char)*q >= 0x20)
+        q++;
+    return q;
 }
 
 /* The string whose opening quote is at P->p, as a new NUL-terminated copy, or NULL. */
 static char *parse_string(struct parser *P)
 {
-    const char *s = ++P->p, *q = s;
-    for (uint64_t v; P->end - q >= 8 && (memcpy(&v, q, 8), is_plain8(v));)
-        q += 8;
-    while (q < P->end && *q != '"' && *q != '\\' && (unsigned char)*q >= 0x20)
-        q++;
-    const char *e = q; /* the closing quote */
-    while (e < P->end && *e != '"') {
-        if ((unsigned char)*e < 0x20)
+    const char *s = ++P->p, *q = plain_run(s, P->end); /* q: the first escape or the end */
+    const char *e = q;                                 /* the closing quote */
+    for (;;) {
+        e = plain_run(e, P->end);
+        if (e == P->end || (unsigned char)*e < 0x20)
             return NULL;
-        if (*e == '\\' && ++e == P->end)
+        if (*e == '"')
+            break;
+        if (++e == P->end) /* a backslash: skip the character it escapes */
             return NULL;
         e++;
     }
-    if (e == P->end)
-        return NULL;
     /* an escape never decodes to more bytes than it takes: the raw length is enough */
     char *out = cJSON_malloc((size_t)(e - s) + 1);
     if (out == NULL)
@@ -126,10 +166,13 @@ static char *parse_string(struct parser *P)
     memcpy(out, s, (size_t)(q - s));
     char *o = out + (q - s);
     for (const char *r = q; r < e;) {
-        if (*r != '\\') {
-            *o++ = *r++;
-            continue;
-        }
+        const char *b = memchr(r, '\\', (size_t)(e - r)); /* the plain run up to the next escape */
+        size_t n = (size_t)((b != NULL ? b : e) - r);
+        memcpy(o, r, n);
+        o += n;
+        r += n;
+        if (r == e)
+            break;
         r++; /* the scan above put a character after every backslash before e */
         switch (*r++) {
         case '"': *o++ = '"'; break;

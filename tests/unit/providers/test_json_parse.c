@@ -158,6 +158,34 @@ static void test_every_position_in_a_long_string(void **state)
     }
 }
 
+/* After an escape the scan goes on 8 bytes at a time and the copy in runs up to the next
+ * backslash: a second escape, an escaped quote or a raw control character at every
+ * distance after the first one */
+static void test_every_position_after_an_escape(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 20; i++) {
+        for (int k = i + 1; k < 40; k++) {
+            char raw[48], text[128], want[48];
+            memset(raw, 'b', 40);
+            raw[40] = '\0';
+            memcpy(want, raw, sizeof raw);
+            want[i] = '\t';
+            want[k] = '"';
+            int n = snprintf(text, sizeof text, "\"%.*s\\t%.*s\\\"%s\"", i, raw, k - i - 1,
+                             raw + i + 1, raw + k + 1);
+            assert_true(n < (int)sizeof text);
+            cJSON *j = parse(text);
+            assert_non_null(j);
+            assert_string_equal(j->valuestring, want);
+            cJSON_Delete(j);
+            snprintf(text, sizeof text, "\"%.*s\\t%.*s\x01%s\"", i, raw, k - i - 1, raw + i + 1,
+                     raw + k + 1);
+            assert_null(parse(text)); /* raw control characters are refused past an escape too */
+        }
+    }
+}
+
 static void test_limits(void **state)
 {
     (void)state;
@@ -221,6 +249,7 @@ int main(void)
         cmocka_unit_test(test_values_and_escapes),
         cmocka_unit_test(test_refuses_what_is_not_json),
         cmocka_unit_test(test_every_position_in_a_long_string),
+        cmocka_unit_test(test_every_position_after_an_escape),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_fixtures_match_cjson),
     };
