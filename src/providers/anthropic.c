@@ -18,8 +18,9 @@ static int inspect_request(enum tg_op op, const char *body, size_t len,
 {
     (void)op;
     (void)rewritten;
+    static const char *const keep[] = {"model", "stream", "max_tokens", NULL};
     cJSON *j = NULL;
-    int rc = tg_provider_parse_body(body, len, &j, eb);
+    int rc = tg_provider_parse_body(body, len, keep, &j, eb);
     if (rc != 0)
         return rc;
     memset(info, 0, sizeof *info);

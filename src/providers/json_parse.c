@@ -31,7 +31,12 @@
 struct parser {
     const char *p, *end;
     int depth;
+    const char *const *keep; /* build only these members of the top-level object; NULL: all */
+    bool skim;               /* inside a member not kept: check the grammar, build nothing */
 };
+
+/* What a string parsed while skimming is: not NULL (it parsed), nothing allocated */
+static char skimmed[1];
 
 static bool parse_value(struct parser *P, cJSON *it);
 
@@ -159,30 +164,36 @@ static char *parse_string(struct parser *P)
             return NULL;
         e++;
     }
-    /* an escape never decodes to more bytes than it takes: the raw length is enough */
-    char *out = cJSON_malloc((size_t)(e - s) + 1);
-    if (out == NULL)
-        return NULL;
-    memcpy(out, s, (size_t)(q - s));
-    char *o = out + (q - s);
+    /* an escape never decodes to more bytes than it takes: the raw length is enough. A
+     * skimmed string's escapes are checked the same way, and nothing is written (o NULL). */
+    char *out = NULL, *o = NULL;
+    if (!P->skim) {
+        if ((out = cJSON_malloc((size_t)(e - s) + 1)) == NULL)
+            return NULL;
+        memcpy(out, s, (size_t)(q - s));
+        o = out + (q - s);
+    }
     for (const char *r = q; r < e;) {
         const char *b = memchr(r, '\\', (size_t)(e - r)); /* the plain run up to the next escape */
         size_t n = (size_t)((b != NULL ? b : e) - r);
-        memcpy(o, r, n);
-        o += n;
+        if (o != NULL) {
+            memcpy(o, r, n);
+            o += n;
+        }
         r += n;
         if (r == e)
             break;
         r++; /* the scan above put a character after every backslash before e */
+        char c;
         switch (*r++) {
-        case '"': *o++ = '"'; break;
-        case '\\': *o++ = '\\'; break;
-        case '/': *o++ = '/'; break;
-        case 'b': *o++ = '\b'; break;
-        case 'f': *o++ = '\f'; break;
-        case 'n': *o++ = '\n'; break;
-        case 'r': *o++ = '\r'; break;
-        case 't': *o++ = '\t'; break;
+        case '"': c = '"'; break;
+        case '\\': c = '\\'; break;
+        case '/': c = '/'; break;
+        case 'b': c = '\b'; break;
+        case 'f': c = '\f'; break;
+        case 'n': c = '\n'; break;
+        case 'r': c = '\r'; break;
+        case 't': c = '\t'; break;
         case 'u': {
             long cp = hex4(r, e);
             if (cp < 0 || (cp >= 0xDC00 && cp <= 0xDFFF))
@@ -195,14 +206,19 @@ static char *parse_string(struct parser *P)
                 r += 6;
                 cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
             }
-            o += put_utf8((unsigned long)cp, o);
-            break;
+            if (o != NULL)
+                o += put_utf8((unsigned long)cp, o);
+            continue;
         }
         default: goto fail;
         }
+        if (o != NULL)
+            *o++ = c;
     }
-    *o = '\0';
     P->p = e + 1;
+    if (out == NULL)
+        return skimmed;
+    *o = '\0';
     return out;
 fail:
     cJSON_free(out);
@@ -239,8 +255,14 @@ static bool parse_number(struct parser *P, cJSON *it)
             q++;
         is_int = false;
     }
+    bool is_short = is_int && q - digits <= 15; /* exact in a double: no rounding to get right */
+    if (!is_short && q - s > NUMBER_MAX)
+        return false;
+    P->p = q;
+    if (P->skim)
+        return true;
     double v;
-    if (is_int && q - digits <= 15) { /* exact in a double: no rounding to get right */
+    if (is_short) {
         int64_t n = 0;
         for (const char *d = digits; d < q; d++)
             n = n * 10 + (*d - '0');
@@ -248,8 +270,6 @@ static bool parse_number(struct parser *P, cJSON *it)
     } else {
         char buf[NUMBER_MAX + 1];
         size_t n = (size_t)(q - s);
-        if (n > NUMBER_MAX)
-            return false;
         memcpy(buf, s, n);
         buf[n] = '\0';
         v = strtod(buf, NULL);
@@ -257,7 +277,6 @@ static bool parse_number(struct parser *P, cJSON *it)
     it->type = cJSON_Number;
     it->valuedouble = v;
     it->valueint = v >= INT_MAX ? INT_MAX : v <= (double)INT_MIN ? INT_MIN : (int)v;
-    P->p = q;
     return true;
 }
 
@@ -267,6 +286,20 @@ static bool literal(struct parser *P, const char *word, size_t n)
         return false;
     P->p += n;
     return true;
+}
+
+static void free_key(char *key)
+{
+    if (key != skimmed)
+        cJSON_free(key); /* cJSON_free(NULL) is free(NULL) */
+}
+
+static bool kept(const struct parser *P, const char *key)
+{
+    for (const char *const *k = P->keep; *k != NULL; k++)
+        if (strcmp(*k, key) == 0)
+            return true;
+    return false;
 }
 
 /* An array or an object (is_object) whose opening bracket is at P->p. Each member is
@@ -286,26 +319,43 @@ static bool parse_members(struct parser *P, cJSON *it, bool is_object)
         return true;
     }
     for (cJSON *tail = NULL;;) {
-        cJSON *m = new_item();
-        if (m == NULL)
-            return false;
-        if (tail == NULL) {
-            it->child = m;
-        } else {
-            tail->next = m;
-            m->prev = tail;
-        }
-        tail = it->child->prev = m;
+        char *key = NULL;
         if (is_object) {
-            if (P->p == P->end || *P->p != '"' || (m->string = parse_string(P)) == NULL)
+            if (P->p == P->end || *P->p != '"' || (key = parse_string(P)) == NULL)
                 return false;
             skip_ws(P);
-            if (P->p == P->end || *P->p != ':')
+            if (P->p == P->end || *P->p != ':') {
+                free_key(key);
                 return false;
+            }
             P->p++;
             skip_ws(P);
         }
-        if (!parse_value(P, m))
+        /* a member of the top-level object that is not kept is skimmed */
+        bool skip = !P->skim && is_object && P->depth == 1 && P->keep != NULL && !kept(P, key);
+        cJSON scratch, *m = &scratch;
+        if (P->skim || skip) {
+            free_key(key);
+            memset(&scratch, 0, sizeof scratch);
+        } else {
+            if ((m = new_item()) == NULL) {
+                free_key(key);
+                return false;
+            }
+            if (tail == NULL) {
+                it->child = m;
+            } else {
+                tail->next = m;
+                m->prev = tail;
+            }
+            tail = it->child->prev = m;
+            m->string = key;
+        }
+        P->skim = P->skim || skip;
+        bool ok = parse_value(P, m);
+        if (skip)
+            P->skim = false;
+        if (!ok)
             return false;
         skip_ws(P);
         if (P->p == P->end)
@@ -342,9 +392,14 @@ static bool parse_value(struct parser *P, cJSON *it)
 
 cJSON *tg_json_parse(const char *text, size_t len)
 {
+    return tg_json_parse_keys(text, len, NULL);
+}
+
+cJSON *tg_json_parse_keys(const char *text, size_t len, const char *const *keep)
+{
     if (text == NULL)
         text = "";
-    struct parser P = {text, text + len, 0};
+    struct parser P = {text, text + len, 0, keep, false};
     if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0)
         P.p += 3;
     cJSON *root = new_item();

@@ -12,6 +12,11 @@
  *  cJSON_ParseWithLength, and half its instructions on a provider payload). Free it with
  * tg_json_delete or cJSON_Delete. */
 cJSON *tg_json_parse(const char *text, size_t len);
+/** tg_json_parse that builds only the members of a top-level object named in keep (a
+ *  NULL-terminated list; NULL keeps all): the others are checked as strictly and left
+ *  out of the tree, neither copied nor allocated (a request's messages, when only its
+ *  model and options are read). It accepts exactly the texts tg_json_parse accepts. */
+cJSON *tg_json_parse_keys(const char *text, size_t len, const char *const *keep);
 /** obj.path... (dot-separated keys) or NULL. */
 const cJSON *tg_json_path(const cJSON *obj, const char *path);
 /** A non-negative integer count at path; 0 when absent, not a number, negative or fractional. */

@@ -16,12 +16,12 @@
 
 /* Adds "stream_options":{"include_usage":true} to the client's body. When the client sent
  * no stream_options the key is spliced in after the opening brace, so every other byte of
- * the request stays as the client wrote it; otherwise the object is re-serialized. */
-static void inject_include_usage(cJSON *j, const char *body, size_t len, struct tg_buf *out)
+ * the request stays as the client wrote it; otherwise the object is re-serialized, from a
+ * tree of the whole body (j holds only the members inspect_request reads). */
+static void inject_include_usage(const cJSON *j, const char *body, size_t len, struct tg_buf *out)
 {
     static const char add[] = "\"stream_options\":{\"include_usage\":true},";
-    cJSON *so = cJSON_GetObjectItemCaseSensitive(j, "stream_options");
-    if (so == NULL) {
+    if (cJSON_GetObjectItemCaseSensitive(j, "stream_options") == NULL) {
         const char *brace = memchr(body, '{', len);
         size_t at = (size_t)(brace - body) + 1;
         /* an empty object "{}" takes the key without the trailing comma */
@@ -33,30 +33,41 @@ static void inject_include_usage(cJSON *j, const char *body, size_t len, struct 
         tg_buf_append(out, body + at, len - at);
         return;
     }
+    cJSON *whole = tg_json_parse(body, len); /* it parsed once: it parses again */
+    cJSON *so = cJSON_GetObjectItemCaseSensitive(whole, "stream_options");
     if (!cJSON_IsObject(so)) {
-        cJSON_DeleteItemFromObjectCaseSensitive(j, "stream_options");
-        so = cJSON_AddObjectToObject(j, "stream_options");
+        cJSON_DeleteItemFromObjectCaseSensitive(whole, "stream_options");
+        so = cJSON_AddObjectToObject(whole, "stream_options");
     }
     cJSON_DeleteItemFromObjectCaseSensitive(so, "include_usage");
     cJSON_AddTrueToObject(so, "include_usage");
-    char *text = cJSON_PrintUnformatted(j);
+    char *text = cJSON_PrintUnformatted(whole);
     tg_buf_appends(out, text);
     cJSON_free(text);
+    tg_json_delete(whole);
 }
 
 static int inspect_request(enum tg_op op, const char *body, size_t len,
                            struct tg_request_info *info, struct tg_buf *rewritten,
                            struct tg_errbuf *eb)
 {
+    static const char *const max_keys[] = {"max_completion_tokens", "max_tokens",
+                                           "max_output_tokens"};
+    static const char *const keep[] = {"model",
+                                       "stream",
+                                       "stream_options",
+                                       "max_completion_tokens",
+                                       "max_tokens",
+                                       "max_output_tokens",
+                                       NULL};
     cJSON *j = NULL;
-    int rc = tg_provider_parse_body(body, len, &j, eb);
+    int rc = tg_provider_parse_body(body, len, keep, &j, eb);
     if (rc != 0)
         return rc;
     memset(info, 0, sizeof *info);
     tg_json_copy_str(j, "model", info->model, sizeof info->model);
     info->is_stream = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "stream"));
     info->max_output_tokens = -1;
-    const char *max_keys[] = {"max_completion_tokens", "max_tokens", "max_output_tokens"};
     for (size_t i = 0; i < 3 && info->max_output_tokens < 0; i++)
         if (tg_json_has_number(j, max_keys[i]))
             info->max_output_tokens = tg_json_count(j, max_keys[i]);

@@ -18,9 +18,10 @@ const char *tg_op_name(enum tg_op op)
     return "unknown";
 }
 
-int tg_provider_parse_body(const char *body, size_t len, cJSON **out, struct tg_errbuf *eb)
+int tg_provider_parse_body(const char *body, size_t len, const char *const *keep, cJSON **out,
+                           struct tg_errbuf *eb)
 {
-    cJSON *j = tg_json_parse(body, len);
+    cJSON *j = tg_json_parse_keys(body, len, keep);
     if (j == NULL)
         return tg_errf(eb, TG_ERR_INVALID, "request body is not valid JSON");
     if (!cJSON_IsObject(j)) {

@@ -1,6 +1,8 @@
 /* tests/fuzz/fuzz_json.c - tg_json_parse against cJSON on any bytes: never a crash; what it
- * accepts cJSON accepts too, as the same tree (printed the same, prev links as cJSON's) */
+ * accepts cJSON accepts too, as the same tree (printed the same, prev links as cJSON's);
+ * tg_json_parse_keys accepts the same texts and builds the same tree, less what it skims */
 #include <cjson/cJSON.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,9 +25,41 @@ static void check_links(const cJSON *j)
         abort();
 }
 
+/* tg_json_parse_keys accepts what tg_json_parse accepts, and its tree is the whole tree
+ * without the top-level members it does not keep */
+static void check_keys(const uint8_t *data, size_t size, cJSON *whole)
+{
+    static const char *const keep[] = {"model", "a", "", NULL};
+    cJSON *kept = tg_json_parse_keys((const char *)data, size, keep);
+    if ((kept == NULL) != (whole == NULL))
+        abort();
+    if (kept == NULL)
+        return;
+    check_links(kept);
+    cJSON *want = cJSON_Duplicate(whole, 1);
+    if (cJSON_IsObject(want)) {
+        for (cJSON *m = want->child, *next; m != NULL; m = next) {
+            next = m->next;
+            bool is_kept = false;
+            for (const char *const *k = keep; *k != NULL; k++)
+                is_kept = is_kept || strcmp(m->string, *k) == 0;
+            if (!is_kept)
+                cJSON_Delete(cJSON_DetachItemViaPointer(want, m));
+        }
+    }
+    char *a = cJSON_PrintUnformatted(kept), *b = cJSON_PrintUnformatted(want);
+    if (a == NULL || b == NULL || strcmp(a, b) != 0)
+        abort();
+    cJSON_free(a);
+    cJSON_free(b);
+    cJSON_Delete(want);
+    cJSON_Delete(kept);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     cJSON *ours = tg_json_parse((const char *)data, size);
+    check_keys(data, size, ours);
     if (ours == NULL)
         return 0;
     check_links(ours);

@@ -63,53 +63,54 @@ static void test_values_and_escapes(void **state)
 }
 
 /* Each of these is not RFC 8259 JSON (cJSON accepts some of them) */
+static const char *const bad[] = {"",
+                                  " ",
+                                  "{",
+                                  "}",
+                                  "[",
+                                  "{\"a\":1}x",
+                                  "{\"a\":1} {}",
+                                  "[1,]",
+                                  "[,1]",
+                                  "[1 2]",
+                                  "{\"a\":1,}",
+                                  "{\"a\" 1}",
+                                  "{\"a\":}",
+                                  "{1:2}",
+                                  "{'a':1}",
+                                  "01",
+                                  "-01",
+                                  "+1",
+                                  ".5",
+                                  "1.",
+                                  "1.e5",
+                                  "1e",
+                                  "1e+",
+                                  "-",
+                                  "- 1",
+                                  "0x10",
+                                  "NaN",
+                                  "Infinity",
+                                  "tru",
+                                  "nul",
+                                  "True",
+                                  "\"abc",
+                                  "\"\\\"",
+                                  "\"\\x\"",
+                                  "\"\\u12\"",
+                                  "\"\\u12G4\"",
+                                  "\"\\ud800\"",
+                                  "\"\\udc00\"",
+                                  "\"\\ud800\\u0041\"",
+                                  "\"a\tb\"",
+                                  "\"a\nb\"",
+                                  "\"\x01\"",
+                                  "\f1",
+                                  "1\v"};
+
 static void test_refuses_what_is_not_json(void **state)
 {
     (void)state;
-    static const char *const bad[] = {"",
-                                      " ",
-                                      "{",
-                                      "}",
-                                      "[",
-                                      "{\"a\":1}x",
-                                      "{\"a\":1} {}",
-                                      "[1,]",
-                                      "[,1]",
-                                      "[1 2]",
-                                      "{\"a\":1,}",
-                                      "{\"a\" 1}",
-                                      "{\"a\":}",
-                                      "{1:2}",
-                                      "{'a':1}",
-                                      "01",
-                                      "-01",
-                                      "+1",
-                                      ".5",
-                                      "1.",
-                                      "1.e5",
-                                      "1e",
-                                      "1e+",
-                                      "-",
-                                      "- 1",
-                                      "0x10",
-                                      "NaN",
-                                      "Infinity",
-                                      "tru",
-                                      "nul",
-                                      "True",
-                                      "\"abc",
-                                      "\"\\\"",
-                                      "\"\\x\"",
-                                      "\"\\u12\"",
-                                      "\"\\u12G4\"",
-                                      "\"\\ud800\"",
-                                      "\"\\udc00\"",
-                                      "\"\\ud800\\u0041\"",
-                                      "\"a\tb\"",
-                                      "\"a\nb\"",
-                                      "\"\x01\"",
-                                      "\f1",
-                                      "1\v"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         cJSON *j = parse(bad[i]);
         if (j != NULL)
@@ -216,6 +217,84 @@ static void test_limits(void **state)
     free(s);
 }
 
+/* Only the kept members of the top-level object are built, in their order, duplicates
+ * too; the others are checked, not built */
+static void test_keys_builds_only_the_kept_members(void **state)
+{
+    (void)state;
+    static const char *const keep[] = {"model", "stream", NULL};
+    static const char text[] =
+        "{\"messages\":[{\"role\":\"user\",\"content\":\"a\\nb \\u00e9 \\ud83d\\ude00\"}],"
+        "\"model\":\"gpt-4o\",\"x\":{\"y\":[1,2.5e3,-0.5,true,false,null,{}]},\"stream\":true,"
+        "\"n\":123456789012345678901234567890,\"model\":\"second\"}";
+    cJSON *j = tg_json_parse_keys(text, sizeof text - 1, keep);
+    assert_non_null(j);
+    char *got = cJSON_PrintUnformatted(j);
+    assert_string_equal(got, "{\"model\":\"gpt-4o\",\"stream\":true,\"model\":\"second\"}");
+    cJSON_free(got);
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(j, "model")->valuestring, "gpt-4o");
+    cJSON_Delete(j);
+    /* below the top level every member is kept; a text that is not an object is whole */
+    static const char nested[] = "{\"stream_options\":{\"a\":1,\"include_usage\":false}}";
+    static const char *const so[] = {"stream_options", NULL};
+    j = tg_json_parse_keys(nested, sizeof nested - 1, so);
+    got = cJSON_PrintUnformatted(j);
+    assert_string_equal(got, "{\"stream_options\":{\"a\":1,\"include_usage\":false}}");
+    cJSON_free(got);
+    cJSON_Delete(j);
+    j = tg_json_parse_keys("[{\"model\":1}]", 13, keep);
+    got = cJSON_PrintUnformatted(j);
+    assert_string_equal(got, "[{\"model\":1}]");
+    cJSON_free(got);
+    cJSON_Delete(j);
+}
+
+/* A member left out is checked as strictly as a built one: each text that is not JSON,
+ * as the value of a member that is not kept, is refused; so are the limits */
+static void test_keys_refuses_what_is_not_json(void **state)
+{
+    (void)state;
+    static const char *const keep[] = {"model", NULL};
+    char text[256];
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(text, sizeof text, "{\"model\":\"m\",\"messages\":%s}", bad[i]);
+        assert_null(tg_json_parse(text, strlen(text)));
+        if (tg_json_parse_keys(text, strlen(text), keep) != NULL)
+            fail_msg("accepted when skimmed: %s", bad[i]);
+        snprintf(text, sizeof text, "{\"messages\":[{\"content\":%s}],\"model\":\"m\"}", bad[i]);
+        if (tg_json_parse_keys(text, strlen(text), keep) != NULL)
+            fail_msg("accepted when skimmed, nested: %s", bad[i]);
+    }
+    /* a skimmed key that is not a valid string */
+    static const char badkey[] = "{\"model\":\"m\",\"x\":{\"\\q\":1}}";
+    assert_null(tg_json_parse_keys(badkey, sizeof badkey - 1, keep));
+    char *s = malloc(2 * 1001 + 64);
+    for (int depth = 1000 - 1; depth <= 1000; depth++) { /* the object is one level */
+        int n = snprintf(s, 16, "{\"x\":");
+        memset(s + n, '[', (size_t)depth);
+        memset(s + n + depth, ']', (size_t)depth);
+        strcpy(s + n + 2 * depth, "}");
+        cJSON *j = tg_json_parse_keys(s, strlen(s), keep);
+        if (depth == 999)
+            assert_non_null(j);
+        else
+            assert_null(j);
+        cJSON_Delete(j);
+    }
+    for (int len = 509; len <= 510; len++) { /* a number of 511 characters, then 512 */
+        int n = snprintf(s, 16, "{\"x\":");
+        memset(s + n, '1', (size_t)len);
+        strcpy(s + n + len, ".5}"); /* not a short integer: the length limit applies */
+        cJSON *j = tg_json_parse_keys(s, strlen(s), keep);
+        if (len == 509)
+            assert_non_null(j);
+        else
+            assert_null(j);
+        cJSON_Delete(j);
+    }
+    free(s);
+}
+
 /* Every provider fixture: the same tree as cJSON's */
 static void test_fixtures_match_cjson(void **state)
 {
@@ -250,6 +329,8 @@ int main(void)
         cmocka_unit_test(test_refuses_what_is_not_json),
         cmocka_unit_test(test_every_position_in_a_long_string),
         cmocka_unit_test(test_every_position_after_an_escape),
+        cmocka_unit_test(test_keys_builds_only_the_kept_members),
+        cmocka_unit_test(test_keys_refuses_what_is_not_json),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_fixtures_match_cjson),
     };

@@ -483,13 +483,16 @@ static void test_inspect_and_inject(void **state)
         "\"max_completion_tokens\":256,\"messages\":[]}");
     tg_buf_reset(&out);
 
-    /* the client's own stream_options are kept; include_usage false is turned on */
-    static const char req2[] = "{\"model\":\"m\",\"stream\":true,\"stream_options\":{\"include_"
-                               "obfuscation\":false,\"include_usage\":false}}";
+    /* the client's own stream_options are kept; include_usage false is turned on. The
+     * body is written again whole: the messages too, which inspecting it left unbuilt */
+    static const char req2[] =
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\\n\"}],\"stream\":true,"
+        "\"stream_options\":{\"include_obfuscation\":false,\"include_usage\":false}}";
     assert_int_equal(
         tg_provider_openai.inspect_request(TG_OP_CHAT, req2, sizeof req2 - 1, &info, &out, &eb), 0);
     assert_true(info.injected_usage);
-    assert_string_equal(out.base, "{\"model\":\"m\",\"stream\":true,\"stream_options\":{\"include_"
+    assert_string_equal(out.base, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":"
+                                  "\"hi\\n\"}],\"stream\":true,\"stream_options\":{\"include_"
                                   "obfuscation\":false,\"include_usage\":true}}");
     tg_buf_reset(&out);
 
