@@ -149,7 +149,44 @@ static const char *plain_run(const char *q, const char *end)
     return q;
 }
 
-/* The string whose opening quote is at P->p, as a new NUL-terminated copy, or NULL. */
+/* The escape whose backslash is at r, before end: its character in *cp and the byte past
+ * it, or NULL when it is not one of RFC 8259's (a \\u escape must be a character or a
+ * surrogate pair). No byte of an escape is '"' or a control character, so it never
+ * runs past the string's closing quote. */
+static inline const char *escape(const char *r, const char *end, unsigned long *cp)
+{
+    if (++r == end)
+        return NULL;
+    switch (*r++) {
+    case '"': *cp = '"'; return r;
+    case '\\': *cp = '\\'; return r;
+    case '/': *cp = '/'; return r;
+    case 'b': *cp = '\b'; return r;
+    case 'f': *cp = '\f'; return r;
+    case 'n': *cp = '\n'; return r;
+    case 'r': *cp = '\r'; return r;
+    case 't': *cp = '\t'; return r;
+    case 'u': {
+        long c = hex4(r, end);
+        if (c < 0 || (c >= 0xDC00 && c <= 0xDFFF))
+            return NULL;
+        r += 4;
+        if (c >= 0xD800 && c <= 0xDBFF) { /* a high surrogate: its low one follows */
+            long lo = end - r >= 6 && r[0] == '\\' && r[1] == 'u' ? hex4(r + 2, end) : -1;
+            if (lo < 0xDC00 || lo > 0xDFFF)
+                return NULL;
+            r += 6;
+            c = 0x10000 + ((c - 0xD800) << 10) + (lo - 0xDC00);
+        }
+        *cp = (unsigned long)c;
+        return r;
+    }
+    default: return NULL;
+    }
+}
+
+/* The string whose opening quote is at P->p, as a new NUL-terminated copy, or NULL.
+ * Skimmed (P->skim), it is checked in the one pass that finds its end, and not copied. */
 static char *parse_string(struct parser *P)
 {
     const char *s = ++P->p, *q = plain_run(s, P->end); /* q: the first escape or the end */
@@ -160,69 +197,42 @@ static char *parse_string(struct parser *P)
             return NULL;
         if (*e == '"')
             break;
-        if (++e == P->end) /* a backslash: skip the character it escapes */
+        unsigned long cp;
+        if (P->skim)
+            e = escape(e, P->end, &cp);
+        else if (e + 1 < P->end)
+            e += 2; /* checked while copying */
+        else
             return NULL;
-        e++;
-    }
-    /* an escape never decodes to more bytes than it takes: the raw length is enough. A
-     * skimmed string's escapes are checked the same way, and nothing is written (o NULL). */
-    char *out = NULL, *o = NULL;
-    if (!P->skim) {
-        if ((out = cJSON_malloc((size_t)(e - s) + 1)) == NULL)
+        if (e == NULL)
             return NULL;
-        memcpy(out, s, (size_t)(q - s));
-        o = out + (q - s);
     }
+    P->p = e + 1;
+    if (P->skim)
+        return skimmed;
+    /* an escape never decodes to more bytes than it takes: the raw length is enough */
+    char *out = cJSON_malloc((size_t)(e - s) + 1);
+    if (out == NULL)
+        return NULL;
+    memcpy(out, s, (size_t)(q - s));
+    char *o = out + (q - s);
     for (const char *r = q; r < e;) {
         const char *b = memchr(r, '\\', (size_t)(e - r)); /* the plain run up to the next escape */
         size_t n = (size_t)((b != NULL ? b : e) - r);
-        if (o != NULL) {
-            memcpy(o, r, n);
-            o += n;
-        }
+        memcpy(o, r, n);
+        o += n;
         r += n;
         if (r == e)
             break;
-        r++; /* the scan above put a character after every backslash before e */
-        char c;
-        switch (*r++) {
-        case '"': c = '"'; break;
-        case '\\': c = '\\'; break;
-        case '/': c = '/'; break;
-        case 'b': c = '\b'; break;
-        case 'f': c = '\f'; break;
-        case 'n': c = '\n'; break;
-        case 'r': c = '\r'; break;
-        case 't': c = '\t'; break;
-        case 'u': {
-            long cp = hex4(r, e);
-            if (cp < 0 || (cp >= 0xDC00 && cp <= 0xDFFF))
-                goto fail;
-            r += 4;
-            if (cp >= 0xD800 && cp <= 0xDBFF) { /* a high surrogate: its low one follows */
-                long lo = e - r >= 6 && r[0] == '\\' && r[1] == 'u' ? hex4(r + 2, e) : -1;
-                if (lo < 0xDC00 || lo > 0xDFFF)
-                    goto fail;
-                r += 6;
-                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-            }
-            if (o != NULL)
-                o += put_utf8((unsigned long)cp, o);
-            continue;
+        unsigned long cp;
+        if ((r = escape(r, e, &cp)) == NULL) {
+            cJSON_free(out);
+            return NULL;
         }
-        default: goto fail;
-        }
-        if (o != NULL)
-            *o++ = c;
+        o += put_utf8(cp, o);
     }
-    P->p = e + 1;
-    if (out == NULL)
-        return skimmed;
     *o = '\0';
     return out;
-fail:
-    cJSON_free(out);
-    return NULL;
 }
 
 static bool parse_number(struct parser *P, cJSON *it)
