@@ -4,7 +4,8 @@
 # Starts on loopback: an nginx "provider" answering a 440-byte chat completion (and a
 # 40 MB SSE stream for the slow-reader test), an nginx proxy_pass baseline with upstream
 # keep-alive, and tollgate (--workers 1, ledger on). Drives each with wrk at c=32 and
-# c=1 (one thread), then prints a markdown table with the ratio to nginx. Usage:
+# c=1 (one thread), and at c=1 with a 133 KB prompt, then prints a markdown table with
+# the ratio to nginx. Usage:
 #   [CLIENT=libcurl] bench/run.sh path/to/tollgate [duration_seconds]
 set -euo pipefail
 bin=$(readlink -f "${1:?usage: bench/run.sh TOLLGATE_BIN [SECONDS]}")
@@ -35,7 +36,7 @@ body=$BENCH_BODY
   server {
     listen 127.0.0.1:$P_MOCK;
     location = /v1/chat/completions {
-      client_body_buffer_size 64k;
+      client_body_buffer_size 1m;
       if (\$http_x_bench_stream) { rewrite ^ /stream.sse last; }
       default_type application/json;
       return 200 '$body';
@@ -45,6 +46,7 @@ body=$BENCH_BODY
   upstream provider { server 127.0.0.1:$P_MOCK; keepalive 64; }
   server {
     listen 127.0.0.1:$P_NGINX;
+    client_body_buffer_size 1m; # the large prompt stays in memory, as in tollgate
     location / {
       proxy_pass http://provider;
       proxy_http_version 1.1;
@@ -63,10 +65,23 @@ echo $! > "$work/tollgate.pid"
 for i in $(seq 1 100); do curl -sf http://127.0.0.1:$P_TG/healthz >/dev/null && break; sleep 0.05; done
 
 write_post_lua "$work/post.lua"
+# a large prompt: a 133 KB conversation of 60 messages, a newline every line (escaped in JSON)
+python3 - "$work/big.json" <<'PY'
+import json, random, sys
+random.seed(2)
+words = "the of and to in is that it for as with was on be by this are from at or an have not which but".split()
+msgs = [{"role": "system", "content": "You are a helpful assistant."}]
+for i in range(60):
+    lines = [" ".join(random.choice(words) for _ in range(10)) + (' "q"' if random.random() < 0.3 else "") for _ in range(55)]
+    msgs.append({"role": "user" if i % 2 == 0 else "assistant", "content": "\n".join(lines)})
+open(sys.argv[1], "w").write(json.dumps({"model": "gpt-4o-mini", "messages": msgs, "temperature": 0.2}))
+PY
+sed "s|^wrk.body = .*|local f = io.open('$work/big.json'); wrk.body = f:read('*a'); f:close()|" "$work/post.lua" > "$work/big.lua"
+big_kb=$(( $(stat -c %s "$work/big.json") >> 10 ))
 
-run_wrk() { # port conns -> "reqs p50_us p99_us"
+run_wrk() { # port conns [script] -> "reqs p50_us p99_us"
   local out
-  out=$(wrk -t1 -c"$2" -d"${dur}s" --latency -s "$work/post.lua" "http://127.0.0.1:$1/v1/chat/completions")
+  out=$(wrk -t1 -c"$2" -d"${dur}s" --latency -s "${3:-$work/post.lua}" "http://127.0.0.1:$1/v1/chat/completions")
   echo "$out" > "$work/logs/wrk-$1-$2.txt"
   python3 - "$work/logs/wrk-$1-$2.txt" <<'PY'
 import re, sys
@@ -93,11 +108,11 @@ wrk -t1 -c8 -d1s -s "$work/post.lua" http://127.0.0.1:$P_TG/v1/chat/completions 
 declare -A R CPU
 tg_pid=$(cat "$work/tollgate.pid")
 for round in 1 2; do # interleaved rounds, best of two per cell
-  for c in 32 1; do
+  for c in 32 1 big; do # big: c=1 with the large prompt
     for who in nginx direct tollgate; do
       port=$P_NGINX; [ $who = tollgate ] && port=$P_TG; [ $who = direct ] && port=$P_MOCK
       t0=$(cpu_ticks "$tg_pid")
-      res=$(run_wrk $port $c)
+      if [ $c = big ]; then res=$(run_wrk $port 1 "$work/big.lua"); else res=$(run_wrk $port $c); fi
       if [ $who = tollgate ]; then # CPU per request is steadier than req/s on a shared VM
         us=$(( ($(cpu_ticks "$tg_pid") - t0) * 1000000 / $(getconf CLK_TCK) / ($(cut -d' ' -f1 <<<"$res") * dur) ))
         if [ -z "${CPU[$c]:-}" ] || [ "$us" -lt "${CPU[$c]}" ]; then CPU[$c]=$us; fi
@@ -122,25 +137,27 @@ peak=0
 while kill -0 $cpid 2>/dev/null; do r=$(rss_kb "$tg_pid"); [ "$r" -gt "$peak" ] && peak=$r; sleep 0.2; done
 stream_row=$(sqlite3 "$work/ledger.db" "select outcome||' status='||coalesce(status_code,'')||' error='||coalesce(error_type,'')||' out='||output_tokens||' bytes='||coalesce(response_bytes,'') from calls where is_stream=1 order by started_at desc limit 1")
 
-python3 - "$dur" "$rss_tg" "$peak" "$rows" "$stream_row" "${CPU[32]} ${CPU[1]}" "$files" "${R[nginx-32]}" "${R[tollgate-32]}" "${R[direct-32]}" "${R[nginx-1]}" "${R[tollgate-1]}" "${R[direct-1]}" <<'PY'
+python3 - "$dur" "$rss_tg" "$peak" "$rows" "$stream_row" "${CPU[32]} ${CPU[1]} ${CPU[big]}" "$files" "$big_kb" "${R[nginx-32]}" "${R[tollgate-32]}" "${R[direct-32]}" "${R[nginx-1]}" "${R[tollgate-1]}" "${R[direct-1]}" "${R[nginx-big]}" "${R[tollgate-big]}" "${R[direct-big]}" <<'PY'
 import sys
 import os
-dur, rss, peak, rows, srow, cpu, files = sys.argv[1:8]
+dur, rss, peak, rows, srow, cpu, files, big_kb = sys.argv[1:9]
 client = os.environ.get("CLIENT", "auto")
-cells = [a.split() for a in sys.argv[8:]]
-n32, t32, d32, n1, t1, d1 = cells
+cells = [a.split() for a in sys.argv[9:]]
+n32, t32, d32, n1, t1, d1, nb, tb, db = cells
 print(f"duration per cell: {dur}s, wrk -t1, best of 2 interleaved rounds; tollgate --workers 1 with the SQLite ledger on, upstream client {client}; nginx worker_processes 1")
 print()
 print("| load | target | req/s | p50 µs | p99 µs | req/s vs nginx | p50 vs nginx |")
 print("|---|---|---|---|---|---|---|")
-for label, n, t, d in (("c=32", n32, t32, d32), ("c=1", n1, t1, d1)):
+for label, n, t, d in (("c=32", n32, t32, d32), ("c=1", n1, t1, d1), (f"c=1, {big_kb} KB prompt", nb, tb, db)):
     print(f"| {label} | mock direct | {d[0]} | {d[1]} | {d[2]} | | |")
     print(f"| {label} | nginx proxy_pass | {n[0]} | {n[1]} | {n[2]} | 1.00× | 1.00× |")
     print(f"| {label} | tollgate | {t[0]} | {t[1]} | {t[2]} | {int(t[0])/int(n[0]):.2f}× | {int(t[1])/int(n[1]):.2f}× |")
 added_n = int(n1[1]) - int(d1[1]); added_t = int(t1[1]) - int(d1[1])
 print()
 print(f"added p50 at c=1 over the mock: nginx {added_n} µs, tollgate {added_t} µs ({added_t/max(added_n,1):.2f}×)")
-print(f"tollgate CPU per request, all threads (best round): c=32 {cpu.split()[0]} µs, c=1 {cpu.split()[1]} µs")
+added_nb = int(nb[1]) - int(db[1]); added_tb = int(tb[1]) - int(db[1])
+print(f"added p50 with the {big_kb} KB prompt: nginx {added_nb} µs, tollgate {added_tb} µs ({added_tb/max(added_nb,1):.2f}×)")
+print(f"tollgate CPU per request, all threads (best round): c=32 {cpu.split()[0]} µs, c=1 {cpu.split()[1]} µs, {big_kb} KB prompt {cpu.split()[2]} µs")
 print(f"tollgate RSS after the load: {int(rss)/1024:.1f} MB; ledger rows with outcome ok: {rows}; files: {files}")
 print(f"slow reader of a 40 MB stream at 4 MB/s: peak tollgate RSS {int(peak)/1024:.1f} MB; ledger row: {srow}")
 errs = [c for c in cells if c[3] != '0' or c[4] == 'yes']
