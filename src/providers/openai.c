@@ -144,9 +144,30 @@ static void fill_response_object(const cJSON *resp, struct tg_usage *u)
         u->tool_call_output_tokens = u->output_tokens;
 }
 
+/* The members of a response object parse_response reads: the rest (an embedding's
+ * vectors, a completion's fingerprint) is checked and not built */
+static const char *const *response_members(enum tg_op op)
+{
+    static const char *const completion[] = {"model", "id",      "service_tier",
+                                             "usage", "choices", NULL};
+    static const char *const embeddings[] = {"model", "usage", NULL};
+    static const char *const responses[] = {"model", "id",     "status", "service_tier",
+                                            "usage", "output", NULL};
+    static const char *const none[] = {NULL};
+    switch (op) {
+    case TG_OP_CHAT:
+    case TG_OP_COMPLETION: return completion;
+    case TG_OP_EMBEDDINGS: return embeddings;
+    case TG_OP_RESPONSES: return responses;
+    case TG_OP_MODELS:
+    case TG_OP_MESSAGES: break;
+    }
+    return none;
+}
+
 static int parse_response(enum tg_op op, const char *body, size_t len, struct tg_usage *u)
 {
-    cJSON *j = tg_json_parse(body, len);
+    cJSON *j = tg_json_parse_keys(body, len, response_members(op));
     if (j == NULL || !cJSON_IsObject(j)) {
         tg_json_delete(j);
         return TG_ERR_INVALID;
