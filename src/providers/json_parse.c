@@ -307,7 +307,7 @@ static void free_key(char *key)
 static bool kept(const struct parser *P, const char *key)
 {
     for (const char *const *k = P->keep; *k != NULL; k++)
-        if (strcmp(*k, key) == 0)
+        if ((*k)[0] == key[0] && strcmp(*k, key) == 0)
             return true;
     return false;
 }
