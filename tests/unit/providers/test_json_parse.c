@@ -187,6 +187,37 @@ static void test_every_position_after_an_escape(void **state)
     }
 }
 
+/* Digits are scanned 8 at a time: a number of every length up to 24 digits, ended by each
+ * byte that may follow one, and by the bytes just outside '0'..'9' (refused there) */
+static void test_every_length_of_digits(void **state)
+{
+    (void)state;
+    static const char *const ends[] = {"]", ",7]", ".25]", "e2]", "E-1]", " ]"};
+    static const char *const not_after[] = {"/]", ":]", "\x80]", "\xff]", "a]"};
+    for (int len = 1; len <= 24; len++) {
+        char digits[32], text[64];
+        for (int i = 0; i < len; i++)
+            digits[i] = (char)('1' + (i * 7) % 9);
+        digits[len] = '\0';
+        for (size_t k = 0; k < sizeof ends / sizeof ends[0]; k++) {
+            snprintf(text, sizeof text, "[-%s%s", digits, ends[k]);
+            cJSON *j = parse(text);
+            assert_non_null(j);
+            assert_true(j->child->valuedouble == strtod(text + 1, NULL));
+            cJSON_Delete(j);
+        }
+        for (size_t k = 0; k < sizeof not_after / sizeof not_after[0]; k++) {
+            snprintf(text, sizeof text, "[%s%s", digits, not_after[k]);
+            if (parse(text) != NULL)
+                fail_msg("accepted: %s", text);
+            snprintf(text, sizeof text, "{\"x\":[%s%s}", digits, not_after[k]);
+            static const char *const none[] = {NULL};
+            if (tg_json_parse_keys(text, strlen(text), none) != NULL)
+                fail_msg("accepted when skimmed: %s", text);
+        }
+    }
+}
+
 static void test_limits(void **state)
 {
     (void)state;
@@ -329,6 +360,7 @@ int main(void)
         cmocka_unit_test(test_refuses_what_is_not_json),
         cmocka_unit_test(test_every_position_in_a_long_string),
         cmocka_unit_test(test_every_position_after_an_escape),
+        cmocka_unit_test(test_every_length_of_digits),
         cmocka_unit_test(test_keys_builds_only_the_kept_members),
         cmocka_unit_test(test_keys_refuses_what_is_not_json),
         cmocka_unit_test(test_limits),
