@@ -2,10 +2,13 @@
  *
  * cJSON's own parser spent about 40 instructions a byte on a provider payload (two
  * passes over every string, strtod for every number, a bounds check per character), a
- * fifth of a proxied call's instructions. This one makes one pass, converts integers of
- * up to 15 digits without strtod, and allocates through cJSON's hooks, so the tree is an
- * ordinary cJSON tree: every cJSON function reads it and cJSON_Delete frees it, and on
- * the request path it lands in json_util.c's arena.
+ * fifth of a proxied call's instructions. This one scans strings 16 bytes at a time
+ * (SSE2; 8 elsewhere) and digits 8 at a time, converts integers of up to 15 digits
+ * without strtod, and allocates through cJSON's hooks, so the tree is an ordinary cJSON
+ * tree: every cJSON function reads it and cJSON_Delete frees it, and on the request path
+ * it lands in json_util.c's arena. tg_json_parse_keys builds only some members of the
+ * top-level object and skims the rest: the same grammar checked, nothing built (a
+ * request's conversation, an embedding's vectors).
  *
  * It accepts exactly RFC 8259's grammar, which is stricter than cJSON_ParseWithLength:
  * nothing but whitespace (space, tab, CR, LF) after the value, no leading zeros or '+',
