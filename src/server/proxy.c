@@ -91,7 +91,7 @@ struct call {
     char content_type[128];
     bool got_first_byte;
     bool is_too_large; /* the answer passed limits.max_response_bytes: the transfer stopped */
-    bool request_sent; /* bytes reached the provider: it may bill even without an answer */
+    bool request_sent; /* the whole request reached the provider: it may bill without an answer */
     h2o_timeout_entry_t timer;
     h2o_timeout_entry_t total;        /* the own client: timeouts.total_ms (curl keeps its own) */
     h2o_timeout_entry_t client_check; /* while waiting on the provider: did the client leave? */
@@ -173,14 +173,21 @@ static void timer_stop(struct call *c)
         h2o_timeout_unlink(&c->timer);
 }
 
+/* The whole request reached the provider (a part of one it cannot bill): the own client
+ * finished its write; libcurl sent its head and every byte of the body. */
 static void note_request_sent(struct call *c)
 {
-    long sent = 0;
-    if (c->is_native)
+    bool sent = false;
+    if (c->is_native) {
         sent = c->h1.is_sent;
-    else
-        curl_easy_getinfo(c->easy, CURLINFO_REQUEST_SIZE, &sent);
-    if (sent > 0)
+    } else {
+        long head = 0;
+        curl_off_t body = 0;
+        curl_easy_getinfo(c->easy, CURLINFO_REQUEST_SIZE, &head);
+        curl_easy_getinfo(c->easy, CURLINFO_SIZE_UPLOAD_T, &body);
+        sent = head > 0 && (c->route.is_get || body >= (curl_off_t)c->upload.len);
+    }
+    if (sent)
         c->request_sent = true;
 }
 

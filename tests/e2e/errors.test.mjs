@@ -256,6 +256,32 @@ test('client hangs up while a non-streaming call waits on the provider: row clie
   assert.equal(mock.requests[0].closed, true);
 });
 
+test('client hangs up while the gateway still sends a large body to a provider that does not read it: row client_aborted, upstream closed', async (t) => {
+  // the body goes upstream from the client's own request buffer: the transfer, its
+  // write half done, must end before that buffer goes (ASan checks it in make test)
+  const m = await startMock();
+  t.after(() => m.close());
+  const g = await startGateway(t, { mockUrl: m.url, config: 'limits:\n  max_body_bytes: 67108864\n' });
+  m.holdNextBody();
+  const big = JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x'.repeat(24 << 20) }] });
+  const ac = new AbortController();
+  const pending = fetch(`${g.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: 'Bearer sk', 'content-type': 'application/json' }, body: big, signal: ac.signal }).catch((e) => e);
+  while (m.requests.length === 0) await new Promise((r) => setTimeout(r, 5));
+  await new Promise((r) => setTimeout(r, 100)); // the gateway's writes to the provider stall
+  ac.abort();
+  assert.equal((await pending).name, 'AbortError');
+  const [row] = await waitForRows(g.ledgerPath, 1, "outcome = 'client_aborted'");
+  // the body never reached the provider whole: nothing it could bill, nothing estimated
+  assert.deepEqual(pick(row, ['error_type', 'request_bytes', 'is_stream', 'usage_estimated', 'input_tokens']), { error_type: 'client_closed', request_bytes: big.length, is_stream: 0, usage_estimated: 0, input_tokens: 0 });
+  // the provider reads on: it gets what was in the kernel's buffers, then the end of a
+  // connection the gateway closed, never the whole body
+  m.requests[0].resume();
+  const deadline = Date.now() + 5000;
+  while (!m.requests[0].closed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(m.requests[0].closed, true, 'the provider connection is closed');
+  assert.ok(m.requests[0].received < big.length, `the body was cut (${m.requests[0].received} of ${big.length} bytes)`);
+});
+
 test('a stream that goes quiet past idle_stream_ms is aborted and recorded as a timeout', async () => {
   mock.reset();
   mock.enqueue({ slowStreamMs: 600 }); // 600 ms between events, idle limit 300 ms

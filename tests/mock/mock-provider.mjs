@@ -203,7 +203,17 @@ export async function startMock(opts = {}) {
   const requests = [];
   const queue = [];
   const sockets = new Set();
+  let holdNext = false;
   const server = http.createServer((req, res) => {
+    if (holdNext) { // a provider that never reads this request's body: the sender's writes stall
+      holdNext = false;
+      const entry = { method: req.method, path: new URL(req.url, 'http://mock').pathname, headers: req.headers, held: true, closed: false, received: 0 };
+      entry.resume = () => { req.on('data', (d) => { entry.received += d.length; }); req.resume(); }; // reads on, to the sender's end
+      requests.push(entry);
+      req.pause();
+      req.socket.on('close', () => { entry.closed = true; });
+      return;
+    }
     let raw = '';
     req.setEncoding('utf8');
     req.on('data', (d) => { raw += d; });
@@ -321,7 +331,8 @@ export async function startMock(opts = {}) {
     url: `http://127.0.0.1:${port}`,
     requests,
     enqueue: (...scripts) => queue.push(...scripts),
-    reset: () => { requests.length = 0; queue.length = 0; },
+    reset: () => { requests.length = 0; queue.length = 0; holdNext = false; },
+    holdNextBody: () => { holdNext = true; },
     close: () => new Promise((r) => { for (const s of sockets) s.destroy(); server.close(() => r()); }),
   };
 }
