@@ -42,7 +42,8 @@ static void inject_include_usage(const cJSON *j, const char *body, size_t len, s
     cJSON_DeleteItemFromObjectCaseSensitive(so, "include_usage");
     cJSON_AddTrueToObject(so, "include_usage");
     char *text = cJSON_PrintUnformatted(whole);
-    tg_buf_appends(out, text);
+    if (text != NULL) /* out of memory: the body goes as the client wrote it */
+        tg_buf_appends(out, text);
     cJSON_free(text);
     tg_json_delete(whole);
 }
