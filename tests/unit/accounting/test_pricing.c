@@ -466,6 +466,30 @@ static void test_overflow_is_unpriced(void **state)
     tg_pricing_destroy(rc);
 }
 
+/* A rate card with a long file name: the row's ref keeps 72 bytes of the name, and the
+ * price_ref built from it the whole of it, then ":how" */
+static void test_long_card_name_in_price_ref(void **state)
+{
+    (void)state;
+    static const char card[] = HDR "openai,gpt-x,2025-01-01,USD,1,2\n";
+    char name[128], want[160];
+    memset(name, 'n', 100);
+    strcpy(name + 100, ".csv");
+    struct tg_ratecard *rc = tg_pricing_new();
+    struct tg_errbuf eb;
+    struct tg_call_record r;
+    assert_int_equal(tg_pricing_load_csv(rc, name, card, sizeof card - 1, &eb), 0);
+    memset(&r, 0, sizeof r);
+    snprintf(r.provider, sizeof r.provider, "openai");
+    snprintf(r.request_model, sizeof r.request_model, "gpt-x");
+    r.started_at_ms = day("2025-06-01");
+    r.usage.input_tokens = 10;
+    assert_true(tg_pricing_cost(rc, &r));
+    snprintf(want, sizeof want, "%.72s:2:exact", name);
+    assert_string_equal(r.price_ref, want);
+    tg_pricing_destroy(rc);
+}
+
 static uint64_t lcg(uint64_t *s)
 {
     *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
@@ -746,6 +770,7 @@ int main(void)
         cmocka_unit_test(test_layering_and_exact_parse),
         cmocka_unit_test(test_patterns_are_literal_but_star),
         cmocka_unit_test(test_check_file_tells_cards_from_alias_maps),
+        cmocka_unit_test(test_long_card_name_in_price_ref),
         cmocka_unit_test(test_overflow_is_unpriced),
         cmocka_unit_test(test_components_always_sum),
         cmocka_unit_test(test_estimate),
