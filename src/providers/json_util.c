@@ -12,12 +12,14 @@
 const cJSON *tg_json_path(const cJSON *obj, const char *path)
 {
     for (const char *p = path; obj != NULL && *p != '\0';) {
-        size_t n = strcspn(p, ".");
+        size_t n = 0; /* the segment's length: paths are a few short keys */
+        while (p[n] != '\0' && p[n] != '.')
+            n++;
         if (!cJSON_IsObject(obj))
             return NULL;
-        const cJSON *c = obj->child;
-        while (c != NULL &&
-               !(c->string != NULL && strncmp(c->string, p, n) == 0 && c->string[n] == '\0'))
+        const cJSON *c = obj->child; /* the first byte first: most keys differ there */
+        while (c != NULL && !(c->string != NULL && c->string[0] == p[0] &&
+                              strncmp(c->string, p, n) == 0 && c->string[n] == '\0'))
             c = c->next;
         obj = c;
         p += n + (p[n] == '.');
