@@ -25,6 +25,16 @@ static void check_links(const cJSON *j)
         abort();
 }
 
+/* Aborts unless the two trees print the same */
+static void check_same(const cJSON *x, const cJSON *y)
+{
+    char *a = cJSON_PrintUnformatted(x), *b = cJSON_PrintUnformatted(y);
+    if (a == NULL || b == NULL || strcmp(a, b) != 0)
+        abort();
+    cJSON_free(a);
+    cJSON_free(b);
+}
+
 /* tg_json_parse_keys accepts what tg_json_parse accepts, and its tree is the whole tree
  * without the top-level members it does not keep */
 static void check_keys(const uint8_t *data, size_t size, cJSON *whole)
@@ -47,11 +57,7 @@ static void check_keys(const uint8_t *data, size_t size, cJSON *whole)
                 cJSON_Delete(cJSON_DetachItemViaPointer(want, m));
         }
     }
-    char *a = cJSON_PrintUnformatted(kept), *b = cJSON_PrintUnformatted(want);
-    if (a == NULL || b == NULL || strcmp(a, b) != 0)
-        abort();
-    cJSON_free(a);
-    cJSON_free(b);
+    check_same(kept, want);
     cJSON_Delete(want);
     cJSON_Delete(kept);
 }
@@ -68,11 +74,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cJSON *theirs = cJSON_ParseWithLength((const char *)data + bom, size - bom);
     if (theirs == NULL)
         abort();
-    char *a = cJSON_PrintUnformatted(ours), *b = cJSON_PrintUnformatted(theirs);
-    if (a == NULL || b == NULL || strcmp(a, b) != 0)
-        abort();
-    cJSON_free(a);
-    cJSON_free(b);
+    check_same(ours, theirs);
     cJSON_Delete(ours);
     cJSON_Delete(theirs);
     return 0;
