@@ -18,7 +18,7 @@ const cJSON *tg_json_path(const cJSON *obj, const char *path)
         if (!cJSON_IsObject(obj))
             return NULL;
         const cJSON *c = obj->child; /* the first byte first: most keys differ there */
-        while (c != NULL && !(c->string != NULL && c->string[0] == p[0] &&
+        while (c != NULL && !(c->string != NULL && (n == 0 || c->string[0] == p[0]) &&
                               strncmp(c->string, p, n) == 0 && c->string[n] == '\0'))
             c = c->next;
         obj = c;
