@@ -5,8 +5,9 @@
  * (store/journal.h, a memcpy into a shared file mapping), which makes it survive kill -9
  * at once: the worker completes its response without waiting for the writer. The
  * writer takes the whole queue at once and writes it in ONE transaction (at most
- * BATCH_MAX rows), commits, then marks the journals' tails and runs the done callbacks
- * of rows that were not journaled (a full journal, or a caller without one), so "done"
+ * BATCH_MAX rows, in INSERTs of up to TG_STORE_ROWS_MAX rows each), commits, then marks
+ * the journals' tails and runs the done callbacks of rows that were not journaled (a
+ * full journal, or a caller without one), so "done"
  * always means "durable". Journaled rows are gathered for up to LINGER_NS (or
  * BATCH_SOON rows) before a commit: one commit per batch. Under load the writer keeps
  * its own 1 ms deadlines and no producer wakes it; a producer signals only the first row
@@ -74,7 +75,7 @@ struct tg_ledger {
     uint64_t pushed, written; /* rows queued, rows taken and committed (queue order) */
     struct tg_journal **journals;
     int n_journals;
-    struct tg_call_record scratch; /* the writer's: a journaled row read back */
+    struct tg_call_record scratch[TG_STORE_ROWS_MAX]; /* the writer's: journaled rows read back */
 };
 
 static void push(struct tg_ledger *l, const struct tg_call_record *rec, bool is_final,
@@ -179,29 +180,35 @@ int64_t tg_ledger_wal_bytes(struct tg_ledger *l)
     return stat(wal, &st) == 0 ? (int64_t)st.st_size : 0;
 }
 
-/* The entry's record: its copy, or read back from its journal into l->scratch (valid
- * until the next call). NULL when the journal no longer holds it, which its room not
+/* The entry's record: its copy, or read back from its journal into *slot (valid until
+ * the slot is reused). NULL when the journal no longer holds it, which its room not
  * being reused before the commit rules out; logged all the same. Writer thread. */
-static const struct tg_call_record *entry_record(struct tg_ledger *l, const struct entry *e)
+static const struct tg_call_record *entry_record(const struct entry *e, struct tg_call_record *slot)
 {
     if (e->rec != NULL)
         return e->rec;
-    if (tg_journal_read(e->j, &e->mark, &l->scratch))
-        return &l->scratch;
+    if (tg_journal_read(e->j, &e->mark, slot))
+        return slot;
     tg_error("event=ledger_row_lost reason=journal_unreadable");
     return NULL;
 }
 
 /* Writes the batch in queue order (a call's begin row before its final row) in one
- * transaction. */
+ * transaction, each run of rows of one kind in multi-row statements. */
 static int write_batch(struct tg_ledger *l, const struct entry *b, size_t n)
 {
     struct tg_errbuf eb;
+    const struct tg_call_record *rows[TG_STORE_ROWS_MAX];
     int rc = tg_sqlite_store_begin(l->store, &eb);
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        const struct tg_call_record *r = entry_record(l, &b[i]);
-        if (r != NULL)
-            rc = tg_sqlite_store_put(l->store, r, b[i].is_final, &eb);
+    for (size_t i = 0; rc == 0 && i < n;) {
+        bool is_final = b[i].is_final;
+        size_t m = 0;
+        for (; i < n && m < TG_STORE_ROWS_MAX && b[i].is_final == is_final; i++) {
+            const struct tg_call_record *r = entry_record(&b[i], &l->scratch[m]);
+            if (r != NULL)
+                rows[m++] = r;
+        }
+        rc = tg_sqlite_store_put_rows(l->store, rows, m, is_final, &eb);
     }
     if (rc == 0)
         rc = tg_sqlite_store_commit(l->store, &eb);
@@ -287,7 +294,7 @@ static void *writer_main(void *arg)
             nanosleep(&ts, NULL);
             if (++attempt == 50) {
                 for (size_t i = 0; i < n; i++) {
-                    const struct tg_call_record *r = entry_record(l, &batch[i]);
+                    const struct tg_call_record *r = entry_record(&batch[i], &l->scratch[0]);
                     if (batch[i].is_final && r != NULL)
                         tg_error("event=ledger_row_lost call_id=%s provider=%s model=%s "
                                  "input_tokens=%lld output_tokens=%lld outcome=%s",

@@ -12,9 +12,17 @@
 #include <string.h>
 #include <unistd.h>
 
+/* A batch's rows go in as few INSERT statements as it takes, of TG_STORE_ROWS_MAX,
+ * 4 or 1 rows each: a statement's own work (cursors opened and closed, its registers
+ * freed, the reset) is ~6k instructions of a row's ~32k when each row is its own. */
+static const int stmt_rows[] = {TG_STORE_ROWS_MAX, 4, 1};
+#define N_SIZES ((int)(sizeof stmt_rows / sizeof stmt_rows[0]))
+
 struct tg_sqlite_store {
     sqlite3 *db;
-    sqlite3_stmt *ins_begin, *ins_final;
+    sqlite3_stmt *ins[2][N_SIZES]; /* [is_final][size]: INSERT OR IGNORE / OR REPLACE */
+    sqlite3_stmt *begin, *commit;
+    char started[TG_STORE_ROWS_MAX][25], ended[TG_STORE_ROWS_MAX][25], day[TG_STORE_ROWS_MAX][11];
 };
 
 static const char *const migrations[] = {
@@ -197,19 +205,30 @@ out:
     return rc;
 }
 
-static int prepare_insert(sqlite3 *db, const char *verb, sqlite3_stmt **st, struct tg_errbuf *eb)
+static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, struct tg_errbuf *eb)
 {
-    char sql[4096];
-    size_t n = (size_t)snprintf(sql, sizeof sql, "%s INTO calls(", verb);
-    for (int i = 0; i < N_COLUMNS; i++)
-        n += (size_t)snprintf(sql + n, sizeof sql - n, "%s%s", i ? "," : "", columns[i]);
-    n += (size_t)snprintf(sql + n, sizeof sql - n, ") VALUES(");
-    for (int i = 0; i < N_COLUMNS; i++)
-        n += (size_t)snprintf(sql + n, sizeof sql - n, "%s?", i ? "," : "");
-    snprintf(sql + n, sizeof sql - n, ")");
     if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) != SQLITE_OK)
         return tg_errf(eb, TG_ERR_IO, "ledger: %s", sqlite3_errmsg(db));
     return 0;
+}
+
+/* INSERT OR <verb> INTO calls(...) VALUES(?,...),... with `rows` rows of parameters */
+static int prepare_insert(sqlite3 *db, const char *verb, int rows, sqlite3_stmt **st,
+                          struct tg_errbuf *eb)
+{
+    char sql[8192 + TG_STORE_ROWS_MAX * 2 * 64];
+    size_t n = (size_t)snprintf(sql, sizeof sql, "INSERT OR %s INTO calls(", verb);
+    for (int i = 0; i < N_COLUMNS; i++)
+        n += (size_t)snprintf(sql + n, sizeof sql - n, "%s%s", i ? "," : "", columns[i]);
+    n += (size_t)snprintf(sql + n, sizeof sql - n, ") VALUES");
+    for (int k = 0; k < rows; k++)
+        for (int i = 0; i < N_COLUMNS; i++)
+            n += (size_t)snprintf(sql + n, sizeof sql - n, "%s%s%s",
+                                  i   ? ","
+                                  : k ? ",("
+                                      : "(",
+                                  "?", i == N_COLUMNS - 1 ? ")" : "");
+    return prepare(db, sql, st, eb);
 }
 
 int tg_sqlite_store_open(const char *path, struct tg_sqlite_store **out, struct tg_errbuf *eb)
@@ -232,10 +251,13 @@ int tg_sqlite_store_open(const char *path, struct tg_sqlite_store **out, struct 
               eb);
     if (rc == 0)
         rc = tg_ledger_migrate(s->db, &version, eb);
+    for (int f = 0; f < 2; f++)
+        for (int k = 0; k < N_SIZES && rc == 0; k++)
+            rc = prepare_insert(s->db, f ? "REPLACE" : "IGNORE", stmt_rows[k], &s->ins[f][k], eb);
     if (rc == 0)
-        rc = prepare_insert(s->db, "INSERT OR IGNORE", &s->ins_begin, eb);
+        rc = prepare(s->db, "BEGIN", &s->begin, eb);
     if (rc == 0)
-        rc = prepare_insert(s->db, "INSERT OR REPLACE", &s->ins_final, eb);
+        rc = prepare(s->db, "COMMIT", &s->commit, eb);
 out:
     if (rc != 0) {
         tg_sqlite_store_close(s);
@@ -245,14 +267,23 @@ out:
     return 0;
 }
 
+static int step(struct tg_sqlite_store *s, sqlite3_stmt *st, struct tg_errbuf *eb)
+{
+    int rc = sqlite3_step(st) == SQLITE_DONE
+                 ? 0
+                 : tg_errf(eb, TG_ERR_IO, "ledger: %s", sqlite3_errmsg(s->db));
+    sqlite3_reset(st);
+    return rc;
+}
+
 int tg_sqlite_store_begin(struct tg_sqlite_store *s, struct tg_errbuf *eb)
 {
-    return exec(s->db, "BEGIN", eb);
+    return step(s, s->begin, eb);
 }
 
 int tg_sqlite_store_commit(struct tg_sqlite_store *s, struct tg_errbuf *eb)
 {
-    return exec(s->db, "COMMIT", eb);
+    return step(s, s->commit, eb);
 }
 
 void tg_sqlite_store_checkpoint(struct tg_sqlite_store *s)
@@ -286,13 +317,14 @@ static void num_or_null(sqlite3_stmt *st, int *i, bool has, int64_t v)
         sqlite3_bind_int64(st, *i, v);
 }
 
-int tg_sqlite_store_put(struct tg_sqlite_store *s, const struct tg_call_record *r, bool is_final,
-                        struct tg_errbuf *eb)
+/* Binds r as the statement's row k. The time texts are bound SQLITE_STATIC from the
+ * store's row-k buffers, which stay put until the statement has run. */
+static void bind_row(struct tg_sqlite_store *s, sqlite3_stmt *st, int k,
+                     const struct tg_call_record *r, bool is_final)
 {
-    sqlite3_stmt *st = is_final ? s->ins_final : s->ins_begin;
     const struct tg_usage *u = &r->usage;
-    char started[25], ended[25], day[11];
-    int i = 0;
+    char *started = s->started[k], *ended = s->ended[k], *day = s->day[k];
+    int i = k * N_COLUMNS;
     tg_iso8601_ms(r->started_at_ms, started);
     memcpy(day, started, 10);
     day[10] = '\0';
@@ -366,20 +398,44 @@ int tg_sqlite_store_put(struct tg_sqlite_store *s, const struct tg_call_record *
     text(st, &i, r->budget_scope);
     text(st, &i, r->budget_decision);
     num_or_null(st, &i, r->has_budget_charge, r->budget_charge_nanos);
-    int rc = 0;
-    if (sqlite3_step(st) != SQLITE_DONE)
-        rc = tg_errf(eb, TG_ERR_IO, "ledger: insert %s: %s", r->call_id, sqlite3_errmsg(s->db));
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    return rc;
+}
+
+int tg_sqlite_store_put_rows(struct tg_sqlite_store *s, const struct tg_call_record *const *rows,
+                             size_t n, bool is_final, struct tg_errbuf *eb)
+{
+    size_t done = 0;
+    for (int z = 0; z < N_SIZES; z++) {
+        size_t m = (size_t)stmt_rows[z];
+        for (; n - done >= m; done += m) {
+            sqlite3_stmt *st = s->ins[is_final][z];
+            for (size_t k = 0; k < m; k++)
+                bind_row(s, st, (int)k, rows[done + k], is_final);
+            int ok = sqlite3_step(st) == SQLITE_DONE;
+            sqlite3_reset(st);
+            sqlite3_clear_bindings(st);
+            if (!ok)
+                return tg_errf(eb, TG_ERR_IO, "ledger: insert %s (%zu rows): %s",
+                               rows[done]->call_id, m, sqlite3_errmsg(s->db));
+        }
+    }
+    return 0;
+}
+
+int tg_sqlite_store_put(struct tg_sqlite_store *s, const struct tg_call_record *r, bool is_final,
+                        struct tg_errbuf *eb)
+{
+    return tg_sqlite_store_put_rows(s, &r, 1, is_final, eb);
 }
 
 void tg_sqlite_store_close(struct tg_sqlite_store *s)
 {
     if (s == NULL)
         return;
-    sqlite3_finalize(s->ins_begin);
-    sqlite3_finalize(s->ins_final);
+    for (int f = 0; f < 2; f++)
+        for (int k = 0; k < N_SIZES; k++)
+            sqlite3_finalize(s->ins[f][k]);
+    sqlite3_finalize(s->begin);
+    sqlite3_finalize(s->commit);
     sqlite3_close(s->db);
     free(s);
 }

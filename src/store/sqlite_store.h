@@ -21,10 +21,18 @@ struct tg_sqlite_store;
  *  pending migration in one transaction. The store belongs to the thread that uses it. */
 int tg_sqlite_store_open(const char *path, struct tg_sqlite_store **out, struct tg_errbuf *eb);
 int tg_sqlite_store_begin(struct tg_sqlite_store *s, struct tg_errbuf *eb);
+/* The most rows one INSERT statement writes */
+#define TG_STORE_ROWS_MAX 16
+
 /** Writes one row: a begin row (outcome forced to 'incomplete', ignored when the call's
  *  row exists) or a final row (inserted or replacing the begin row). */
 int tg_sqlite_store_put(struct tg_sqlite_store *s, const struct tg_call_record *r, bool is_final,
                         struct tg_errbuf *eb);
+/** Writes n rows of one kind, in order, as tg_sqlite_store_put would one by one, in
+ *  statements of up to TG_STORE_ROWS_MAX rows. A failure leaves some of them written:
+ *  the caller rolls the transaction back. */
+int tg_sqlite_store_put_rows(struct tg_sqlite_store *s, const struct tg_call_record *const *rows,
+                             size_t n, bool is_final, struct tg_errbuf *eb);
 int tg_sqlite_store_commit(struct tg_sqlite_store *s, struct tg_errbuf *eb);
 void tg_sqlite_store_rollback(struct tg_sqlite_store *s);
 /** A PASSIVE checkpoint on the writer's own connection, between its transactions: with

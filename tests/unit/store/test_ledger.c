@@ -315,6 +315,67 @@ static void test_finish_replaces_begin_with_exact_columns(void **state)
     sqlite3_close(db);
 }
 
+/* A batch's rows go in as statements of 16, 4 and 1 rows: each row lands with its own
+ * values, begin rows are ignored where a row exists, and a failing row fails its whole
+ * statement with the statement's first call named. */
+static void test_rows_in_multirow_statements(void **state)
+{
+    (void)state;
+    struct tg_sqlite_store *s = NULL;
+    struct tg_errbuf eb;
+    assert_int_equal(tg_sqlite_store_open(path, &s, &eb), 0);
+    static struct tg_call_record recs[40];
+    const struct tg_call_record *rows[40];
+    for (int i = 0; i < 40; i++) {
+        char id[37];
+        snprintf(id, sizeof id, "m-%02d", i);
+        fill(&recs[i], id);
+        recs[i].usage.input_tokens = 1000 + i;
+        recs[i].started_at_ms += i * 1000;
+        rows[i] = &recs[i];
+    }
+    assert_int_equal(tg_sqlite_store_begin(s, &eb), 0);
+    assert_int_equal(tg_sqlite_store_put_rows(s, rows, 37, true, &eb), 0); /* 16+16+4+1 */
+    /* begin rows for m-30..m-39: the first seven have rows (ignored), m-37..m-39 are new */
+    assert_int_equal(tg_sqlite_store_put_rows(s, rows + 30, 10, false, &eb), 0);
+    assert_int_equal(tg_sqlite_store_commit(s, &eb), 0);
+
+    sqlite3 *db = reader();
+    assert_int_equal(scalar_int(db, "SELECT count(*) FROM calls"), 40);
+    assert_int_equal(scalar_int(db, "SELECT count(*) FROM calls WHERE outcome='ok'"), 37);
+    assert_int_equal(scalar_int(db, "SELECT count(*) FROM calls WHERE outcome='incomplete' AND "
+                                    "call_id >= 'm-37' AND ended_at IS NULL"),
+                     3);
+    assert_int_equal(scalar_int(db, "SELECT sum(input_tokens) FROM calls"), 40 * 1000 + 780);
+    char got[512];
+    static const int probe[] = {0, 15, 16, 31, 32, 35, 36, 38};
+    for (size_t k = 0; k < sizeof probe / sizeof probe[0]; k++) {
+        int i = probe[k];
+        char id[37], want[512];
+        snprintf(id, sizeof id, "m-%02d", i);
+        row_text(db, id, "started_at,input_tokens,team,outcome", got, sizeof got);
+        snprintf(want, sizeof want,
+                 "started_at=2026-05-29T06:%02d:%02d.345Z;input_tokens=%d;team=payments;"
+                 "outcome=%s;",
+                 14 + (12 + i) / 60, (12 + i) % 60, 1000 + i, i < 37 ? "ok" : "incomplete");
+        assert_string_equal(got, want);
+    }
+    sqlite3_close(db);
+
+    /* m-18 has no outcome (NOT NULL): the 4-row statement m-16..m-19 fails */
+    for (int i = 0; i < 20; i++)
+        snprintf(recs[i].call_id, sizeof recs[i].call_id, "f-%02d", i);
+    recs[18].outcome[0] = '\0';
+    assert_int_equal(tg_sqlite_store_begin(s, &eb), 0);
+    assert_int_not_equal(tg_sqlite_store_put_rows(s, rows, 20, true, &eb), 0);
+    assert_non_null(strstr(eb.msg, "ledger: insert f-16 (4 rows): NOT NULL constraint failed"));
+    tg_sqlite_store_rollback(s);
+    tg_sqlite_store_close(s);
+    db = reader();
+    assert_int_equal(scalar_int(db, "SELECT count(*) FROM calls WHERE call_id LIKE 'f-%'"), 0);
+    sqlite3_close(db);
+}
+
 struct producer {
     struct tg_ledger *l;
     int id;
@@ -566,6 +627,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_thread_names, setup, teardown),
         cmocka_unit_test_setup_teardown(test_finish_replaces_begin_with_exact_columns, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_rows_in_multirow_statements, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_producers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_journaled_rows_survive_a_crash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flush_makes_journaled_rows_visible, setup, teardown),
