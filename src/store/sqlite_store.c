@@ -14,7 +14,9 @@
 
 /* A batch's rows go in as few INSERT statements as it takes, of TG_STORE_ROWS_MAX,
  * 4 or 1 rows each: a statement's own work (cursors opened and closed, its registers
- * freed, the reset) is ~6k instructions of a row's ~32k when each row is its own. */
+ * freed, the reset) is ~6k instructions of a row's ~32k when each row is its own (callgrind, 20-row
+ * transactions: 37.1k a row one by one, 30.4k as 16+4; 2- and 8-row statements too
+ * gained nothing more). */
 static const int stmt_rows[] = {TG_STORE_ROWS_MAX, 4, 1};
 #define N_SIZES ((int)(sizeof stmt_rows / sizeof stmt_rows[0]))
 
