@@ -10,9 +10,9 @@
  * full journal, or a caller without one), so "done"
  * always means "durable". Journaled rows are gathered for up to LINGER_NS (or
  * BATCH_SOON rows) before a commit: one commit per batch. Under load the writer keeps
- * its own 1 ms deadlines and no producer wakes it; a producer signals only the first row
- * after the writer went idle (a deadline passed with nothing queued), or a row whose
- * caller waits. Begin rows ('incomplete', INSERT OR IGNORE) are written
+ * its own deadlines and producers seldom wake it; a producer signals only the first row
+ * after the writer went idle (a deadline passed with nothing queued), the BATCH_SOON-th
+ * row queued, or a row whose caller waits. Begin rows ('incomplete', INSERT OR IGNORE) are written
  * in queue order, so a call's final row always replaces its begin row; the worker
  * queues a begin row only for a call still running after 50 ms (server/proxy.c), so a
  * fast call writes one row. When a commit fails the batch is kept and retried after a
@@ -39,12 +39,16 @@
 #include <time.h>
 
 #define BATCH_MAX  4096
-#define BATCH_SOON 512 /* journaled rows queued: commit without lingering */
-/* Journaled rows wait at most this long for a commit. Longer batches cost less CPU a
- * row but hold a core for longer at a time: on two cores at c=32, 5 ms batches left
- * the machine 25% idle and the worker starved (22k req/s), 1 ms batches 12-17% idle
- * (25-30k req/s), and at c=1 the p99 halved (880 to 440 us). BENCHMARKS.md. */
-#define LINGER_NS 1000000ll
+#define BATCH_SOON 32 /* journaled rows queued: commit without lingering (two 16-row INSERTs) */
+/* Journaled rows wait at most this long for a commit, and at most BATCH_SOON of them
+ * gather. A commit costs ~25k instructions besides its rows and a row costs less in a
+ * long INSERT, so a batch should be large; but a long batch holds a core at a time: on
+ * two cores at c=32, 5 ms batches (~125 rows) left the machine 25% idle and the worker
+ * starved (22k req/s against 25-30k with 1 ms ones), and doubled the p99 at c=1. With a
+ * batch capped at BATCH_SOON rows (~0.3 ms of the writer's time) the linger decides only
+ * at low rates, where it gathers the rows: at c=1 (~6k req/s) ~24 rows a batch instead
+ * of 6, and the writer's CPU a row fell from 18-31 to 15-21 us. BENCHMARKS.md. */
+#define LINGER_NS 4000000ll
 
 /* A queued row. A journaled one is read back from its journal by the writer, so the queue
  * holds no copy of its 6.9 KB record: a writer that falls behind holds the journal's
@@ -232,8 +236,9 @@ static void *writer_main(void *arg)
     pthread_setname_np(pthread_self(), "tg-ledger"); /* for top -H */
     struct entry *batch = NULL;
     size_t bcap = 0;
-    /* Under load rows keep coming: after a batch the writer waits LINGER_NS for the next
-     * one whether or not a row is queued yet, so producers need not wake it. A wait that
+    /* Under load rows keep coming: after a batch the writer waits LINGER_NS (or for
+     * BATCH_SOON rows) for the next one whether or not a row is queued yet, so producers
+     * need not wake it. A wait that
      * ends with nothing queued makes it idle until a producer signals. */
     int64_t linger_until = 0;
     for (;;) {
