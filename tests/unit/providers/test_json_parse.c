@@ -353,6 +353,49 @@ static void test_fixtures_match_cjson(void **state)
     }
 }
 
+/* tg_json_path: dotted segments, each an exact key; the first equal key wins */
+static void test_paths(void **state)
+{
+    (void)state;
+    const char *text = "{\"prompt_tokens\":1,\"prompt_tokens_details\":{\"cached_tokens\":2},"
+                       "\"a.b\":3,\"a\":{\"b\":4,\"\":{\"c\":5}},\"\":6,\"x\":7,\"x\":8,"
+                       "\"s\":\"str\"}";
+    cJSON *j = tg_json_parse(text, strlen(text));
+    assert_non_null(j);
+    static const struct {
+        const char *path;
+        int64_t want; /* -1: no number there */
+    } cases[] = {
+        {"prompt_tokens", 1},
+        {"prompt_tokens_details.cached_tokens", 2},
+        {"prompt_token", -1},                /* a prefix of a key is not the key */
+        {"prompt_tokens_d", -1},             /* nor a key's prefix of the segment */
+        {"prompt_tokens.cached_tokens", -1}, /* a number has no members */
+        {"a.b", 4},                          /* segments, never the key "a.b" */
+        {"a..c", 5},                         /* an empty segment is the empty key */
+        {"", -1},                            /* no segment: the object itself */
+        {".", 6},                            /* the empty key, at the top */
+        {"x", 7},                            /* the first of equal keys */
+        {"s.len", -1},
+        {"missing.b", -1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const cJSON *v = tg_json_path(j, cases[i].path);
+        if (cases[i].want < 0) {
+            assert_false(cJSON_IsNumber(v));
+        } else {
+            assert_true(cJSON_IsNumber(v));
+            assert_int_equal(tg_json_count(j, cases[i].path), cases[i].want);
+        }
+    }
+    assert_ptr_equal(tg_json_path(j, ""), j);
+    assert_ptr_equal(tg_json_path(j, "a."), cJSON_GetObjectItemCaseSensitive(j, "a"));
+    assert_ptr_equal(tg_json_path(j, "."), cJSON_GetObjectItemCaseSensitive(j, ""));
+    assert_null(tg_json_path(j, "a.b.c"));
+    assert_null(tg_json_path(NULL, "a"));
+    tg_json_delete(j);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -365,6 +408,7 @@ int main(void)
         cmocka_unit_test(test_keys_refuses_what_is_not_json),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_fixtures_match_cjson),
+        cmocka_unit_test(test_paths),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
