@@ -7,20 +7,19 @@
  * writer takes the whole queue at once and writes it in ONE transaction (at most
  * BATCH_MAX rows, in INSERTs of up to TG_STORE_ROWS_MAX rows each), commits, then marks
  * the journals' tails and runs the done callbacks of rows that were not journaled (a
- * full journal, or a caller without one), so "done"
- * always means "durable". Journaled rows are gathered for up to LINGER_NS (or
- * BATCH_SOON rows) before a commit: one commit per batch. Under load the writer keeps
- * its own deadlines and producers seldom wake it; a producer signals only the first row
- * after the writer went idle (a deadline passed with nothing queued), the BATCH_SOON-th
- * row queued, or a row whose caller waits. Begin rows ('incomplete', INSERT OR IGNORE) are written
- * in queue order, so a call's final row always replaces its begin row; the worker
- * queues a begin row only for a call still running after 50 ms (server/proxy.c), so a
- * fast call writes one row. When a commit fails the batch is kept and retried after a
- * back-off; spend is never dropped silently. At open, rows that a dead process left in
- * its journals are replayed; tg_ledger_close drains everything and removes the
- * journals. SQLite runs in WAL mode with synchronous=NORMAL: a committed transaction is
- * in the OS page cache and survives kill -9 of the process (not a power loss), as a
- * journaled row does. */
+ * full journal, or a caller without one), so "done" always means "durable". Journaled
+ * rows are gathered for up to LINGER_NS (or BATCH_SOON rows) before a commit: one commit
+ * per batch. Under load the writer keeps its own deadlines and producers seldom wake it;
+ * a producer signals only the first row after the writer went idle (a deadline passed
+ * with nothing queued), the BATCH_SOON-th row queued, or a row whose caller waits. Begin
+ * rows ('incomplete', INSERT OR IGNORE) are written in queue order, so a call's final
+ * row always replaces its begin row; the worker queues a begin row only for a call still
+ * running after 50 ms (server/proxy.c), so a fast call writes one row. When a commit
+ * fails the batch is kept and retried after a back-off; spend is never dropped silently.
+ * At open, rows that a dead process left in its journals are replayed; tg_ledger_close
+ * drains everything and removes the journals. SQLite runs in WAL mode with
+ * synchronous=NORMAL: a committed transaction is in the OS page cache and survives
+ * kill -9 of the process (not a power loss), as a journaled row does. */
 #include "store/ledger.h"
 
 #include "core/alloc.h"
@@ -238,8 +237,8 @@ static void *writer_main(void *arg)
     size_t bcap = 0;
     /* Under load rows keep coming: after a batch the writer waits LINGER_NS (or for
      * BATCH_SOON rows) for the next one whether or not a row is queued yet, so producers
-     * need not wake it. A wait that
-     * ends with nothing queued makes it idle until a producer signals. */
+     * need not wake it. A wait that ends with nothing queued makes it idle until a
+     * producer signals. */
     int64_t linger_until = 0;
     for (;;) {
         pthread_mutex_lock(&l->mu);
