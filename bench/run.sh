@@ -3,9 +3,11 @@
 #
 # Starts on loopback: an nginx "provider" answering a 440-byte chat completion (and a
 # 40 MB SSE stream for the slow-reader test), an nginx proxy_pass baseline with upstream
-# keep-alive, and tollgate (--workers 1, ledger on). Drives each with wrk at c=32 and
-# c=1 (one thread), and at c=1 with a 133 KB prompt, then prints a markdown table with
-# the ratio to nginx. Usage:
+# keep-alive in a process of its own, as tollgate (--workers 1, ledger on) is. Drives
+# each with wrk at c=32 and c=1 (one thread), and at c=1 with a 133 KB prompt, then
+# prints a markdown table with the ratio to nginx. A second nginx proxy_pass, served by
+# the provider's own worker (the baseline until 2026-12-01: its upstream hop never
+# leaves the process), is measured too and shown for reference. Usage:
 #   [CLIENT=libcurl] bench/run.sh path/to/tollgate [duration_seconds]
 set -euo pipefail
 bin=$(readlink -f "${1:?usage: bench/run.sh TOLLGATE_BIN [SECONDS]}")
@@ -13,10 +15,10 @@ dur=${2:-10}
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/common.sh"
 work=$(mktemp -d /tmp/tgbench.XXXXXX)
-trap 'kill $(cat "$work"/*.pid 2>/dev/null) 2>/dev/null; sleep 0.3; rm -rf "$work"' EXIT
-P_MOCK=18080 P_NGINX=18081 P_TG=18082
+trap 'kill $(cat "$work"/*.pid "$work"/proxy/*.pid 2>/dev/null) 2>/dev/null; sleep 0.3; rm -rf "$work"' EXIT
+P_MOCK=18080 P_SHARED=18081 P_TG=18082 P_NGINX=18083
 
-mkdir -p "$work/www" "$work/logs"
+mkdir -p "$work/www" "$work/logs" "$work/proxy/logs"
 chmod 755 "$work" # nginx workers run as www-data: they must read www/
 python3 - "$work/www/stream.sse" <<'PY'
 import json, sys
@@ -32,6 +34,22 @@ PY
 chmod -R a+rX "$work/www"
 body=$BENCH_BODY
 
+proxy_server() { # PORT: nginx proxy_pass to the provider, upstream keep-alive
+  cat <<NGX
+  upstream provider { server 127.0.0.1:$P_MOCK; keepalive 64; }
+  server {
+    listen 127.0.0.1:$1;
+    client_body_buffer_size 1m; # the large prompt stays in memory, as in tollgate
+    location / {
+      proxy_pass http://provider;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+    }
+  }
+NGX
+}
+
 { nginx_head "$work"; cat <<NGX; } > "$work/nginx.conf"
   server {
     listen 127.0.0.1:$P_MOCK;
@@ -43,20 +61,13 @@ body=$BENCH_BODY
     }
     location = /stream.sse { root $work/www; default_type text/event-stream; error_page 405 =200 \$uri; }
   }
-  upstream provider { server 127.0.0.1:$P_MOCK; keepalive 64; }
-  server {
-    listen 127.0.0.1:$P_NGINX;
-    client_body_buffer_size 1m; # the large prompt stays in memory, as in tollgate
-    location / {
-      proxy_pass http://provider;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_buffering off;
-    }
-  }
+  # the reference: a proxy served by the provider's own worker
+$(proxy_server $P_SHARED)
 }
 NGX
+{ nginx_head "$work/proxy"; proxy_server $P_NGINX; echo "}"; } > "$work/proxy/nginx.conf"
 /usr/sbin/nginx -c "$work/nginx.conf" -p "$work" 2>"$work/logs/start.log"
+/usr/sbin/nginx -c "$work/proxy/nginx.conf" -p "$work/proxy" 2>"$work/proxy/logs/start.log"
 
 tollgate_config "$work/tollgate.yaml" $P_MOCK
 "$bin" serve --listen 127.0.0.1:$P_TG --workers 1 --ledger "$work/ledger.db" \
@@ -101,16 +112,18 @@ PY
 rss_kb() { ps -o rss= -p "$1" | tr -d ' '; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # utime + stime, all threads
 
-# warm up both
+# warm up all three
 wrk -t1 -c8 -d1s -s "$work/post.lua" http://127.0.0.1:$P_NGINX/v1/chat/completions >/dev/null
+wrk -t1 -c8 -d1s -s "$work/post.lua" http://127.0.0.1:$P_SHARED/v1/chat/completions >/dev/null
 wrk -t1 -c8 -d1s -s "$work/post.lua" http://127.0.0.1:$P_TG/v1/chat/completions >/dev/null
 
 declare -A R CPU
 tg_pid=$(cat "$work/tollgate.pid")
 for round in 1 2; do # interleaved rounds, best of two per cell
   for c in 32 1 big; do # big: c=1 with the large prompt
-    for who in nginx direct tollgate; do
+    for who in nginx direct tollgate shared; do
       port=$P_NGINX; [ $who = tollgate ] && port=$P_TG; [ $who = direct ] && port=$P_MOCK
+      [ $who = shared ] && port=$P_SHARED
       t0=$(cpu_ticks "$tg_pid")
       if [ $c = big ]; then res=$(run_wrk $port 1 "$work/big.lua"); else res=$(run_wrk $port $c); fi
       if [ $who = tollgate ]; then # CPU per request is steadier than req/s on a shared VM
@@ -137,26 +150,31 @@ peak=0
 while kill -0 $cpid 2>/dev/null; do r=$(rss_kb "$tg_pid"); [ "$r" -gt "$peak" ] && peak=$r; sleep 0.2; done
 stream_row=$(sqlite3 "$work/ledger.db" "select outcome||' status='||coalesce(status_code,'')||' error='||coalesce(error_type,'')||' out='||output_tokens||' bytes='||coalesce(response_bytes,'') from calls where is_stream=1 order by started_at desc limit 1")
 
-python3 - "$dur" "$rss_tg" "$peak" "$rows" "$stream_row" "${CPU[32]} ${CPU[1]} ${CPU[big]}" "$files" "$big_kb" "${R[nginx-32]}" "${R[tollgate-32]}" "${R[direct-32]}" "${R[nginx-1]}" "${R[tollgate-1]}" "${R[direct-1]}" "${R[nginx-big]}" "${R[tollgate-big]}" "${R[direct-big]}" <<'PY'
+python3 - "$dur" "$rss_tg" "$peak" "$rows" "$stream_row" "${CPU[32]} ${CPU[1]} ${CPU[big]}" "$files" "$big_kb" "${R[nginx-32]}" "${R[tollgate-32]}" "${R[direct-32]}" "${R[nginx-1]}" "${R[tollgate-1]}" "${R[direct-1]}" "${R[nginx-big]}" "${R[tollgate-big]}" "${R[direct-big]}" "${R[shared-32]}" "${R[shared-1]}" "${R[shared-big]}" <<'PY'
 import sys
 import os
 dur, rss, peak, rows, srow, cpu, files, big_kb = sys.argv[1:9]
 client = os.environ.get("CLIENT", "auto")
 cells = [a.split() for a in sys.argv[9:]]
-n32, t32, d32, n1, t1, d1, nb, tb, db = cells
+n32, t32, d32, n1, t1, d1, nb, tb, db, s32, s1, sb = cells
 print(f"duration per cell: {dur}s, wrk -t1, best of 2 interleaved rounds; tollgate --workers 1 with the SQLite ledger on, upstream client {client}; nginx worker_processes 1")
+print("the baseline is an nginx proxy in a process of its own, as tollgate; the reference rows are a proxy served by the provider's own worker, whose upstream hop never leaves its process")
 print()
 print("| load | target | req/s | p50 µs | p99 µs | req/s vs nginx | p50 vs nginx |")
 print("|---|---|---|---|---|---|---|")
-for label, n, t, d in (("c=32", n32, t32, d32), ("c=1", n1, t1, d1), (f"c=1, {big_kb} KB prompt", nb, tb, db)):
+def vs(t, n): return f"{int(t[0])/int(n[0]):.2f}× | {int(t[1])/int(n[1]):.2f}×"
+for label, n, t, d, r in (("c=32", n32, t32, d32, s32), ("c=1", n1, t1, d1, s1), (f"c=1, {big_kb} KB prompt", nb, tb, db, sb)):
     print(f"| {label} | mock direct | {d[0]} | {d[1]} | {d[2]} | | |")
     print(f"| {label} | nginx proxy_pass | {n[0]} | {n[1]} | {n[2]} | 1.00× | 1.00× |")
-    print(f"| {label} | tollgate | {t[0]} | {t[1]} | {t[2]} | {int(t[0])/int(n[0]):.2f}× | {int(t[1])/int(n[1]):.2f}× |")
-added_n = int(n1[1]) - int(d1[1]); added_t = int(t1[1]) - int(d1[1])
+    print(f"| {label} | tollgate | {t[0]} | {t[1]} | {t[2]} | {vs(t, n)} |")
+    print(f"| {label} | reference: nginx proxy_pass in the provider's worker | {r[0]} | {r[1]} | {r[2]} | {vs(r, n)} |")
 print()
-print(f"added p50 at c=1 over the mock: nginx {added_n} µs, tollgate {added_t} µs ({added_t/max(added_n,1):.2f}×)")
-added_nb = int(nb[1]) - int(db[1]); added_tb = int(tb[1]) - int(db[1])
-print(f"added p50 with the {big_kb} KB prompt: nginx {added_nb} µs, tollgate {added_tb} µs ({added_tb/max(added_nb,1):.2f}×)")
+def added(label, n, t, d, r):
+    an, at, ar = (int(x[1]) - int(d[1]) for x in (n, t, r))
+    print(f"added p50 {label} over the mock: nginx {an} µs, tollgate {at} µs ({at/max(an,1):.2f}×); reference {ar} µs (tollgate {at/max(ar,1):.2f}× that)")
+added("at c=1", n1, t1, d1, s1)
+added(f"with the {big_kb} KB prompt", nb, tb, db, sb)
+print(f"c=32 req/s against the reference: tollgate {int(t32[0])/int(s32[0]):.2f}×")
 print(f"tollgate CPU per request, all threads (best round): c=32 {cpu.split()[0]} µs, c=1 {cpu.split()[1]} µs, {big_kb} KB prompt {cpu.split()[2]} µs")
 print(f"tollgate RSS after the load: {int(rss)/1024:.1f} MB; ledger rows with outcome ok: {rows}; files: {files}")
 print(f"slow reader of a 40 MB stream at 4 MB/s: peak tollgate RSS {int(peak)/1024:.1f} MB; ledger row: {srow}")
