@@ -111,24 +111,39 @@ PY
 }
 rss_kb() { ps -o rss= -p "$1" | tr -d ' '; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # utime + stime, all threads
+thread_ticks() { # PID -> "name=ticks ..." for each of its threads
+  local t
+  for t in /proc/"$1"/task/*; do printf '%s=%s ' "$(cat "$t/comm")" "$(awk '{print $14 + $15}' "$t/stat")"; done
+}
+per_thread() { # BEFORE AFTER REQUESTS (thread_ticks twice) -> "name 1.2 µs, ..." a request
+  python3 - "$@" "$(getconf CLK_TCK)" <<'PY'
+import sys
+a, b = (dict(x.split("=") for x in s.split()) for s in sys.argv[1:3])
+n, hz = int(sys.argv[3]), int(sys.argv[4])
+print(", ".join(f"{k} {(int(v) - int(a.get(k, 0))) * 1e6 / hz / n:.1f} µs" for k, v in b.items() if int(v) > int(a.get(k, 0))))
+PY
+}
 
 # warm up all three
 wrk -t1 -c8 -d1s -s "$work/post.lua" http://127.0.0.1:$P_NGINX/v1/chat/completions >/dev/null
 wrk -t1 -c8 -d1s -s "$work/post.lua" http://127.0.0.1:$P_SHARED/v1/chat/completions >/dev/null
 wrk -t1 -c8 -d1s -s "$work/post.lua" http://127.0.0.1:$P_TG/v1/chat/completions >/dev/null
 
-declare -A R CPU
+declare -A R CPU THREADS
 tg_pid=$(cat "$work/tollgate.pid")
 for round in 1 2; do # interleaved rounds, best of two per cell
   for c in 32 1 big; do # big: c=1 with the large prompt
     for who in nginx direct tollgate shared; do
       port=$P_NGINX; [ $who = tollgate ] && port=$P_TG; [ $who = direct ] && port=$P_MOCK
       [ $who = shared ] && port=$P_SHARED
-      t0=$(cpu_ticks "$tg_pid")
+      t0=$(cpu_ticks "$tg_pid") th0=$(thread_ticks "$tg_pid")
       if [ $c = big ]; then res=$(run_wrk $port 1 "$work/big.lua"); else res=$(run_wrk $port $c); fi
       if [ $who = tollgate ]; then # CPU per request is steadier than req/s on a shared VM
         us=$(( ($(cpu_ticks "$tg_pid") - t0) * 1000000 / $(getconf CLK_TCK) / ($(cut -d' ' -f1 <<<"$res") * dur) ))
-        if [ -z "${CPU[$c]:-}" ] || [ "$us" -lt "${CPU[$c]}" ]; then CPU[$c]=$us; fi
+        if [ -z "${CPU[$c]:-}" ] || [ "$us" -lt "${CPU[$c]}" ]; then
+          CPU[$c]=$us
+          THREADS[$c]=$(per_thread "$th0" "$(thread_ticks "$tg_pid")" $(( $(cut -d' ' -f1 <<<"$res") * dur )))
+        fi
       fi
       key="$who-$c"
       prev=${R[$key]:-}
@@ -150,12 +165,12 @@ peak=0
 while kill -0 $cpid 2>/dev/null; do r=$(rss_kb "$tg_pid"); [ "$r" -gt "$peak" ] && peak=$r; sleep 0.2; done
 stream_row=$(sqlite3 "$work/ledger.db" "select outcome||' status='||coalesce(status_code,'')||' error='||coalesce(error_type,'')||' out='||output_tokens||' bytes='||coalesce(response_bytes,'') from calls where is_stream=1 order by started_at desc limit 1")
 
-python3 - "$dur" "$rss_tg" "$peak" "$rows" "$stream_row" "${CPU[32]} ${CPU[1]} ${CPU[big]}" "$files" "$big_kb" "${R[nginx-32]}" "${R[tollgate-32]}" "${R[direct-32]}" "${R[nginx-1]}" "${R[tollgate-1]}" "${R[direct-1]}" "${R[nginx-big]}" "${R[tollgate-big]}" "${R[direct-big]}" "${R[shared-32]}" "${R[shared-1]}" "${R[shared-big]}" <<'PY'
+python3 - "$dur" "$rss_tg" "$peak" "$rows" "$stream_row" "${CPU[32]} ${CPU[1]} ${CPU[big]}" "${THREADS[32]}|${THREADS[1]}" "$files" "$big_kb" "${R[nginx-32]}" "${R[tollgate-32]}" "${R[direct-32]}" "${R[nginx-1]}" "${R[tollgate-1]}" "${R[direct-1]}" "${R[nginx-big]}" "${R[tollgate-big]}" "${R[direct-big]}" "${R[shared-32]}" "${R[shared-1]}" "${R[shared-big]}" <<'PY'
 import sys
 import os
-dur, rss, peak, rows, srow, cpu, files, big_kb = sys.argv[1:9]
+dur, rss, peak, rows, srow, cpu, threads, files, big_kb = sys.argv[1:10]
 client = os.environ.get("CLIENT", "auto")
-cells = [a.split() for a in sys.argv[9:]]
+cells = [a.split() for a in sys.argv[10:]]
 n32, t32, d32, n1, t1, d1, nb, tb, db, s32, s1, sb = cells
 print(f"duration per cell: {dur}s, wrk -t1, best of 2 interleaved rounds; tollgate --workers 1 with the SQLite ledger on, upstream client {client}; nginx worker_processes 1")
 print("the baseline is an nginx proxy in a process of its own, as tollgate; the reference rows are a proxy served by the provider's own worker, whose upstream hop never leaves its process")
@@ -176,6 +191,8 @@ added("at c=1", n1, t1, d1, s1)
 added(f"with the {big_kb} KB prompt", nb, tb, db, sb)
 print(f"c=32 req/s against the reference: tollgate {int(t32[0])/int(s32[0]):.2f}×")
 print(f"tollgate CPU per request, all threads (best round): c=32 {cpu.split()[0]} µs, c=1 {cpu.split()[1]} µs, {big_kb} KB prompt {cpu.split()[2]} µs")
+th32, th1 = threads.split("|")
+print(f"the same rounds by thread: c=32 {th32}; c=1 {th1}")
 print(f"tollgate RSS after the load: {int(rss)/1024:.1f} MB; ledger rows with outcome ok: {rows}; files: {files}")
 print(f"slow reader of a 40 MB stream at 4 MB/s: peak tollgate RSS {int(peak)/1024:.1f} MB; ledger row: {srow}")
 errs = [c for c in cells if c[3] != '0' or c[4] == 'yes']
