@@ -40,25 +40,29 @@ static void apply_usage(struct tg_stream_state *st, const cJSON *usage, struct t
     if (!cJSON_IsObject(usage))
         return;
     u->has_usage = true;
-    if (tg_json_has_number(usage, "input_tokens"))
-        st->anthropic.input = tg_json_count(usage, "input_tokens");
-    if (tg_json_has_number(usage, "cache_read_input_tokens"))
-        st->anthropic.cache_read = tg_json_count(usage, "cache_read_input_tokens");
-    if (tg_json_has_number(usage, "cache_creation_input_tokens"))
-        st->anthropic.cache_creation = tg_json_count(usage, "cache_creation_input_tokens");
-    if (cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(usage, "cache_creation"))) {
+    const cJSON *split = NULL, *out = NULL, *tools = NULL;
+    const struct tg_json_field top[] = {
+        {"input_tokens", &st->anthropic.input, NULL},
+        {"cache_read_input_tokens", &st->anthropic.cache_read, NULL},
+        {"cache_creation_input_tokens", &st->anthropic.cache_creation, NULL},
+        {"output_tokens", &u->output_tokens, NULL},
+        {"cache_creation", NULL, &split},
+        {"output_tokens_details", NULL, &out},
+        {"server_tool_use", NULL, &tools}};
+    tg_json_counts(usage, top, sizeof top / sizeof top[0]);
+    if (cJSON_IsObject(split)) { /* the split replaces the one before it: absent is 0 */
         st->anthropic.has_split = true;
-        st->anthropic.cache_5m = tg_json_count(usage, "cache_creation.ephemeral_5m_input_tokens");
-        st->anthropic.cache_1h = tg_json_count(usage, "cache_creation.ephemeral_1h_input_tokens");
+        st->anthropic.cache_5m = st->anthropic.cache_1h = 0;
+        const struct tg_json_field ttl[] = {
+            {"ephemeral_5m_input_tokens", &st->anthropic.cache_5m, NULL},
+            {"ephemeral_1h_input_tokens", &st->anthropic.cache_1h, NULL}};
+        tg_json_counts(split, ttl, 2);
     }
-    if (tg_json_has_number(usage, "output_tokens"))
-        u->output_tokens = tg_json_count(usage, "output_tokens");
-    if (tg_json_has_number(usage, "output_tokens_details.thinking_tokens"))
-        u->reasoning_tokens = tg_json_count(usage, "output_tokens_details.thinking_tokens");
-    if (tg_json_has_number(usage, "server_tool_use.web_search_requests"))
-        u->web_search_requests = tg_json_count(usage, "server_tool_use.web_search_requests");
-    if (tg_json_has_number(usage, "server_tool_use.web_fetch_requests"))
-        u->web_fetch_requests = tg_json_count(usage, "server_tool_use.web_fetch_requests");
+    const struct tg_json_field out_f[] = {{"thinking_tokens", &u->reasoning_tokens, NULL}};
+    const struct tg_json_field tools_f[] = {{"web_search_requests", &u->web_search_requests, NULL},
+                                            {"web_fetch_requests", &u->web_fetch_requests, NULL}};
+    tg_json_counts(out, out_f, 1);
+    tg_json_counts(tools, tools_f, 2);
     tg_json_copy_str(usage, "service_tier", u->service_tier, sizeof u->service_tier);
 
     u->input_tokens = st->anthropic.input + st->anthropic.cache_read + st->anthropic.cache_creation;

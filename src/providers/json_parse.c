@@ -194,22 +194,18 @@ static char *parse_string(struct parser *P)
 {
     const char *s = ++P->p, *q = plain_run(s, P->end); /* q: the first escape or the end */
     const char *e = q;                                 /* the closing quote */
-    for (;;) {
-        e = plain_run(e, P->end);
-        if (e == P->end || (unsigned char)*e < 0x20)
-            return NULL;
-        if (*e == '"')
-            break;
+    while (e < P->end && *e == '\\') {
         unsigned long cp;
         if (P->skim)
             e = escape(e, P->end, &cp);
-        else if (e + 1 < P->end)
-            e += 2; /* checked while copying */
         else
-            return NULL;
+            e = e + 1 < P->end ? e + 2 : NULL; /* checked while copying */
         if (e == NULL)
             return NULL;
+        e = plain_run(e, P->end);
     }
+    if (e == P->end || *e != '"') /* the end, or a control character */
+        return NULL;
     P->p = e + 1;
     if (P->skim)
         return skimmed;

@@ -27,9 +27,8 @@ const cJSON *tg_json_path(const cJSON *obj, const char *path)
     return obj;
 }
 
-int64_t tg_json_count(const cJSON *obj, const char *path)
+static int64_t count_of(const cJSON *v)
 {
-    const cJSON *v = tg_json_path(obj, path);
     if (!cJSON_IsNumber(v))
         return 0;
     /* cJSON keeps the number as a double; token counts are far below 2^53, and anything
@@ -38,6 +37,33 @@ int64_t tg_json_count(const cJSON *obj, const char *path)
         v->valuedouble != (double)(int64_t)v->valuedouble)
         return 0;
     return (int64_t)v->valuedouble;
+}
+
+int64_t tg_json_count(const cJSON *obj, const char *path)
+{
+    return count_of(tg_json_path(obj, path));
+}
+
+void tg_json_counts(const cJSON *obj, const struct tg_json_field *fields, size_t n)
+{
+    if (!cJSON_IsObject(obj) || n > 32)
+        return;
+    uint32_t todo = n == 32 ? UINT32_MAX : (1u << n) - 1; /* fields whose member is unseen */
+    for (const cJSON *c = obj->child; c != NULL && todo != 0; c = c->next) {
+        if (c->string == NULL)
+            continue;
+        for (size_t i = 0; i < n; i++) {
+            const struct tg_json_field *f = &fields[i];
+            if ((todo >> i & 1) == 0 || f->key[0] != c->string[0] || strcmp(f->key, c->string) != 0)
+                continue;
+            todo &= ~(1u << i);
+            if (f->node != NULL)
+                *f->node = c;
+            if (f->count != NULL && cJSON_IsNumber(c))
+                *f->count = count_of(c);
+            break;
+        }
+    }
 }
 
 bool tg_json_has_number(const cJSON *obj, const char *path)

@@ -82,30 +82,48 @@ static int inspect_request(enum tg_op op, const char *body, size_t len,
     return 0;
 }
 
-/* CompletionUsage (chat and completions): prompt_tokens include cached tokens. */
+/* CompletionUsage (chat and completions): prompt_tokens include cached tokens. A count
+ * absent from it is 0. */
 static void fill_completion_usage(const cJSON *usage, struct tg_usage *u)
 {
+    const cJSON *in = NULL, *out = NULL;
     u->has_usage = true;
-    u->input_tokens = tg_json_count(usage, "prompt_tokens");
-    u->cached_input_tokens = tg_json_count(usage, "prompt_tokens_details.cached_tokens");
-    u->audio_input_tokens = tg_json_count(usage, "prompt_tokens_details.audio_tokens");
-    u->cache_write_5m_tokens = tg_json_count(usage, "prompt_tokens_details.cache_write_tokens");
-    u->output_tokens = tg_json_count(usage, "completion_tokens");
-    u->reasoning_tokens = tg_json_count(usage, "completion_tokens_details.reasoning_tokens");
-    u->audio_output_tokens = tg_json_count(usage, "completion_tokens_details.audio_tokens");
-    u->rejected_prediction_tokens =
-        tg_json_count(usage, "completion_tokens_details.rejected_prediction_tokens");
+    u->input_tokens = u->cached_input_tokens = u->audio_input_tokens = 0;
+    u->cache_write_5m_tokens = u->output_tokens = u->reasoning_tokens = 0;
+    u->audio_output_tokens = u->rejected_prediction_tokens = 0;
+    const struct tg_json_field top[] = {{"prompt_tokens", &u->input_tokens, NULL},
+                                        {"completion_tokens", &u->output_tokens, NULL},
+                                        {"prompt_tokens_details", NULL, &in},
+                                        {"completion_tokens_details", NULL, &out}};
+    const struct tg_json_field in_f[] = {{"cached_tokens", &u->cached_input_tokens, NULL},
+                                         {"audio_tokens", &u->audio_input_tokens, NULL},
+                                         {"cache_write_tokens", &u->cache_write_5m_tokens, NULL}};
+    const struct tg_json_field out_f[] = {
+        {"reasoning_tokens", &u->reasoning_tokens, NULL},
+        {"audio_tokens", &u->audio_output_tokens, NULL},
+        {"rejected_prediction_tokens", &u->rejected_prediction_tokens, NULL}};
+    tg_json_counts(usage, top, 4);
+    tg_json_counts(in, in_f, 3);
+    tg_json_counts(out, out_f, 3);
 }
 
-/* ResponseUsage (Responses API). */
+/* ResponseUsage (Responses API). A count absent from it is 0. */
 static void fill_responses_usage(const cJSON *usage, struct tg_usage *u)
 {
+    const cJSON *in = NULL, *out = NULL;
     u->has_usage = true;
-    u->input_tokens = tg_json_count(usage, "input_tokens");
-    u->cached_input_tokens = tg_json_count(usage, "input_tokens_details.cached_tokens");
-    u->cache_write_5m_tokens = tg_json_count(usage, "input_tokens_details.cache_write_tokens");
-    u->output_tokens = tg_json_count(usage, "output_tokens");
-    u->reasoning_tokens = tg_json_count(usage, "output_tokens_details.reasoning_tokens");
+    u->input_tokens = u->cached_input_tokens = u->cache_write_5m_tokens = 0;
+    u->output_tokens = u->reasoning_tokens = 0;
+    const struct tg_json_field top[] = {{"input_tokens", &u->input_tokens, NULL},
+                                        {"output_tokens", &u->output_tokens, NULL},
+                                        {"input_tokens_details", NULL, &in},
+                                        {"output_tokens_details", NULL, &out}};
+    const struct tg_json_field in_f[] = {{"cached_tokens", &u->cached_input_tokens, NULL},
+                                         {"cache_write_tokens", &u->cache_write_5m_tokens, NULL}};
+    const struct tg_json_field out_f[] = {{"reasoning_tokens", &u->reasoning_tokens, NULL}};
+    tg_json_counts(usage, top, 4);
+    tg_json_counts(in, in_f, 2);
+    tg_json_counts(out, out_f, 1);
 }
 
 static void mark_tool_output(struct tg_usage *u)

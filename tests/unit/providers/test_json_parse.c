@@ -396,6 +396,55 @@ static void test_paths(void **state)
     tg_json_delete(j);
 }
 
+/* tg_json_counts reads what tg_json_path and tg_json_count read, in one pass: the first
+ * of equal keys, counts by the same rules, and nothing written for an absent member or
+ * one that is not a number. */
+static void test_counts(void **state)
+{
+    (void)state;
+    const char *text = "{\"p\":\"str\",\"prompt_tokens\":12,\"prompt_tokens_details\":{\"c\":2},"
+                       "\"prompt_tokens\":99,\"neg\":-3,\"frac\":1.5,\"big\":1e300,\"s\":\"7\","
+                       "\"d\":{\"x\":1},\"d\":{\"x\":2},\"\":5}";
+    cJSON *j = tg_json_parse(text, strlen(text));
+    assert_non_null(j);
+    int64_t pt = -1, neg = -1, frac = -1, big = -1, s = -1, absent = -1, empty = -1, x = -1;
+    const cJSON *details = NULL, *d = NULL, *none = NULL, *sn = NULL;
+    const struct tg_json_field f[] = {
+        {"prompt_tokens", &pt, NULL},
+        {"neg", &neg, NULL},
+        {"frac", &frac, NULL},
+        {"big", &big, NULL},
+        {"s", &s, &sn},
+        {"absent", &absent, &none},
+        {"prompt_tokens_details", NULL, &details},
+        {"d", NULL, &d},
+        {"", &empty, NULL},
+    };
+    tg_json_counts(j, f, sizeof f / sizeof f[0]);
+    assert_int_equal(pt, 12); /* the first of the two, not 99 */
+    assert_int_equal(neg, 0); /* numbers, but not counts: 0, as tg_json_count says */
+    assert_int_equal(frac, 0);
+    assert_int_equal(big, 0);
+    assert_int_equal(s, -1); /* a string is not a number: left alone */
+    assert_ptr_equal(sn, tg_json_path(j, "s"));
+    assert_int_equal(absent, -1);
+    assert_null(none);
+    assert_ptr_equal(details, tg_json_path(j, "prompt_tokens_details"));
+    assert_ptr_equal(d, cJSON_GetObjectItemCaseSensitive(j, "d")); /* the first "d" */
+    assert_int_equal(empty, 5);
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+        if (f[i].count != NULL && cJSON_IsNumber(tg_json_path(j, f[i].key)))
+            assert_int_equal(*f[i].count, tg_json_count(j, f[i].key));
+    const struct tg_json_field fx[] = {{"x", &x, NULL}};
+    tg_json_counts(d, fx, 1);
+    assert_int_equal(x, 1);
+    x = -1;
+    tg_json_counts(tg_json_path(j, "s"), fx, 1); /* not an object: nothing */
+    tg_json_counts(NULL, fx, 1);
+    assert_int_equal(x, -1);
+    tg_json_delete(j);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -409,6 +458,7 @@ int main(void)
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_fixtures_match_cjson),
         cmocka_unit_test(test_paths),
+        cmocka_unit_test(test_counts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
