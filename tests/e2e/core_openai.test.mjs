@@ -1,6 +1,7 @@
 // tests/e2e/core_openai.test.mjs - the official openai SDK through tollgate: results and exact ledger rows
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import OpenAI from 'openai';
 import { startMock } from '../mock/mock-provider.mjs';
 import { startGateway, ledgerRow, ledgerRows, pick, zeroTokens, TOKEN_COLUMNS } from './lib/harness.mjs';
@@ -170,4 +171,34 @@ test('models list passes through, and the /openai prefix routes the same way', a
   assert.equal(data.choices[0].message.content, 'Hello there!');
   assert.equal(mock.requests.at(-1).path, '/v1/chat/completions');
   assert.equal(rowOf(response).endpoint, '/v1/chat/completions');
+});
+
+// The gateway polls a client's socket without reading it while a call runs (server/proxy.c,
+// hold_client): a request pipelined behind one still waiting on the provider must be read
+// once the first is answered, and answered in order on the same connection.
+test('HTTP/1.1 pipelining: a request sent while the one before it waits on the provider is answered after it, each with its row', async () => {
+  await setup();
+  mock.enqueue({ delayMs: 300, usage: { prompt_tokens: 31, completion_tokens: 4 } }, { usage: { prompt_tokens: 52, completion_tokens: 6 } });
+  const body = JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] });
+  const request = (rid) => `POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer sk-test\r\nContent-Type: application/json\r\nX-Request-Id: ${rid}\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+  const sock = net.connect(Number(new URL(gw.url).port), '127.0.0.1');
+  let got = '';
+  sock.setEncoding('latin1');
+  sock.on('data', (d) => { got += d; });
+  await new Promise((r) => sock.once('connect', r));
+  sock.write(request('pipe-1'));
+  while (mock.requests.length === 0) await new Promise((r) => setTimeout(r, 5));
+  sock.write(request('pipe-2')); // the first still waits on the provider's 300 ms
+  const deadline = Date.now() + 5000;
+  while ((got.match(/HTTP\/1\.1 200/g) ?? []).length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  sock.destroy();
+  const heads = [...got.matchAll(/HTTP\/1\.1 (\d+)[^]*?\r\nx-request-id: ([^\r]+)/gi)].map((m) => [m[1], m[2]]);
+  assert.deepEqual(heads, [['200', 'pipe-1'], ['200', 'pipe-2']]);
+  const usage = [...got.matchAll(/"prompt_tokens":(\d+)/g)].map((m) => Number(m[1]));
+  assert.deepEqual(usage, [31, 52]);
+  const rows = ledgerRows(gw.ledgerPath, "request_id LIKE 'pipe-%'").sort((a, b) => a.request_id.localeCompare(b.request_id));
+  assert.deepEqual(rows.map((r) => pick(r, ['request_id', 'outcome', 'input_tokens', 'output_tokens'])), [
+    { request_id: 'pipe-1', outcome: 'ok', input_tokens: 31, output_tokens: 4 },
+    { request_id: 'pipe-2', outcome: 'ok', input_tokens: 52, output_tokens: 6 },
+  ]);
 });
