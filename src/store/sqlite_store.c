@@ -20,11 +20,27 @@
 static const int stmt_rows[] = {TG_STORE_ROWS_MAX, 4, 1};
 #define N_SIZES ((int)(sizeof stmt_rows / sizeof stmt_rows[0]))
 
+/* What one parameter of an INSERT holds, as the last row bound there left it. Parameters
+ * stay bound from one run of a statement to the next (no sqlite3_clear_bindings) and a
+ * value is bound only when it differs: most of a batch's values repeat from row to row
+ * (provider, endpoint, model, status, prices, the zero counts), and a bind and its share
+ * of clearing cost ~150 instructions (a row binds ~45 values). A short text is bound
+ * SQLITE_STATIC from the parameter's own copy, so it can be compared with the next
+ * row's; a longer one from the row itself, and always bound again. */
+enum { P_NULL, P_INT, P_TEXT, P_LONG };
+#define PARAM_TEXT 47 /* a UUID, a timestamp, a model name fit */
+
+struct param {
+    int64_t v; /* P_INT */
+    unsigned char kind, len;
+    char t[PARAM_TEXT + 1]; /* P_TEXT: the text bound, NUL-terminated */
+};
+
 struct tg_sqlite_store {
     sqlite3 *db;
     sqlite3_stmt *ins[2][N_SIZES]; /* [is_final][size]: INSERT OR IGNORE / OR REPLACE */
+    struct param *par[2][N_SIZES]; /* each statement's parameters, in bind order */
     sqlite3_stmt *begin, *commit;
-    char started[TG_STORE_ROWS_MAX][25], ended[TG_STORE_ROWS_MAX][25], day[TG_STORE_ROWS_MAX][11];
 };
 
 static const char *const migrations[] = {
@@ -253,8 +269,11 @@ int tg_sqlite_store_open(const char *path, struct tg_sqlite_store **out, struct 
     if (rc == 0)
         rc = tg_ledger_migrate(s->db, &version, eb);
     for (int f = 0; f < 2; f++)
-        for (int k = 0; k < N_SIZES && rc == 0; k++)
+        for (int k = 0; k < N_SIZES && rc == 0; k++) {
             rc = prepare_insert(s->db, f ? "REPLACE" : "IGNORE", stmt_rows[k], &s->ins[f][k], eb);
+            /* calloc: every kind P_NULL, as a statement's parameters start */
+            s->par[f][k] = tg_calloc((size_t)(stmt_rows[k] * N_COLUMNS), sizeof(struct param));
+        }
     if (rc == 0)
         rc = prepare(s->db, "BEGIN", &s->begin, eb);
     if (rc == 0)
@@ -298,107 +317,143 @@ void tg_sqlite_store_rollback(struct tg_sqlite_store *s)
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
-/* Every parameter is NULL after sqlite3_clear_bindings: a NULL is bound by skipping it */
-static void text(sqlite3_stmt *st, int *i, const char *v)
+/* The parameters of one row of a statement, bound in column order (struct param). */
+struct binder {
+    sqlite3_stmt *st;
+    struct param *p; /* the next parameter's */
+    int i;           /* its index, from 1 */
+};
+
+static void null(struct binder *b)
 {
-    ++*i;
-    if (v != NULL && v[0] != '\0')
-        sqlite3_bind_text(st, *i, v, -1, SQLITE_STATIC);
+    if (b->p->kind != P_NULL) {
+        sqlite3_bind_null(b->st, b->i);
+        b->p->kind = P_NULL;
+    }
+    b->p++, b->i++;
 }
 
-static void num(sqlite3_stmt *st, int *i, int64_t v)
+static void num(struct binder *b, int64_t v)
 {
-    sqlite3_bind_int64(st, ++*i, v);
+    struct param *p = b->p;
+    if (p->kind != P_INT || p->v != v) {
+        sqlite3_bind_int64(b->st, b->i, v);
+        p->kind = P_INT;
+        p->v = v;
+    }
+    b->p++, b->i++;
 }
 
-static void num_or_null(sqlite3_stmt *st, int *i, bool has, int64_t v)
+static void num_or_null(struct binder *b, bool has, int64_t v)
 {
-    ++*i;
     if (has)
-        sqlite3_bind_int64(st, *i, v);
+        num(b, v);
+    else
+        null(b);
 }
 
-/* Binds r as the statement's row k. The time texts are bound SQLITE_STATIC from the
- * store's row-k buffers, which stay put until the statement has run. */
-static void bind_row(struct tg_sqlite_store *s, sqlite3_stmt *st, int k,
-                     const struct tg_call_record *r, bool is_final)
+/* An empty text is stored as NULL. */
+static void text(struct binder *b, const char *v)
+{
+    struct param *p = b->p;
+    size_t n = v != NULL ? strlen(v) : 0;
+    if (n == 0) {
+        null(b);
+        return;
+    }
+    if (n > PARAM_TEXT) { /* v stays put until the statement has run */
+        sqlite3_bind_text(b->st, b->i, v, (int)n, SQLITE_STATIC);
+        p->kind = P_LONG;
+    } else if (p->kind != P_TEXT || p->len != n || memcmp(p->t, v, n) != 0) {
+        memcpy(p->t, v, n);
+        p->t[n] = '\0';
+        p->len = (unsigned char)n;
+        p->kind = P_TEXT;
+        sqlite3_bind_text(b->st, b->i, p->t, (int)n, SQLITE_STATIC);
+    }
+    b->p++, b->i++;
+}
+
+/* Binds r as row k of statement st, whose parameters are par. */
+static void bind_row(sqlite3_stmt *st, struct param *par, int k, const struct tg_call_record *r,
+                     bool is_final)
 {
     const struct tg_usage *u = &r->usage;
-    char *started = s->started[k], *ended = s->ended[k], *day = s->day[k];
-    int i = k * N_COLUMNS;
+    struct binder b = {st, par + k * N_COLUMNS, k * N_COLUMNS + 1};
+    char started[25], ended[25], day[11];
     tg_iso8601_ms(r->started_at_ms, started);
     memcpy(day, started, 10);
     day[10] = '\0';
     bool ended_known = is_final && r->ended_at_ms > 0;
     if (ended_known)
         tg_iso8601_ms(r->ended_at_ms, ended);
-    text(st, &i, r->call_id);
-    text(st, &i, r->request_id);
-    text(st, &i, r->trace_id);
-    text(st, &i, r->span_id);
-    text(st, &i, r->parent_span_id);
-    text(st, &i, started);
-    text(st, &i, ended_known ? ended : NULL);
-    text(st, &i, day);
-    num_or_null(st, &i, ended_known, r->ended_at_ms - r->started_at_ms);
-    num_or_null(st, &i, r->ttft_ms >= 0, r->ttft_ms);
-    num_or_null(st, &i, r->upstream_ms >= 0, r->upstream_ms);
-    text(st, &i, r->provider);
-    text(st, &i, r->operation);
-    text(st, &i, r->endpoint);
-    text(st, &i, r->request_model);
-    text(st, &i, u->response_model);
-    text(st, &i, u->response_id);
-    text(st, &i, r->provider_request_id);
-    num_or_null(st, &i, r->status_code > 0, r->status_code);
-    text(st, &i, is_final ? r->outcome : "incomplete");
-    text(st, &i, r->error_type);
-    text(st, &i, u->finish_reason);
-    text(st, &i, u->service_tier);
-    num(st, &i, r->is_stream);
-    num(st, &i, r->attempt);
-    num(st, &i, r->request_bytes);
-    num(st, &i, r->response_bytes);
-    num(st, &i, u->input_tokens);
-    num(st, &i, u->cached_input_tokens);
-    num(st, &i, u->cache_write_5m_tokens);
-    num(st, &i, u->cache_write_1h_tokens);
-    num(st, &i, u->output_tokens);
-    num(st, &i, u->reasoning_tokens);
-    num(st, &i, u->tool_call_output_tokens);
-    num(st, &i, u->audio_input_tokens);
-    num(st, &i, u->audio_output_tokens);
-    num(st, &i, u->rejected_prediction_tokens);
-    num(st, &i, u->web_search_requests);
-    num(st, &i, u->web_fetch_requests);
-    num(st, &i, u->tool_calls);
-    num(st, &i, r->usage_estimated);
+    text(&b, r->call_id);
+    text(&b, r->request_id);
+    text(&b, r->trace_id);
+    text(&b, r->span_id);
+    text(&b, r->parent_span_id);
+    text(&b, started);
+    text(&b, ended_known ? ended : NULL);
+    text(&b, day);
+    num_or_null(&b, ended_known, r->ended_at_ms - r->started_at_ms);
+    num_or_null(&b, r->ttft_ms >= 0, r->ttft_ms);
+    num_or_null(&b, r->upstream_ms >= 0, r->upstream_ms);
+    text(&b, r->provider);
+    text(&b, r->operation);
+    text(&b, r->endpoint);
+    text(&b, r->request_model);
+    text(&b, u->response_model);
+    text(&b, u->response_id);
+    text(&b, r->provider_request_id);
+    num_or_null(&b, r->status_code > 0, r->status_code);
+    text(&b, is_final ? r->outcome : "incomplete");
+    text(&b, r->error_type);
+    text(&b, u->finish_reason);
+    text(&b, u->service_tier);
+    num(&b, r->is_stream);
+    num(&b, r->attempt);
+    num(&b, r->request_bytes);
+    num(&b, r->response_bytes);
+    num(&b, u->input_tokens);
+    num(&b, u->cached_input_tokens);
+    num(&b, u->cache_write_5m_tokens);
+    num(&b, u->cache_write_1h_tokens);
+    num(&b, u->output_tokens);
+    num(&b, u->reasoning_tokens);
+    num(&b, u->tool_call_output_tokens);
+    num(&b, u->audio_input_tokens);
+    num(&b, u->audio_output_tokens);
+    num(&b, u->rejected_prediction_tokens);
+    num(&b, u->web_search_requests);
+    num(&b, u->web_fetch_requests);
+    num(&b, u->tool_calls);
+    num(&b, r->usage_estimated);
     bool p = r->is_priced;
-    num_or_null(st, &i, p, r->cost_nanos);
-    num_or_null(st, &i, p, r->input_cost_nanos);
-    num_or_null(st, &i, p, r->cached_input_cost_nanos);
-    num_or_null(st, &i, p, r->cache_write_cost_nanos);
-    num_or_null(st, &i, p, r->output_cost_nanos);
-    num_or_null(st, &i, p, r->other_cost_nanos);
-    num_or_null(st, &i, p, r->list_cost_nanos);
-    num_or_null(st, &i, p, r->cache_savings_nanos);
-    text(st, &i, r->price_ref);
-    text(st, &i, r->tenant_id);
-    text(st, &i, r->team);
-    text(st, &i, r->cost_center);
-    text(st, &i, r->feature_id);
-    text(st, &i, r->workflow_id);
-    text(st, &i, r->actor_id);
-    text(st, &i, r->actor_type);
-    text(st, &i, r->environment);
-    text(st, &i, r->service);
-    text(st, &i, r->conversation_id);
-    text(st, &i, r->tags);
-    text(st, &i, r->attribution_sources);
-    text(st, &i, r->key_id);
-    text(st, &i, r->budget_scope);
-    text(st, &i, r->budget_decision);
-    num_or_null(st, &i, r->has_budget_charge, r->budget_charge_nanos);
+    num_or_null(&b, p, r->cost_nanos);
+    num_or_null(&b, p, r->input_cost_nanos);
+    num_or_null(&b, p, r->cached_input_cost_nanos);
+    num_or_null(&b, p, r->cache_write_cost_nanos);
+    num_or_null(&b, p, r->output_cost_nanos);
+    num_or_null(&b, p, r->other_cost_nanos);
+    num_or_null(&b, p, r->list_cost_nanos);
+    num_or_null(&b, p, r->cache_savings_nanos);
+    text(&b, r->price_ref);
+    text(&b, r->tenant_id);
+    text(&b, r->team);
+    text(&b, r->cost_center);
+    text(&b, r->feature_id);
+    text(&b, r->workflow_id);
+    text(&b, r->actor_id);
+    text(&b, r->actor_type);
+    text(&b, r->environment);
+    text(&b, r->service);
+    text(&b, r->conversation_id);
+    text(&b, r->tags);
+    text(&b, r->attribution_sources);
+    text(&b, r->key_id);
+    text(&b, r->budget_scope);
+    text(&b, r->budget_decision);
+    num_or_null(&b, r->has_budget_charge, r->budget_charge_nanos);
 }
 
 int tg_sqlite_store_put_rows(struct tg_sqlite_store *s, const struct tg_call_record *const *rows,
@@ -410,10 +465,9 @@ int tg_sqlite_store_put_rows(struct tg_sqlite_store *s, const struct tg_call_rec
         for (; n - done >= m; done += m) {
             sqlite3_stmt *st = s->ins[is_final][z];
             for (size_t k = 0; k < m; k++)
-                bind_row(s, st, (int)k, rows[done + k], is_final);
+                bind_row(st, s->par[is_final][z], (int)k, rows[done + k], is_final);
             int ok = sqlite3_step(st) == SQLITE_DONE;
-            sqlite3_reset(st);
-            sqlite3_clear_bindings(st);
+            sqlite3_reset(st); /* the bindings stay, as par says */
             if (!ok)
                 return tg_errf(eb, TG_ERR_IO, "ledger: insert %s (%zu rows): %s",
                                rows[done]->call_id, m, sqlite3_errmsg(s->db));
@@ -433,8 +487,10 @@ void tg_sqlite_store_close(struct tg_sqlite_store *s)
     if (s == NULL)
         return;
     for (int f = 0; f < 2; f++)
-        for (int k = 0; k < N_SIZES; k++)
+        for (int k = 0; k < N_SIZES; k++) {
             sqlite3_finalize(s->ins[f][k]);
+            free(s->par[f][k]);
+        }
     sqlite3_finalize(s->begin);
     sqlite3_finalize(s->commit);
     sqlite3_close(s->db);

@@ -376,6 +376,89 @@ static void test_rows_in_multirow_statements(void **state)
     sqlite3_close(db);
 }
 
+/* A statement's parameters stay bound from one run to the next and only changed values
+ * are bound again (sqlite_store.c, struct param): every change of a parameter between
+ * runs of the same statement slot — text to NULL and back, a text to another of the same
+ * length, a long text (bound from the row) to a short one and back, a number to NULL, a
+ * value repeated — lands as the row says, in both the 1-row and the 4-row statement. */
+static void test_bindings_kept_between_rows(void **state)
+{
+    (void)state;
+    struct tg_sqlite_store *s = NULL;
+    struct tg_errbuf eb;
+    assert_int_equal(tg_sqlite_store_open(path, &s, &eb), 0);
+    static const char long_tags[] =
+        "{\"team\":\"payments\",\"ticket\":\"FIN-2231\",\"region\":\"eu-west-1\"}";
+    static const char long_tags2[] =
+        "{\"team\":\"payments\",\"ticket\":\"FIN-2232\",\"region\":\"eu-west-1\"}";
+    static struct tg_call_record r[5];
+    for (int i = 0; i < 5; i++) {
+        char id[37];
+        snprintf(id, sizeof id, "k-%d", i);
+        fill(&r[i], id);
+        r[i].is_priced = true;
+        r[i].cost_nanos = 500;
+    }
+    /* k-0: the baseline; k-1: team gone, tags long, unpriced, another error */
+    snprintf(r[0].tags, sizeof r[0].tags, "{\"a\":\"b\"}");
+    r[1].team[0] = '\0';
+    snprintf(r[1].tags, sizeof r[1].tags, "%s", long_tags);
+    r[1].is_priced = false;
+    snprintf(r[1].error_type, sizeof r[1].error_type, "timeout");
+    r[1].ttft_ms = -1;
+    /* k-2: team back with one letter changed (same length), k-0's tags again, priced at
+     * another cost; k-3 repeats k-2 but for its id, cost and input; k-4 has another long
+     * text */
+    snprintf(r[2].team, sizeof r[2].team, "paymentz");
+    snprintf(r[2].tags, sizeof r[2].tags, "{\"a\":\"b\"}"); /* k-0's, before the long one */
+    r[2].cost_nanos = 777;
+    r[3] = r[2];
+    snprintf(r[3].call_id, sizeof r[3].call_id, "k-3");
+    r[3].cost_nanos = 778; /* a number to another */
+    r[3].usage.input_tokens = 1201;
+    r[4] = r[2];
+    snprintf(r[4].call_id, sizeof r[4].call_id, "k-4");
+    snprintf(r[4].tags, sizeof r[4].tags, "%s", long_tags2);
+    const char *cols = "team,tags,cost_nanos,error_type,ttft_ms,input_tokens";
+    char want[5][512];
+    for (int i = 0; i < 5; i++) {
+        char cost[24] = "NULL";
+        if (r[i].is_priced)
+            snprintf(cost, sizeof cost, "%lld", (long long)r[i].cost_nanos);
+        snprintf(want[i], sizeof want[i],
+                 "team=%s;tags=%s;cost_nanos=%s;error_type=%s;ttft_ms=%s;input_tokens=%lld;",
+                 r[i].team[0] ? r[i].team : "NULL", r[i].tags, cost,
+                 r[i].error_type[0] ? r[i].error_type : "NULL", r[i].ttft_ms < 0 ? "NULL" : "120",
+                 (long long)r[i].usage.input_tokens);
+    }
+    /* one row a run of the 1-row statement, then the five again (k-0..k-3 in one run of the
+     * 4-row statement after a first run, k-4 in the 1-row one): as final rows replacing */
+    for (int round = 0; round < 2; round++) {
+        assert_int_equal(tg_sqlite_store_begin(s, &eb), 0);
+        if (round == 0) {
+            for (int i = 0; i < 5; i++) {
+                const struct tg_call_record *one = &r[i];
+                assert_int_equal(tg_sqlite_store_put_rows(s, &one, 1, true, &eb), 0);
+            }
+        } else {
+            const struct tg_call_record *rows[5] = {&r[1], &r[0], &r[3], &r[2], &r[4]};
+            assert_int_equal(tg_sqlite_store_put_rows(s, rows, 4, true, &eb), 0);
+            assert_int_equal(tg_sqlite_store_put_rows(s, rows, 5, true, &eb), 0);
+        }
+        assert_int_equal(tg_sqlite_store_commit(s, &eb), 0);
+        sqlite3 *db = reader();
+        assert_int_equal(scalar_int(db, "SELECT count(*) FROM calls WHERE call_id LIKE 'k-%'"), 5);
+        for (int i = 0; i < 5; i++) {
+            char id[16], got[512];
+            snprintf(id, sizeof id, "k-%d", i);
+            row_text(db, id, cols, got, sizeof got);
+            assert_string_equal(got, want[i]);
+        }
+        sqlite3_close(db);
+    }
+    tg_sqlite_store_close(s);
+}
+
 struct producer {
     struct tg_ledger *l;
     int id;
@@ -628,6 +711,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_finish_replaces_begin_with_exact_columns, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_rows_in_multirow_statements, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bindings_kept_between_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_producers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_journaled_rows_survive_a_crash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flush_makes_journaled_rows_visible, setup, teardown),
