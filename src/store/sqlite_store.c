@@ -356,11 +356,11 @@ static void num_or_null(struct binder *b, bool has, int64_t v)
 static void text(struct binder *b, const char *v)
 {
     struct param *p = b->p;
-    size_t n = v != NULL ? strlen(v) : 0;
-    if (n == 0) {
+    if (v == NULL || v[0] == '\0') { /* most of a row's texts */
         null(b);
         return;
     }
+    size_t n = strlen(v);
     if (n > PARAM_TEXT) { /* v stays put until the statement has run */
         sqlite3_bind_text(b->st, b->i, v, (int)n, SQLITE_STATIC);
         p->kind = P_LONG;
