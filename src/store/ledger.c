@@ -108,10 +108,13 @@ static void push(struct tg_ledger *l, const struct tg_call_record *rec, bool is_
         l->urgent = true;
     /* the writer is either idle (asleep with an empty queue), or will take this row with
      * the ones before it at its next deadline: only the first row after it went idle (or
-     * a waited-for one) needs a wake-up, a futex call on the way to the response */
-    if ((l->qlen == 1 && l->writer_idle) || done != NULL || l->qlen == BATCH_SOON)
-        pthread_cond_signal(&l->cv);
+     * a waited-for one) needs a wake-up, a futex call on the way to the response. It is
+     * signalled after the unlock: woken while the mutex is still held, it would block on
+     * the mutex at once, and the unlock would cost a second futex call to wake it again. */
+    bool wake = (l->qlen == 1 && l->writer_idle) || done != NULL || l->qlen == BATCH_SOON;
     pthread_mutex_unlock(&l->mu);
+    if (wake)
+        pthread_cond_signal(&l->cv);
 }
 
 void tg_ledger_begin(struct tg_ledger *l, const struct tg_call_record *rec)
