@@ -28,12 +28,12 @@ struct tg_json_field {
     int64_t *count;
     const cJSON **node;
 };
-/** Reads up to 32 fields (distinct keys) of obj in one pass over its members (a usage object's ten
- *  lookups by path walked its members ten times). Each field's member is the first one
- *  named key, as tg_json_path finds it: *node gets it, and *count gets its count by
- *  tg_json_count's rules when it holds a number; a field whose member is absent, or not
- *  a number, leaves *count alone, and *node too when absent. Nothing when obj is not an
- *  object. */
+/** Reads up to 32 fields (distinct keys) of obj in one pass over its members (a usage
+ *  object's ten lookups by path walked its members ten times). Each field's member is
+ *  the first one named key, as tg_json_path finds it: *node gets it, and *count gets its
+ *  count by tg_json_count's rules when it holds a number; a field whose member is
+ *  absent, or not a number, leaves *count alone, and *node too when absent. Nothing when
+ *  obj is not an object. */
 void tg_json_counts(const cJSON *obj, const struct tg_json_field *fields, size_t n);
 /** True when path holds a number (present in the payload). */
 bool tg_json_has_number(const cJSON *obj, const char *path);
