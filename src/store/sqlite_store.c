@@ -26,7 +26,9 @@ static const int stmt_rows[] = {TG_STORE_ROWS_MAX, 4, 1};
  * (provider, endpoint, model, status, prices, the zero counts), and a bind and its share
  * of clearing cost ~150 instructions (a row binds ~45 values). A short text is bound
  * SQLITE_STATIC from the parameter's own copy, so it can be compared with the next
- * row's; a longer one from the row itself, and always bound again. */
+ * row's; a longer one from the row itself, and always bound again: that binding outlives
+ * the row (freed or reused after the commit), but no run reads it, as every run binds
+ * each of its parameters first. */
 enum { P_NULL, P_INT, P_TEXT, P_LONG };
 #define PARAM_TEXT 47 /* a UUID, a timestamp, a model name fit */
 
@@ -374,7 +376,9 @@ static void text(struct binder *b, const char *v)
     b->p++, b->i++;
 }
 
-/* Binds r as row k of statement st, whose parameters are par. */
+/* Binds r as row k of statement st, whose parameters are par. r and the texts bound from
+ * it must stay put until the statement has run; the time texts formatted here are short,
+ * so they are copied into their parameters. */
 static void bind_row(sqlite3_stmt *st, struct param *par, int k, const struct tg_call_record *r,
                      bool is_final)
 {
