@@ -180,6 +180,17 @@ out:
     sqlite3_finalize(st);
 }
 
+/* Every response says `server: tollgate`. h2o 2.2.5 would write globalconf.server_name
+ * itself, with a sprintf of its own on every response (~1.2k instructions, 2% of a
+ * proxied call's); a header added here is a copy. The answers h2o makes before any
+ * handler runs (a malformed request line, an oversized head) go without it. */
+static void server_header(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
+{
+    (void)self;
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_SERVER, NULL, H2O_STRLIT("tollgate"));
+    h2o_setup_next_ostream(req, slot);
+}
+
 static int bind_listener(const char *host, int port, int *fd_out, int *bound_port,
                          struct tg_errbuf *eb)
 {
@@ -553,10 +564,11 @@ int tg_server_run(const struct tg_config *cfg, struct tg_errbuf *eb)
     srv.globalconf.max_request_entity_size = (size_t)cap;
     srv.globalconf.http1.req_timeout = (uint64_t)cfg->client_idle_timeout_ms;
     srv.globalconf.http2.idle_timeout = (uint64_t)cfg->client_idle_timeout_ms;
-    srv.globalconf.server_name = h2o_iovec_init(H2O_STRLIT("tollgate"));
+    srv.globalconf.server_name = h2o_iovec_init("", 0); /* said by server_header instead */
     h2o_hostconf_t *host =
         h2o_config_register_host(&srv.globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     h2o_pathconf_t *pc = h2o_config_register_path(host, "/", 0);
+    h2o_create_filter(pc, sizeof(h2o_filter_t))->on_setup_ostream = server_header;
     h2o_handler_t *h = h2o_create_handler(pc, sizeof *h);
     h->on_req = tg_proxy_on_req;
 

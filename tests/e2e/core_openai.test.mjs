@@ -51,6 +51,35 @@ test('non-streaming chat: SDK result, headers, exact ledger row with cached, rea
   assert.equal(seen.headers['x-request-id'], undefined);
 });
 
+test('response headers: the provider\'s own pass through; its server, hop-by-hop and x-tollgate-* ones do not', async () => {
+  await setup();
+  mock.enqueue({
+    headers: {
+      server: 'mock/1.0', 'keep-alive': 'timeout=5', 'openai-processing-ms': '12', 'x-ratelimit-remaining-requests': '99',
+      'x-tollgate-cost-usd': '999', 'x-tollgate-abc': 'spoofed', 'x-tollgate-model': 'spoofed', 'x-tollgate-abcdefg': 'spoofed',
+    },
+  });
+  const res = await fetch(`${gw.url}/v1/chat/completions`, {
+    method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer sk-test-openai' },
+    body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }),
+  });
+  assert.equal(res.status, 200);
+  await res.json();
+  assert.equal(res.headers.get('server'), 'tollgate');
+  assert.equal(res.headers.get('keep-alive'), null);
+  assert.equal(res.headers.get('openai-processing-ms'), '12');
+  assert.equal(res.headers.get('x-ratelimit-remaining-requests'), '99');
+  assert.equal(res.headers.get('x-tollgate-model'), 'gpt-4o-mini-2024-07-18');
+  // the gateway's own cost header, the row's cost_nanos in dollars, not the provider's
+  const nanos = String(rowOf(res).cost_nanos).padStart(10, '0');
+  const usd = `${nanos.slice(0, -9)}.${nanos.slice(-9)}`.replace(/0+$/, '');
+  assert.equal(res.headers.get('x-tollgate-cost-usd'), usd);
+  for (const name of ['x-tollgate-abc', 'x-tollgate-abcdefg'])
+    assert.equal(res.headers.get(name), null, name);
+  // gateway answers of its own say who made them too
+  assert.equal((await fetch(`${gw.url}/healthz`)).headers.get('server'), 'tollgate');
+});
+
 test('x-request-id is generated (UUIDv7) when the caller sends none', async (t) => {
   await setup();
   const { response } = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }).withResponse();
