@@ -99,11 +99,23 @@ static void apply_message(struct tg_stream_state *st, const cJSON *msg, struct t
     finish_tools(st, u);
 }
 
+/* What apply_message reads of a Message: a content block's text, a tool call's input,
+ * are checked and not built */
+static const struct tg_json_keep block_type[] = {{"type", NULL}, {NULL, NULL}};
+static const struct tg_json_keep message_members[] = {
+    {"model", NULL},         {"id", NULL},    {"stop_reason", NULL},
+    {"content", block_type}, {"usage", NULL}, {NULL, NULL}};
+/* ... and what stream_event reads of an event: a delta's text is not built */
+static const struct tg_json_keep delta_stop[] = {{"stop_reason", NULL}, {NULL, NULL}};
+static const struct tg_json_keep event_members[] = {
+    {"type", NULL},  {"message", message_members},  {"delta", delta_stop}, {"usage", NULL},
+    {"error", NULL}, {"content_block", block_type}, {NULL, NULL}};
+
 static int parse_response(enum tg_op op, const char *body, size_t len, struct tg_usage *u)
 {
     (void)op;
     struct tg_stream_state st;
-    cJSON *j = tg_json_parse(body, len);
+    cJSON *j = tg_json_parse_spec(body, len, message_members);
     if (j == NULL || !cJSON_IsObject(j)) {
         tg_json_delete(j);
         return TG_ERR_INVALID;
@@ -119,7 +131,7 @@ static enum tg_stream_action stream_event(struct tg_stream_state *st, const stru
 {
     if (ev->data_len == 0)
         return TG_STREAM_FORWARD;
-    cJSON *j = tg_json_parse(ev->data, ev->data_len);
+    cJSON *j = tg_json_parse_spec(ev->data, ev->data_len, event_members);
     if (j == NULL)
         return TG_STREAM_FORWARD;
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(j, "type");

@@ -35,7 +35,9 @@ struct parser {
     const char *p, *end;
     int depth;
     const char *const *keep; /* build only these members of the top-level object; NULL: all */
-    bool skim;               /* inside a member not kept: check the grammar, build nothing */
+    const struct tg_json_keep *spec; /* build only these members of the object at hand (of
+                                        each object of the array at hand); NULL: all */
+    bool skim; /* inside a member not kept: check the grammar, build nothing */
 };
 
 /* What a string parsed while skimming is: not NULL (it parsed), nothing allocated */
@@ -330,6 +332,14 @@ static bool kept(const struct parser *P, const char *key)
     return false;
 }
 
+static const struct tg_json_keep *spec_entry(const struct tg_json_keep *spec, const char *key)
+{
+    for (; spec->key != NULL; spec++)
+        if (spec->key[0] == key[0] && strcmp(spec->key, key) == 0)
+            return spec;
+    return NULL;
+}
+
 /* An array or an object (is_object) whose opening bracket is at P->p. Each member is
  * linked into the tree before it is parsed, so cJSON_Delete of the root frees a tree
  * that failed half-way. Like cJSON's, the first child's prev is the last child. */
@@ -339,6 +349,8 @@ static bool parse_members(struct parser *P, cJSON *it, bool is_object)
     it->type = is_object ? cJSON_Object : cJSON_Array;
     if (++P->depth > CJSON_NESTING_LIMIT)
         return false;
+    if (!is_object && P->depth == 1)
+        P->spec = NULL; /* a spec is of objects: a top-level array is built whole */
     P->p++;
     skip_ws(P);
     if (P->p < P->end && *P->p == close) {
@@ -359,8 +371,17 @@ static bool parse_members(struct parser *P, cJSON *it, bool is_object)
             P->p++;
             skip_ws(P);
         }
-        /* a member of the top-level object that is not kept is skimmed */
-        bool skip = !P->skim && is_object && P->depth == 1 && P->keep != NULL && !kept(P, key);
+        /* a member that is not kept (of the top-level object, or of one a spec covers) is
+         * skimmed; a kept one's value is built under that member's own spec */
+        const struct tg_json_keep *spec = P->spec, *entry = NULL;
+        bool skip = false;
+        if (!P->skim && is_object) {
+            if (spec != NULL)
+                skip = (entry = spec_entry(spec, key)) == NULL;
+            else if (P->depth == 1 && P->keep != NULL)
+                skip = !kept(P, key);
+            P->spec = entry != NULL ? entry->sub : NULL;
+        }
         cJSON scratch, *m = &scratch;
         if (P->skim || skip) {
             free_key(key);
@@ -383,6 +404,7 @@ static bool parse_members(struct parser *P, cJSON *it, bool is_object)
         bool ok = parse_value(P, m);
         if (skip)
             P->skim = false;
+        P->spec = spec;
         if (!ok)
             return false;
         skip_ws(P);
@@ -423,11 +445,12 @@ cJSON *tg_json_parse(const char *text, size_t len)
     return tg_json_parse_keys(text, len, NULL);
 }
 
-cJSON *tg_json_parse_keys(const char *text, size_t len, const char *const *keep)
+static cJSON *parse_root(const char *text, size_t len, const char *const *keep,
+                         const struct tg_json_keep *spec)
 {
     if (text == NULL)
         text = "";
-    struct parser P = {text, text + len, 0, keep, false};
+    struct parser P = {text, text + len, 0, keep, spec, false};
     if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0)
         P.p += 3;
     cJSON *root = new_item();
@@ -440,4 +463,14 @@ cJSON *tg_json_parse_keys(const char *text, size_t len, const char *const *keep)
         return root;
     cJSON_Delete(root);
     return NULL;
+}
+
+cJSON *tg_json_parse_keys(const char *text, size_t len, const char *const *keep)
+{
+    return parse_root(text, len, keep, NULL);
+}
+
+cJSON *tg_json_parse_spec(const char *text, size_t len, const struct tg_json_keep *spec)
+{
+    return parse_root(text, len, NULL, spec);
 }

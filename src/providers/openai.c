@@ -163,16 +163,24 @@ static void fill_response_object(const cJSON *resp, struct tg_usage *u)
         u->tool_call_output_tokens = u->output_tokens;
 }
 
-/* The members of a response object parse_response reads: the rest (an embedding's
- * vectors, a completion's fingerprint) is checked and not built */
-static const char *const *response_members(enum tg_op op)
+/* The members of a response object parse_response reads: the rest (a completion's
+ * text and tool-call arguments, an embedding's vectors, a fingerprint) is checked and
+ * not built. A tool call is built empty: only how many there are is read. */
+static const struct tg_json_keep *response_members(enum tg_op op)
 {
-    static const char *const completion[] = {"model", "id",      "service_tier",
-                                             "usage", "choices", NULL};
-    static const char *const embeddings[] = {"model", "usage", NULL};
-    static const char *const responses[] = {"model", "id",     "status", "service_tier",
-                                            "usage", "output", NULL};
-    static const char *const none[] = {NULL};
+    static const struct tg_json_keep none[] = {{NULL, NULL}};
+    static const struct tg_json_keep message[] = {{"tool_calls", none}, {NULL, NULL}};
+    static const struct tg_json_keep choice[] = {
+        {"finish_reason", NULL}, {"message", message}, {NULL, NULL}};
+    static const struct tg_json_keep completion[] = {{"model", NULL},        {"id", NULL},
+                                                     {"service_tier", NULL}, {"usage", NULL},
+                                                     {"choices", choice},    {NULL, NULL}};
+    static const struct tg_json_keep embeddings[] = {
+        {"model", NULL}, {"usage", NULL}, {NULL, NULL}};
+    static const struct tg_json_keep item[] = {{"type", NULL}, {NULL, NULL}};
+    static const struct tg_json_keep responses[] = {
+        {"model", NULL}, {"id", NULL},     {"status", NULL}, {"service_tier", NULL},
+        {"usage", NULL}, {"output", item}, {NULL, NULL}};
     switch (op) {
     case TG_OP_CHAT:
     case TG_OP_COMPLETION: return completion;
@@ -186,7 +194,7 @@ static const char *const *response_members(enum tg_op op)
 
 static int parse_response(enum tg_op op, const char *body, size_t len, struct tg_usage *u)
 {
-    cJSON *j = tg_json_parse_keys(body, len, response_members(op));
+    cJSON *j = tg_json_parse_spec(body, len, response_members(op));
     if (j == NULL || !cJSON_IsObject(j)) {
         tg_json_delete(j);
         return TG_ERR_INVALID;
@@ -308,6 +316,22 @@ static void responses_event(struct tg_stream_state *st, const cJSON *j, struct t
     }
 }
 
+/* The members of a stream's events that chat_chunk and responses_event read: a delta's
+ * text, a finished response's output text, are checked and not built */
+static const struct tg_json_keep tool_call_id[] = {{"id", NULL}, {NULL, NULL}};
+static const struct tg_json_keep delta[] = {{"tool_calls", tool_call_id}, {NULL, NULL}};
+static const struct tg_json_keep chunk_choice[] = {
+    {"finish_reason", NULL}, {"delta", delta}, {NULL, NULL}};
+static const struct tg_json_keep chat_chunk_members[] = {
+    {"error", NULL}, {"model", NULL},           {"id", NULL}, {"service_tier", NULL},
+    {"usage", NULL}, {"choices", chunk_choice}, {NULL, NULL}};
+static const struct tg_json_keep output_item[] = {{"type", NULL}, {NULL, NULL}};
+static const struct tg_json_keep event_response[] = {
+    {"model", NULL},        {"id", NULL},    {"status", NULL},        {"error", NULL},
+    {"service_tier", NULL}, {"usage", NULL}, {"output", output_item}, {NULL, NULL}};
+static const struct tg_json_keep responses_event_members[] = {
+    {"type", NULL}, {"code", NULL}, {"response", event_response}, {NULL, NULL}};
+
 static enum tg_stream_action stream_event(struct tg_stream_state *st, const struct tg_sse_event *ev,
                                           struct tg_usage *u)
 {
@@ -318,7 +342,9 @@ static enum tg_stream_action stream_event(struct tg_stream_state *st, const stru
         st->saw_terminal = true;
         return a;
     }
-    cJSON *j = tg_json_parse(ev->data, ev->data_len);
+    cJSON *j = tg_json_parse_spec(ev->data, ev->data_len,
+                                  st->op == TG_OP_RESPONSES ? responses_event_members
+                                                            : chat_chunk_members);
     if (j == NULL)
         return a; /* not ours to judge: relay it untouched */
     if (st->op == TG_OP_RESPONSES)

@@ -62,10 +62,25 @@ static void check_keys(const uint8_t *data, size_t size, cJSON *whole)
     cJSON_Delete(kept);
 }
 
+/* tg_json_parse_spec accepts what tg_json_parse accepts, and its tree is well linked */
+static void check_spec(const uint8_t *data, size_t size, const cJSON *whole)
+{
+    static const struct tg_json_keep none[] = {{NULL, NULL}};
+    static const struct tg_json_keep sub[] = {{"a", none}, {"b", NULL}, {NULL, NULL}};
+    static const struct tg_json_keep spec[] = {{"a", sub}, {"model", NULL}, {NULL, NULL}};
+    cJSON *kept = tg_json_parse_spec((const char *)data, size, spec);
+    if ((kept == NULL) != (whole == NULL))
+        abort();
+    if (kept != NULL)
+        check_links(kept);
+    cJSON_Delete(kept);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     cJSON *ours = tg_json_parse((const char *)data, size);
     check_keys(data, size, ours);
+    check_spec(data, size, ours);
     if (ours == NULL)
         return 0;
     check_links(ours);

@@ -280,6 +280,53 @@ static void test_keys_builds_only_the_kept_members(void **state)
     cJSON_Delete(j);
 }
 
+/* A spec keeps members at every depth: under a kept member only its sub's members are
+ * built, in each object of an array as well; an empty sub builds empty objects (a count
+ * survives); a member without sub is whole; a top-level array is whole; and what is
+ * left out is checked as strictly as what is built */
+static void test_spec_builds_only_the_kept_members_at_every_depth(void **state)
+{
+    (void)state;
+    static const struct tg_json_keep none[] = {{NULL, NULL}};
+    static const struct tg_json_keep message[] = {{"tool_calls", none}, {NULL, NULL}};
+    static const struct tg_json_keep choice[] = {
+        {"finish_reason", NULL}, {"message", message}, {NULL, NULL}};
+    static const struct tg_json_keep spec[] = {
+        {"id", NULL}, {"choices", choice}, {"usage", NULL}, {NULL, NULL}};
+    static const char text[] =
+        "{\"id\":\"c1\",\"object\":\"chat.completion\",\"choices\":[{\"index\":0,\"message\":"
+        "{\"role\":\"assistant\",\"content\":\"long text \\u00e9\",\"tool_calls\":[{\"id\":\"t1\","
+        "\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}},{\"id\":\"t2\"}]},"
+        "\"finish_reason\":\"tool_calls\"},{\"message\":\"not an "
+        "object\",\"finish_reason\":null},7],"
+        "\"usage\":{\"prompt_tokens\":3,\"details\":{\"x\":[1]}}}";
+    cJSON *j = tg_json_parse_spec(text, sizeof text - 1, spec);
+    assert_non_null(j);
+    char *got = cJSON_PrintUnformatted(j);
+    assert_string_equal(got, "{\"id\":\"c1\",\"choices\":[{\"message\":{\"tool_calls\":[{},{}]},"
+                             "\"finish_reason\":\"tool_calls\"},{\"message\":\"not an object\","
+                             "\"finish_reason\":null},7],"
+                             "\"usage\":{\"prompt_tokens\":3,\"details\":{\"x\":[1]}}}");
+    cJSON_free(got);
+    assert_int_equal(cJSON_GetArraySize(tg_json_path(
+                         cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "choices"), 0),
+                         "message.tool_calls")),
+                     2);
+    cJSON_Delete(j);
+    j = tg_json_parse_spec("[{\"index\":1,\"id\":2}]", 20, spec);
+    got = cJSON_PrintUnformatted(j);
+    assert_string_equal(got, "[{\"index\":1,\"id\":2}]");
+    cJSON_free(got);
+    cJSON_Delete(j);
+    char bad_text[256];
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(bad_text, sizeof bad_text,
+                 "{\"id\":\"c\",\"choices\":[{\"message\":{\"content\":%s}}]}", bad[i]);
+        if (tg_json_parse_spec(bad_text, strlen(bad_text), spec) != NULL)
+            fail_msg("accepted when skimmed under a spec: %s", bad[i]);
+    }
+}
+
 /* A member left out is checked as strictly as a built one: each text that is not JSON,
  * as the value of a member that is not kept, is refused; so are the limits */
 static void test_keys_refuses_what_is_not_json(void **state)
@@ -455,6 +502,7 @@ int main(void)
         cmocka_unit_test(test_every_length_of_digits),
         cmocka_unit_test(test_keys_builds_only_the_kept_members),
         cmocka_unit_test(test_keys_refuses_what_is_not_json),
+        cmocka_unit_test(test_spec_builds_only_the_kept_members_at_every_depth),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_fixtures_match_cjson),
         cmocka_unit_test(test_paths),
