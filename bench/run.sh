@@ -115,6 +115,8 @@ thread_ticks() { # PID -> "name=ticks ..." for each of its threads
   local t
   for t in /proc/"$1"/task/*; do printf '%s=%s ' "$(cat "$t/comm")" "$(awk '{print $14 + $15}' "$t/stat")"; done
 }
+idle_ticks() { awk '/^cpu /{print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat; }
+rq_wait_ns() { awk '{print $2}' "$1/schedstat"; } # time runnable but not running
 per_thread() { # BEFORE AFTER REQUESTS (thread_ticks twice) -> "name 1.2 µs, ..." a request
   python3 - "$@" "$(getconf CLK_TCK)" <<'PY'
 import sys
@@ -129,16 +131,22 @@ wrk -t1 -c8 -d1s -s "$work/post.lua" http://127.0.0.1:$P_NGINX/v1/chat/completio
 wrk -t1 -c8 -d1s -s "$work/post.lua" http://127.0.0.1:$P_SHARED/v1/chat/completions >/dev/null
 wrk -t1 -c8 -d1s -s "$work/post.lua" http://127.0.0.1:$P_TG/v1/chat/completions >/dev/null
 
-declare -A R CPU THREADS NCPU
+declare -A R CPU THREADS NCPU SCHED
 tg_pid=$(cat "$work/tollgate.pid")
 ngx_pid=$(pgrep -P "$(cat "$work/proxy/nginx.pid")" | head -1) # the baseline's one worker
+tg_worker=$(grep -l '^tg-worker-0$' /proc/"$tg_pid"/task/*/comm | head -1); tg_worker=${tg_worker%/comm}
 for round in 1 2; do # interleaved rounds, best of two per cell
   for c in 32 1 big; do # big: c=1 with the large prompt
     for who in nginx direct tollgate shared; do
       port=$P_NGINX; [ $who = tollgate ] && port=$P_TG; [ $who = direct ] && port=$P_MOCK
       [ $who = shared ] && port=$P_SHARED
       t0=$(cpu_ticks "$tg_pid") th0=$(thread_ticks "$tg_pid") n0=$(cpu_ticks "$ngx_pid")
+      i0=$(idle_ticks) w0=$(rq_wait_ns "$tg_worker") v0=$(rq_wait_ns "/proc/$ngx_pid")
       if [ $c = big ]; then res=$(run_wrk $port 1 "$work/big.lua"); else res=$(run_wrk $port $c); fi
+      # how the two cores were shared: idle, and the proxy's thread waiting for a core
+      read -r id0 all0 <<<"$i0"; read -r id1 all1 < <(idle_ticks)
+      wait0=$v0 wait1=$(rq_wait_ns "/proc/$ngx_pid"); [ $who = tollgate ] && wait0=$w0 wait1=$(rq_wait_ns "$tg_worker")
+      sched="$(( (id1 - id0) * 100 / (all1 - all0 > 0 ? all1 - all0 : 1) )) $(( (wait1 - wait0) / ($(cut -d' ' -f1 <<<"$res") * dur) ))"
       if [ $who = nginx ]; then # the baseline's own CPU a request, to set tollgate's against
         us=$(( ($(cpu_ticks "$ngx_pid") - n0) * 1000000 / $(getconf CLK_TCK) / ($(cut -d' ' -f1 <<<"$res") * dur) ))
         if [ -z "${NCPU[$c]:-}" ] || [ "$us" -lt "${NCPU[$c]}" ]; then NCPU[$c]=$us; fi
@@ -152,7 +160,10 @@ for round in 1 2; do # interleaved rounds, best of two per cell
       fi
       key="$who-$c"
       prev=${R[$key]:-}
-      if [ -z "$prev" ] || [ "$(cut -d' ' -f1 <<<"$res")" -gt "$(cut -d' ' -f1 <<<"$prev")" ]; then R[$key]=$res; fi
+      if [ -z "$prev" ] || [ "$(cut -d' ' -f1 <<<"$res")" -gt "$(cut -d' ' -f1 <<<"$prev")" ]; then
+        R[$key]=$res
+        SCHED[$key]=$sched
+      fi
     done
   done
 done
@@ -170,12 +181,13 @@ peak=0
 while kill -0 $cpid 2>/dev/null; do r=$(rss_kb "$tg_pid"); [ "$r" -gt "$peak" ] && peak=$r; sleep 0.2; done
 stream_row=$(sqlite3 "$work/ledger.db" "select outcome||' status='||coalesce(status_code,'')||' error='||coalesce(error_type,'')||' out='||output_tokens||' bytes='||coalesce(response_bytes,'') from calls where is_stream=1 order by started_at desc limit 1")
 
-python3 - "$dur" "$rss_tg" "$peak" "$rows" "$stream_row" "${CPU[32]} ${CPU[1]} ${CPU[big]} ${NCPU[32]} ${NCPU[1]} ${NCPU[big]}" "${THREADS[32]}|${THREADS[1]}" "$files" "$big_kb" "${R[nginx-32]}" "${R[tollgate-32]}" "${R[direct-32]}" "${R[nginx-1]}" "${R[tollgate-1]}" "${R[direct-1]}" "${R[nginx-big]}" "${R[tollgate-big]}" "${R[direct-big]}" "${R[shared-32]}" "${R[shared-1]}" "${R[shared-big]}" <<'PY'
+python3 - "$dur" "$rss_tg" "$peak" "$rows" "$stream_row" "${CPU[32]} ${CPU[1]} ${CPU[big]} ${NCPU[32]} ${NCPU[1]} ${NCPU[big]}" "${THREADS[32]}|${THREADS[1]}" "$files" "$big_kb" "${R[nginx-32]}" "${R[tollgate-32]}" "${R[direct-32]}" "${R[nginx-1]}" "${R[tollgate-1]}" "${R[direct-1]}" "${R[nginx-big]}" "${R[tollgate-big]}" "${R[direct-big]}" "${R[shared-32]}" "${R[shared-1]}" "${R[shared-big]}" "${SCHED[nginx-32]} ${SCHED[tollgate-32]}" <<'PY'
 import sys
 import os
 dur, rss, peak, rows, srow, cpu, threads, files, big_kb = sys.argv[1:10]
 client = os.environ.get("CLIENT", "auto")
-cells = [a.split() for a in sys.argv[10:]]
+cells = [a.split() for a in sys.argv[10:22]]
+sched = [int(x) for x in sys.argv[22].split()]
 n32, t32, d32, n1, t1, d1, nb, tb, db, s32, s1, sb = cells
 print(f"duration per cell: {dur}s, wrk -t1, best of 2 interleaved rounds; tollgate --workers 1 with the SQLite ledger on, upstream client {client}; nginx worker_processes 1")
 print("the baseline is an nginx proxy in a process of its own, as tollgate; the reference rows are a proxy served by the provider's own worker, whose upstream hop never leaves its process")
@@ -200,6 +212,8 @@ print(f"tollgate CPU per request, all threads (best round): c=32 {tc[0]} µs, c=
 print(f"nginx proxy_pass CPU per request (best round): c=32 {nc[0]} µs, c=1 {nc[1]} µs, {big_kb} KB prompt {nc[2]} µs; tollgate's against it: {tc[0]/max(nc[0],1):.2f}×, {tc[1]/max(nc[1],1):.2f}×, {tc[2]/max(nc[2],1):.2f}× (steadier than req/s on a shared VM)")
 th32, th1 = threads.split("|")
 print(f"the same rounds by thread: c=32 {th32}; c=1 {th1}")
+print(f"c=32, how the two cores were shared in the best rounds: idle {sched[0]}% with nginx, {sched[2]}% with tollgate; "
+      f"the proxy's thread runnable but waiting for a core, a request: nginx's worker {sched[1]/1000:.1f} µs, tollgate's worker {sched[3]/1000:.1f} µs")
 print(f"tollgate RSS after the load: {int(rss)/1024:.1f} MB; ledger rows with outcome ok: {rows}; files: {files}")
 print(f"slow reader of a 40 MB stream at 4 MB/s: peak tollgate RSS {int(peak)/1024:.1f} MB; ledger row: {srow}")
 errs = [c for c in cells if c[3] != '0' or c[4] == 'yes']
