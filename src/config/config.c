@@ -41,6 +41,7 @@ static const struct key keys[] = {
     {"require_virtual_key", K_BOOL, offsetof(struct tg_config, require_virtual_key), 0, 0, 0},
     INT_KEY("workers", workers, 0, 256),
     STR_KEY("ledger", ledger_path),
+    {"ledger_writer_idle", K_BOOL, offsetof(struct tg_config, ledger_writer_idle), 0, 0, 0},
     STR_KEY("log_level", log_level),
     STR_KEY("admin.master_key_env", admin_key_env),
     INT_KEY("limits.max_body_bytes", max_body_bytes, 1024, INT64_C(1) << 34),
@@ -93,6 +94,7 @@ void tg_config_defaults(struct tg_config *c)
     c->budget_bytes_per_token = 1;
     c->budget_default_max_output = 4096;
     c->metrics_enabled = true;
+    c->ledger_writer_idle = true;
     c->metrics_max_label_values = 100;
     snprintf(c->otel_service_name, sizeof c->otel_service_name, "tollgate");
     c->otlp_batch_spans = 512;

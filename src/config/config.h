@@ -89,7 +89,8 @@ struct tg_config {
     char budget_webhooks[4][512];
     int n_budget_webhooks;
     /* telemetry (docs/TELEMETRY.md) */
-    bool metrics_enabled;             /* GET /metrics */
+    bool metrics_enabled;    /* GET /metrics */
+    bool ledger_writer_idle; /* the ledger writer on the cores' idle time while it keeps up */
     int64_t metrics_max_label_values; /* distinct model/team/cost_center values, then "other" */
     char otlp_endpoint[512];          /* base URL: /v1/traces is appended */
     char otlp_traces_endpoint[512];   /* the traces URL, used as is (wins over the base) */

@@ -547,6 +547,8 @@ int tg_server_run(const struct tg_config *cfg, struct tg_errbuf *eb)
     rc = tg_ledger_open(cfg->ledger_path, &srv.ledger, eb);
     if (rc != 0)
         goto out;
+    if (!cfg->ledger_writer_idle)
+        tg_ledger_writer_normal(srv.ledger);
     if (sqlite3_open_v2(cfg->ledger_path, &srv.admin_db, SQLITE_OPEN_READWRITE, NULL) !=
         SQLITE_OK) {
         rc = tg_errf(eb, TG_ERR_IO, "%s: %s", cfg->ledger_path, sqlite3_errmsg(srv.admin_db));
@@ -599,8 +601,9 @@ int tg_server_run(const struct tg_config *cfg, struct tg_errbuf *eb)
     }
     for (int i = 0; i < n; i++)
         pthread_create(&srv.workers[i].tid, NULL, worker_main, &srv.workers[i]);
-    tg_info("event=listening addr=%s:%d workers=%d ledger=%s rate_card_rows=%d", cfg->listen_host,
-            port, n, cfg->ledger_path, tg_pricing_rows(srv.card));
+    tg_info("event=listening addr=%s:%d workers=%d ledger=%s rate_card_rows=%d ledger_writer=%s",
+            cfg->listen_host, port, n, cfg->ledger_path, tg_pricing_rows(srv.card),
+            tg_ledger_writer_idles(srv.ledger) ? "idle_while_caught_up" : "normal");
 
     for (;;) {
         struct timespec tick = {1, 0};

@@ -231,6 +231,11 @@ int tg_journal_append(struct tg_journal *j, const struct tg_call_record *rec,
     return 0;
 }
 
+bool tg_journal_half_full(const struct tg_journal *j)
+{
+    return j->head_pos - __atomic_load_n(&j->tail_pos, __ATOMIC_ACQUIRE) > j->cap / 2;
+}
+
 /* The intact record at byte offset off of a ring of cap bytes, decoded into rec: its
  * length in bytes, or 0 when none starts there (an older lap, torn, or not a record).
  * The checksum is what tells a torn or stale record after a crash; a live process's

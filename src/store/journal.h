@@ -35,6 +35,10 @@ int tg_journal_create(const char *ledger_path, size_t ring_bytes, struct tg_jour
 int tg_journal_append(struct tg_journal *j, const struct tg_call_record *rec,
                       struct tg_journal_mark *mark);
 
+/** True when more than half the ring holds records not yet committed (the store is
+ *  behind). Owner thread. */
+bool tg_journal_half_full(const struct tg_journal *j);
+
 /** The record appended under mark, into rec: false when the ring does not hold it intact
  *  (never while it is not yet committed: its room is not reused before). Any thread that
  *  got the mark from the owner under a lock. */

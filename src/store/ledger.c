@@ -19,7 +19,15 @@
  * At open, rows that a dead process left in its journals are replayed; tg_ledger_close
  * drains everything and removes the journals. SQLite runs in WAL mode with
  * synchronous=NORMAL: a committed transaction is in the OS page cache and survives
- * kill -9 of the process (not a power loss), as a journaled row does. */
+ * kill -9 of the process (not a power loss), as a journaled row does.
+ *
+ * Since a journaled row is durable before its commit, the commit can wait for a core
+ * nobody else wants: the writer runs SCHED_IDLE while it keeps up (when the process may
+ * give it SCHED_OTHER back: probed at open), and a producer gives it SCHED_OTHER at once
+ * when its append leaves the journal half full, or when a caller waits for a commit; it
+ * returns to SCHED_IDLE after a batch that leaves fewer than BATCH_SOON rows queued. At
+ * normal priority it took cores the worker was waiting for (BENCHMARKS.md). Policy
+ * changes are made under the mutex, so a boost and the writer's return cannot cross. */
 #include "store/ledger.h"
 
 #include "core/alloc.h"
@@ -30,6 +38,7 @@
 #include <sqlite3.h>
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,6 +82,8 @@ struct tg_ledger {
     bool stopping;
     bool urgent;              /* a queued row's caller waits for its commit */
     bool writer_idle;         /* the writer waits for a signal, not for a deadline */
+    bool idle_ok;             /* the writer may run SCHED_IDLE: it can be given back SCHED_OTHER */
+    bool boosted;             /* ... and it runs SCHED_OTHER now (behind, or waited for) */
     bool ckpt_tail;           /* the checkpointer did a round: the writer backfills the rest */
     long depth;               /* queued + being written, for metrics */
     uint64_t pushed, written; /* rows queued, rows taken and committed (queue order) */
@@ -81,11 +92,30 @@ struct tg_ledger {
     struct tg_call_record scratch[TG_STORE_ROWS_MAX]; /* the writer's: journaled rows read back */
 };
 
+/* The writer's scheduling policy; under l->mu, so that the writer's own return to
+ * SCHED_IDLE and a producer's boost cannot cross. */
+static void writer_policy(struct tg_ledger *l, bool boosted)
+{
+    struct sched_param p = {0};
+    l->boosted = boosted;
+    pthread_setschedparam(l->thread, boosted ? SCHED_OTHER : SCHED_IDLE, &p);
+}
+
+/* Someone depends on the writer's progress now: a full or half-full journal, a caller
+ * waiting for a commit, a flush, the shutdown. Under l->mu. */
+static void boost(struct tg_ledger *l)
+{
+    if (l->idle_ok && !l->boosted)
+        writer_policy(l, true);
+}
+
 static void push(struct tg_ledger *l, const struct tg_call_record *rec, bool is_final,
                  tg_ledger_done_cb done, void *ud, struct tg_journal *j,
-                 const struct tg_journal_mark *mark)
+                 const struct tg_journal_mark *mark, bool behind)
 {
     pthread_mutex_lock(&l->mu);
+    if (behind || done != NULL)
+        boost(l);
     if (l->qlen == l->qcap) {
         l->qcap = l->qcap ? l->qcap * 2 : 256;
         l->q = tg_realloc(l->q, l->qcap * sizeof *l->q);
@@ -119,13 +149,13 @@ static void push(struct tg_ledger *l, const struct tg_call_record *rec, bool is_
 
 void tg_ledger_begin(struct tg_ledger *l, const struct tg_call_record *rec)
 {
-    push(l, rec, false, NULL, NULL, NULL, NULL);
+    push(l, rec, false, NULL, NULL, NULL, NULL, false);
 }
 
 void tg_ledger_finish(struct tg_ledger *l, const struct tg_call_record *rec, tg_ledger_done_cb done,
                       void *ud)
 {
-    push(l, rec, true, done, ud, NULL, NULL);
+    push(l, rec, true, done, ud, NULL, NULL, false);
 }
 
 bool tg_ledger_finish_journaled(struct tg_ledger *l, struct tg_journal *j,
@@ -133,11 +163,28 @@ bool tg_ledger_finish_journaled(struct tg_ledger *l, struct tg_journal *j,
 {
     struct tg_journal_mark mark;
     if (j == NULL || tg_journal_append(j, rec, &mark) != 0) {
-        push(l, rec, true, done, ud, NULL, NULL);
+        push(l, rec, true, done, ud, NULL, NULL, true);
         return false;
     }
-    push(l, rec, true, NULL, NULL, j, &mark);
+    push(l, rec, true, NULL, NULL, j, &mark, tg_journal_half_full(j));
     return true;
+}
+
+void tg_ledger_writer_normal(struct tg_ledger *l)
+{
+    pthread_mutex_lock(&l->mu);
+    if (l->idle_ok && !l->boosted)
+        writer_policy(l, true);
+    l->idle_ok = false;
+    pthread_mutex_unlock(&l->mu);
+}
+
+bool tg_ledger_writer_idles(struct tg_ledger *l)
+{
+    pthread_mutex_lock(&l->mu);
+    bool on = l->idle_ok;
+    pthread_mutex_unlock(&l->mu);
+    return on;
 }
 
 int tg_ledger_add_journal(struct tg_ledger *l, struct tg_journal **out, struct tg_errbuf *eb)
@@ -160,6 +207,7 @@ int tg_ledger_flush(struct tg_ledger *l, long timeout_ms)
     pthread_mutex_lock(&l->mu);
     uint64_t target = l->pushed;
     if (l->written < target) {
+        boost(l);
         l->urgent = true;
         pthread_cond_signal(&l->cv);
     }
@@ -236,6 +284,10 @@ static void *writer_main(void *arg)
 {
     struct tg_ledger *l = arg;
     pthread_setname_np(pthread_self(), "tg-ledger"); /* for top -H */
+    pthread_mutex_lock(&l->mu);
+    if (l->idle_ok && !l->boosted)
+        writer_policy(l, false);
+    pthread_mutex_unlock(&l->mu);
     struct entry *batch = NULL;
     size_t bcap = 0;
     /* Under load rows keep coming: after a batch the writer waits LINGER_NS (or for
@@ -324,6 +376,8 @@ static void *writer_main(void *arg)
         l->depth -= (long)n;
         l->written += n;
         pthread_cond_broadcast(&l->flushed_cv);
+        if (l->idle_ok && l->boosted && !l->urgent && !l->stopping && l->qlen < BATCH_SOON)
+            writer_policy(l, false); /* caught up: back to the cores' idle time */
         pthread_mutex_unlock(&l->mu);
     }
     free(batch);
@@ -387,6 +441,26 @@ static int replay_row(void *ud, const struct tg_call_record *rec)
     return rc;
 }
 
+/* Whether this process may give a SCHED_IDLE thread back SCHED_OTHER (CAP_SYS_NICE, or
+ * an RLIMIT_NICE that allows nice 0): tried on a thread of its own, which then ends. */
+static void *probe_idle(void *arg)
+{
+    struct sched_param p = {0};
+    *(bool *)arg = pthread_setschedparam(pthread_self(), SCHED_IDLE, &p) == 0 &&
+                   pthread_setschedparam(pthread_self(), SCHED_OTHER, &p) == 0;
+    return NULL;
+}
+
+static bool writer_may_idle(void)
+{
+    bool ok = false;
+    pthread_t t;
+    if (pthread_create(&t, NULL, probe_idle, &ok) != 0)
+        return false;
+    pthread_join(t, NULL);
+    return ok;
+}
+
 int tg_ledger_open(const char *path, struct tg_ledger **out, struct tg_errbuf *eb)
 {
     struct tg_ledger *l = tg_calloc(1, sizeof *l);
@@ -420,7 +494,10 @@ int tg_ledger_open(const char *path, struct tg_ledger **out, struct tg_errbuf *e
     pthread_condattr_destroy(&ca);
     pthread_cond_init(&l->ckpt_cv, NULL);
     pthread_cond_init(&l->flushed_cv, NULL);
+    l->idle_ok = writer_may_idle();
+    pthread_mutex_lock(&l->mu); /* the writer's first writer_policy needs l->thread */
     pthread_create(&l->thread, NULL, writer_main, l);
+    pthread_mutex_unlock(&l->mu);
     pthread_create(&l->ckpt_thread, NULL, checkpointer_main, l);
     *out = l;
     return 0;
@@ -432,6 +509,7 @@ void tg_ledger_close(struct tg_ledger *l)
         return;
     pthread_mutex_lock(&l->mu);
     l->stopping = true;
+    boost(l);
     pthread_cond_signal(&l->cv);
     pthread_cond_signal(&l->ckpt_cv);
     pthread_mutex_unlock(&l->mu);

@@ -7,6 +7,7 @@
 #include <cmocka.h>
 #include <dirent.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -682,6 +683,84 @@ static void test_full_journal_falls_back_to_waiting_for_the_commit(void **state)
     sqlite3_close(db);
 }
 
+/* The scheduling policy of this process's thread named name, or -1 */
+static int policy_of(const char *name)
+{
+    int policy = -1;
+    DIR *d = opendir("/proc/self/task");
+    for (struct dirent *e; d != NULL && (e = readdir(d)) != NULL && policy < 0;) {
+        char file[300], buf[64] = "";
+        snprintf(file, sizeof file, "/proc/self/task/%s/comm", e->d_name);
+        FILE *f = fopen(file, "r");
+        if (f == NULL)
+            continue;
+        if (fgets(buf, sizeof buf, f) != NULL && strncmp(buf, name, strlen(name)) == 0 &&
+            buf[strlen(name)] == '\n')
+            policy = sched_getscheduler(atoi(e->d_name));
+        fclose(f);
+    }
+    if (d != NULL)
+        closedir(d);
+    return policy;
+}
+
+static bool policy_becomes(const char *name, int policy)
+{
+    for (int i = 0; i < 400 && policy_of(name) != policy; i++)
+        usleep(5000);
+    return policy_of(name) == policy;
+}
+
+/* Where the process may give it back normal priority, the writer runs SCHED_IDLE while
+ * it keeps up; the append that leaves its journal half full gives it SCHED_OTHER at once,
+ * and it goes back once it has caught up; tg_ledger_writer_normal keeps it SCHED_OTHER.
+ * Elsewhere it is SCHED_OTHER from the start. */
+static void test_writer_idles_while_caught_up(void **state)
+{
+    (void)state;
+    struct tg_ledger *l = NULL;
+    struct tg_journal *j = NULL;
+    struct tg_errbuf eb;
+    struct tg_call_record r;
+    assert_int_equal(tg_ledger_open(path, &l, &eb), 0);
+    assert_int_equal(tg_ledger_add_journal(l, &j, &eb), 0);
+    if (!tg_ledger_writer_idles(l)) {
+        assert_true(policy_becomes("tg-ledger", SCHED_OTHER));
+        tg_ledger_close(l);
+        skip();
+    }
+    assert_true(policy_becomes("tg-ledger", SCHED_IDLE));
+    sqlite3 *blocker = NULL; /* holds the write lock: nothing commits meanwhile */
+    assert_int_equal(sqlite3_open(path, &blocker), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(blocker, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    int n = 0;
+    while (!tg_journal_half_full(j)) {
+        assert_int_equal(policy_of("tg-ledger"), SCHED_IDLE);
+        char id[37];
+        snprintf(id, sizeof id, "c-idle-%d", n++);
+        fill(&r, id);
+        assert_true(tg_ledger_finish_journaled(l, j, &r, NULL, NULL));
+    }
+    assert_true(n > 1000);
+    assert_int_equal(policy_of("tg-ledger"), SCHED_OTHER); /* given by that append */
+    assert_int_equal(sqlite3_exec(blocker, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(blocker);
+    assert_true(policy_becomes("tg-ledger", SCHED_IDLE)); /* caught up */
+    assert_int_equal(tg_ledger_flush(l, 10000), 0);
+    tg_ledger_writer_normal(l);
+    assert_false(tg_ledger_writer_idles(l));
+    assert_int_equal(policy_of("tg-ledger"), SCHED_OTHER);
+    fill(&r, "c-idle-last");
+    assert_true(tg_ledger_finish_journaled(l, j, &r, NULL, NULL));
+    assert_int_equal(tg_ledger_flush(l, 10000), 0);
+    usleep(20000);
+    assert_int_equal(policy_of("tg-ledger"), SCHED_OTHER);
+    tg_ledger_close(l);
+    sqlite3 *db = reader();
+    assert_int_equal(scalar_int(db, "SELECT count(*) FROM calls WHERE outcome='ok'"), n + 1);
+    sqlite3_close(db);
+}
+
 static void test_readonly_open_errors(void **state)
 {
     (void)state;
@@ -708,6 +787,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_schema_and_begin_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_day_range_is_an_index_range, setup, teardown),
         cmocka_unit_test_setup_teardown(test_thread_names, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_writer_idles_while_caught_up, setup, teardown),
         cmocka_unit_test_setup_teardown(test_finish_replaces_begin_with_exact_columns, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_rows_in_multirow_statements, setup, teardown),
