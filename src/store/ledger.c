@@ -22,12 +22,14 @@
  * kill -9 of the process (not a power loss), as a journaled row does.
  *
  * Since a journaled row is durable before its commit, the commit can wait for a core
- * nobody else wants: the writer runs SCHED_IDLE while it keeps up (when the process may
- * give it SCHED_OTHER back: probed at open), and a producer gives it SCHED_OTHER at once
- * when its append leaves the journal half full, or when a caller waits for a commit; it
- * returns to SCHED_IDLE after a batch that leaves fewer than BATCH_SOON rows queued. At
- * normal priority it took cores the worker was waiting for (BENCHMARKS.md). Policy
- * changes are made under the mutex, so a boost and the writer's return cannot cross. */
+ * nobody else wants: the writer does a batch's work (reading rows back, SQLite, the
+ * commit) under SCHED_IDLE while it keeps up, when the process may give it SCHED_OTHER
+ * back (probed at open). It holds the queue's mutex only at SCHED_OTHER: preempted with
+ * it held at SCHED_IDLE, it would leave a producer waiting until a core fell idle. A
+ * producer boosts it (SCHED_OTHER for its batches too) when its append leaves the
+ * journal half full, or when a caller waits for a commit; a batch that leaves fewer
+ * than BATCH_SOON rows queued ends the boost. At normal priority it took cores the
+ * worker was waiting for (BENCHMARKS.md). */
 #include "store/ledger.h"
 
 #include "core/alloc.h"
@@ -83,7 +85,7 @@ struct tg_ledger {
     bool urgent;              /* a queued row's caller waits for its commit */
     bool writer_idle;         /* the writer waits for a signal, not for a deadline */
     bool idle_ok;             /* the writer may run SCHED_IDLE: it can be given back SCHED_OTHER */
-    bool boosted;             /* ... and it runs SCHED_OTHER now (behind, or waited for) */
+    bool boosted;             /* ... but its batches run SCHED_OTHER now (behind, or waited for) */
     bool ckpt_tail;           /* the checkpointer did a round: the writer backfills the rest */
     long depth;               /* queued + being written, for metrics */
     uint64_t pushed, written; /* rows queued, rows taken and committed (queue order) */
@@ -92,21 +94,21 @@ struct tg_ledger {
     struct tg_call_record scratch[TG_STORE_ROWS_MAX]; /* the writer's: journaled rows read back */
 };
 
-/* The writer's scheduling policy; under l->mu, so that the writer's own return to
- * SCHED_IDLE and a producer's boost cannot cross. */
-static void writer_policy(struct tg_ledger *l, bool boosted)
+static void set_policy(pthread_t t, int policy)
 {
     struct sched_param p = {0};
-    l->boosted = boosted;
-    pthread_setschedparam(l->thread, boosted ? SCHED_OTHER : SCHED_IDLE, &p);
+    pthread_setschedparam(t, policy, &p);
 }
 
 /* Someone depends on the writer's progress now: a full or half-full journal, a caller
- * waiting for a commit, a flush, the shutdown. Under l->mu. */
+ * waiting for a commit, a flush, the shutdown. Under l->mu; boosted is read by the
+ * writer without it, after it went SCHED_IDLE (writer_main). */
 static void boost(struct tg_ledger *l)
 {
-    if (l->idle_ok && !l->boosted)
-        writer_policy(l, true);
+    if (l->idle_ok && !l->boosted) {
+        __atomic_store_n(&l->boosted, true, __ATOMIC_SEQ_CST);
+        set_policy(l->thread, SCHED_OTHER);
+    }
 }
 
 static void push(struct tg_ledger *l, const struct tg_call_record *rec, bool is_final,
@@ -173,8 +175,7 @@ bool tg_ledger_finish_journaled(struct tg_ledger *l, struct tg_journal *j,
 void tg_ledger_writer_normal(struct tg_ledger *l)
 {
     pthread_mutex_lock(&l->mu);
-    if (l->idle_ok && !l->boosted)
-        writer_policy(l, true);
+    boost(l); /* for good: the writer no longer goes SCHED_IDLE */
     l->idle_ok = false;
     pthread_mutex_unlock(&l->mu);
 }
@@ -284,10 +285,6 @@ static void *writer_main(void *arg)
 {
     struct tg_ledger *l = arg;
     pthread_setname_np(pthread_self(), "tg-ledger"); /* for top -H */
-    pthread_mutex_lock(&l->mu);
-    if (l->idle_ok && !l->boosted)
-        writer_policy(l, false);
-    pthread_mutex_unlock(&l->mu);
     struct entry *batch = NULL;
     size_t bcap = 0;
     /* Under load rows keep coming: after a batch the writer waits LINGER_NS (or for
@@ -342,7 +339,15 @@ static void *writer_main(void *arg)
         linger_until = tg_mono_ns() + LINGER_NS; /* the next batch's deadline */
         for (size_t i = 0; i < l->qlen && !l->urgent; i++)
             l->urgent = l->q[i].done != NULL;
+        /* the batch's work on the cores' idle time; the mutex is only ever held at
+         * SCHED_OTHER, so a producer never waits for a writer that cannot get a core */
+        bool on_idle = l->idle_ok && !l->boosted;
         pthread_mutex_unlock(&l->mu);
+        if (on_idle) {
+            set_policy(pthread_self(), SCHED_IDLE);
+            if (__atomic_load_n(&l->boosted, __ATOMIC_SEQ_CST)) /* boosted meanwhile */
+                set_policy(pthread_self(), SCHED_OTHER);
+        }
 
         if (tail) /* between two of its own transactions: nothing is written meanwhile */
             tg_sqlite_store_checkpoint(l->store);
@@ -372,12 +377,14 @@ static void *writer_main(void *arg)
                 batch[i].done(batch[i].ud, ok);
             free(batch[i].rec);
         }
+        if (on_idle)
+            set_policy(pthread_self(), SCHED_OTHER);
         pthread_mutex_lock(&l->mu);
         l->depth -= (long)n;
         l->written += n;
         pthread_cond_broadcast(&l->flushed_cv);
         if (l->idle_ok && l->boosted && !l->urgent && !l->stopping && l->qlen < BATCH_SOON)
-            writer_policy(l, false); /* caught up: back to the cores' idle time */
+            __atomic_store_n(&l->boosted, false, __ATOMIC_SEQ_CST); /* caught up */
         pthread_mutex_unlock(&l->mu);
     }
     free(batch);
@@ -495,7 +502,7 @@ int tg_ledger_open(const char *path, struct tg_ledger **out, struct tg_errbuf *e
     pthread_cond_init(&l->ckpt_cv, NULL);
     pthread_cond_init(&l->flushed_cv, NULL);
     l->idle_ok = writer_may_idle();
-    pthread_mutex_lock(&l->mu); /* the writer's first writer_policy needs l->thread */
+    pthread_mutex_lock(&l->mu); /* a boost needs l->thread */
     pthread_create(&l->thread, NULL, writer_main, l);
     pthread_mutex_unlock(&l->mu);
     pthread_create(&l->ckpt_thread, NULL, checkpointer_main, l);
