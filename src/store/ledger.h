@@ -31,13 +31,14 @@ void tg_ledger_begin(struct tg_ledger *l, const struct tg_call_record *rec);
 void tg_ledger_finish(struct tg_ledger *l, const struct tg_call_record *rec, tg_ledger_done_cb done,
                       void *ud);
 
-/** The writer thread runs SCHED_IDLE while it keeps up, on the cores' idle time, when
- *  the process may give it back normal priority (root or CAP_SYS_NICE); it is given
- *  SCHED_OTHER while a journal is half full or someone waits for a commit. This keeps
+/** The writer thread does its batches under SCHED_IDLE while it keeps up, on the cores'
+ *  idle time, when the process may give it back normal priority (root or CAP_SYS_NICE);
+ *  at SCHED_OTHER while a journal is half full or someone waits for a commit. This keeps
  *  it at normal priority all the time (config ledger_writer_idle: false). Any thread. */
 void tg_ledger_writer_normal(struct tg_ledger *l);
 
-/** Whether the writer runs SCHED_IDLE while it keeps up (see above). Any thread. */
+/** Whether the writer's batches run SCHED_IDLE while it keeps up (see above). Any
+ *  thread. */
 bool tg_ledger_writer_idles(struct tg_ledger *l);
 
 /** Creates a crash journal (store/journal.h) for one producer thread to pass to
