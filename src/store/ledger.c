@@ -94,20 +94,24 @@ struct tg_ledger {
     struct tg_call_record scratch[TG_STORE_ROWS_MAX]; /* the writer's: journaled rows read back */
 };
 
-static void set_policy(pthread_t t, int policy)
+static bool set_policy(pthread_t t, int policy)
 {
     struct sched_param p = {0};
-    pthread_setschedparam(t, policy, &p);
+    return pthread_setschedparam(t, policy, &p) == 0;
 }
 
 /* Someone depends on the writer's progress now: a full or half-full journal, a caller
  * waiting for a commit, a flush, the shutdown. Under l->mu; boosted is read by the
- * writer without it, after it went SCHED_IDLE (writer_main). */
+ * writer without it, after it went SCHED_IDLE (writer_main). Should the process lose
+ * the right to give the policy back, the writer stops going idle. */
 static void boost(struct tg_ledger *l)
 {
     if (l->idle_ok && !l->boosted) {
         __atomic_store_n(&l->boosted, true, __ATOMIC_SEQ_CST);
-        set_policy(l->thread, SCHED_OTHER);
+        if (!set_policy(l->thread, SCHED_OTHER)) {
+            l->idle_ok = false;
+            tg_warn("event=ledger_writer_priority error=\"cannot leave SCHED_IDLE\"");
+        }
     }
 }
 
