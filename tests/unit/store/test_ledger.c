@@ -196,8 +196,8 @@ static void test_day_range_is_an_index_range(void **state)
     sqlite3_close(db);
 }
 
-/* How many of this process's threads are named name */
-static int threads_named(const char *name)
+/* How many of this process's threads are named name; *tid: one of them */
+static int threads_named_tid(const char *name, int *tid)
 {
     int n = 0;
     DIR *d = opendir("/proc/self/task");
@@ -208,13 +208,21 @@ static int threads_named(const char *name)
         if (f == NULL)
             continue;
         if (fgets(buf, sizeof buf, f) != NULL && strncmp(buf, name, strlen(name)) == 0 &&
-            buf[strlen(name)] == '\n')
+            buf[strlen(name)] == '\n') {
             n++;
+            if (tid != NULL)
+                *tid = atoi(e->d_name);
+        }
         fclose(f);
     }
     if (d != NULL)
         closedir(d);
     return n;
+}
+
+static int threads_named(const char *name)
+{
+    return threads_named_tid(name, NULL);
 }
 
 /* The writer and the checkpointer are named for top -H; gone after close */
@@ -686,22 +694,8 @@ static void test_full_journal_falls_back_to_waiting_for_the_commit(void **state)
 /* The scheduling policy of this process's thread named name, or -1 */
 static int policy_of(const char *name)
 {
-    int policy = -1;
-    DIR *d = opendir("/proc/self/task");
-    for (struct dirent *e; d != NULL && (e = readdir(d)) != NULL && policy < 0;) {
-        char file[300], buf[64] = "";
-        snprintf(file, sizeof file, "/proc/self/task/%s/comm", e->d_name);
-        FILE *f = fopen(file, "r");
-        if (f == NULL)
-            continue;
-        if (fgets(buf, sizeof buf, f) != NULL && strncmp(buf, name, strlen(name)) == 0 &&
-            buf[strlen(name)] == '\n')
-            policy = sched_getscheduler(atoi(e->d_name));
-        fclose(f);
-    }
-    if (d != NULL)
-        closedir(d);
-    return policy;
+    int tid = 0;
+    return threads_named_tid(name, &tid) > 0 ? sched_getscheduler(tid) : -1;
 }
 
 static bool policy_becomes(const char *name, int policy)
