@@ -18,7 +18,8 @@ static int inspect_request(enum tg_op op, const char *body, size_t len,
 {
     (void)op;
     (void)rewritten;
-    static const char *const keep[] = {"model", "stream", "max_tokens", NULL};
+    static const struct tg_json_keep keep[] = {
+        {"model", NULL}, {"stream", NULL}, {"max_tokens", NULL}, {NULL, NULL}};
     cJSON *j = NULL;
     int rc = tg_provider_parse_body(body, len, keep, &j, eb);
     if (rc != 0)
@@ -115,7 +116,7 @@ static int parse_response(enum tg_op op, const char *body, size_t len, struct tg
 {
     (void)op;
     struct tg_stream_state st;
-    cJSON *j = tg_json_parse_spec(body, len, message_members);
+    cJSON *j = tg_json_parse_keys(body, len, message_members);
     if (j == NULL || !cJSON_IsObject(j)) {
         tg_json_delete(j);
         return TG_ERR_INVALID;
@@ -131,7 +132,7 @@ static enum tg_stream_action stream_event(struct tg_stream_state *st, const stru
 {
     if (ev->data_len == 0)
         return TG_STREAM_FORWARD;
-    cJSON *j = tg_json_parse_spec(ev->data, ev->data_len, event_members);
+    cJSON *j = tg_json_parse_keys(ev->data, ev->data_len, event_members);
     if (j == NULL)
         return TG_STREAM_FORWARD;
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(j, "type");

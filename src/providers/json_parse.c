@@ -6,9 +6,9 @@
  * (SSE2; 8 elsewhere) and digits 8 at a time, converts integers of up to 15 digits
  * without strtod, and allocates through cJSON's hooks, so the tree is an ordinary cJSON
  * tree: every cJSON function reads it and cJSON_Delete frees it, and on the request path
- * it lands in json_util.c's arena. tg_json_parse_keys builds only some members of the
- * top-level object and skims the rest: the same grammar checked, nothing built (a
- * request's conversation, an embedding's vectors).
+ * it lands in json_util.c's arena. tg_json_parse_keys builds only the members a spec
+ * names, at any depth, and skims the rest: the same grammar checked, nothing built (a
+ * request's conversation, an embedding's vectors, a completion's text).
  *
  * It accepts exactly RFC 8259's grammar, which is stricter than cJSON_ParseWithLength:
  * nothing but whitespace (space, tab, CR, LF) after the value, no leading zeros or '+',
@@ -34,7 +34,6 @@
 struct parser {
     const char *p, *end;
     int depth;
-    const char *const *keep; /* build only these members of the top-level object; NULL: all */
     const struct tg_json_keep *spec; /* build only these members of the object at hand (of
                                         each object of the array at hand); NULL: all */
     bool skim; /* inside a member not kept: check the grammar, build nothing */
@@ -324,14 +323,6 @@ static void free_key(char *key)
         cJSON_free(key);
 }
 
-static bool kept(const struct parser *P, const char *key)
-{
-    for (const char *const *k = P->keep; *k != NULL; k++)
-        if ((*k)[0] == key[0] && strcmp(*k, key) == 0)
-            return true;
-    return false;
-}
-
 static const struct tg_json_keep *spec_entry(const struct tg_json_keep *spec, const char *key)
 {
     for (; spec->key != NULL; spec++)
@@ -371,15 +362,12 @@ static bool parse_members(struct parser *P, cJSON *it, bool is_object)
             P->p++;
             skip_ws(P);
         }
-        /* a member that is not kept (of the top-level object, or of one a spec covers) is
-         * skimmed; a kept one's value is built under that member's own spec */
+        /* a member that is not kept (of an object a spec covers) is skimmed; a kept one's
+         * value is built under that member's own spec */
         const struct tg_json_keep *spec = P->spec, *entry = NULL;
         bool skip = false;
-        if (!P->skim && is_object) {
-            if (spec != NULL)
-                skip = (entry = spec_entry(spec, key)) == NULL;
-            else if (P->depth == 1 && P->keep != NULL)
-                skip = !kept(P, key);
+        if (!P->skim && is_object && spec != NULL) {
+            skip = (entry = spec_entry(spec, key)) == NULL;
             P->spec = entry != NULL ? entry->sub : NULL;
         }
         cJSON scratch, *m = &scratch;
@@ -445,12 +433,11 @@ cJSON *tg_json_parse(const char *text, size_t len)
     return tg_json_parse_keys(text, len, NULL);
 }
 
-static cJSON *parse_root(const char *text, size_t len, const char *const *keep,
-                         const struct tg_json_keep *spec)
+cJSON *tg_json_parse_keys(const char *text, size_t len, const struct tg_json_keep *spec)
 {
     if (text == NULL)
         text = "";
-    struct parser P = {text, text + len, 0, keep, spec, false};
+    struct parser P = {text, text + len, 0, spec, false};
     if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0)
         P.p += 3;
     cJSON *root = new_item();
@@ -463,14 +450,4 @@ static cJSON *parse_root(const char *text, size_t len, const char *const *keep,
         return root;
     cJSON_Delete(root);
     return NULL;
-}
-
-cJSON *tg_json_parse_keys(const char *text, size_t len, const char *const *keep)
-{
-    return parse_root(text, len, keep, NULL);
-}
-
-cJSON *tg_json_parse_spec(const char *text, size_t len, const struct tg_json_keep *spec)
-{
-    return parse_root(text, len, NULL, spec);
 }

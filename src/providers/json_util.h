@@ -12,22 +12,19 @@
  *  cJSON_ParseWithLength, and half its instructions on a provider payload). Free it with
  * tg_json_delete or cJSON_Delete. */
 cJSON *tg_json_parse(const char *text, size_t len);
-/** tg_json_parse that builds only the members of a top-level object named in keep (a
- *  NULL-terminated list; NULL keeps all): the others are checked as strictly and left
- *  out of the tree, neither copied nor allocated (a request's messages, when only its
- *  model and options are read). It accepts exactly the texts tg_json_parse accepts. */
-cJSON *tg_json_parse_keys(const char *text, size_t len, const char *const *keep);
-/** Which members tg_json_parse_spec builds: an array of these ending with key NULL. A
+/** Which members tg_json_parse_keys builds: an array of these ending with key NULL. A
  *  member whose key is listed is built, its value under sub: NULL builds it whole; an
  *  object value gets only sub's members, an array value's objects the same. */
 struct tg_json_keep {
     const char *key;
     const struct tg_json_keep *sub;
 };
-/** tg_json_parse_keys at any depth: of the top-level object only the members spec
- *  lists are built, and so on down (a chat answer's choices without their content). A
- *  top-level array is built whole. It accepts exactly the texts tg_json_parse accepts. */
-cJSON *tg_json_parse_spec(const char *text, size_t len, const struct tg_json_keep *spec);
+/** tg_json_parse that builds only the members of the top-level object that spec lists,
+ *  and so on down (NULL builds all): the others are checked as strictly and left out of
+ *  the tree, neither copied nor allocated (a request's messages, a chat answer's text).
+ *  A top-level array is built whole. It accepts exactly the texts tg_json_parse
+ *  accepts. */
+cJSON *tg_json_parse_keys(const char *text, size_t len, const struct tg_json_keep *spec);
 /** obj.path... (dot-separated keys) or NULL. */
 const cJSON *tg_json_path(const cJSON *obj, const char *path);
 /** A non-negative integer count at path; 0 when absent, not a number, negative or fractional. */

@@ -54,13 +54,13 @@ static int inspect_request(enum tg_op op, const char *body, size_t len,
 {
     static const char *const max_keys[] = {"max_completion_tokens", "max_tokens",
                                            "max_output_tokens"};
-    static const char *const keep[] = {"model",
-                                       "stream",
-                                       "stream_options",
-                                       "max_completion_tokens",
-                                       "max_tokens",
-                                       "max_output_tokens",
-                                       NULL};
+    static const struct tg_json_keep keep[] = {{"model", NULL},
+                                               {"stream", NULL},
+                                               {"stream_options", NULL},
+                                               {"max_completion_tokens", NULL},
+                                               {"max_tokens", NULL},
+                                               {"max_output_tokens", NULL},
+                                               {NULL, NULL}};
     cJSON *j = NULL;
     int rc = tg_provider_parse_body(body, len, keep, &j, eb);
     if (rc != 0)
@@ -194,7 +194,7 @@ static const struct tg_json_keep *response_members(enum tg_op op)
 
 static int parse_response(enum tg_op op, const char *body, size_t len, struct tg_usage *u)
 {
-    cJSON *j = tg_json_parse_spec(body, len, response_members(op));
+    cJSON *j = tg_json_parse_keys(body, len, response_members(op));
     if (j == NULL || !cJSON_IsObject(j)) {
         tg_json_delete(j);
         return TG_ERR_INVALID;
@@ -342,7 +342,7 @@ static enum tg_stream_action stream_event(struct tg_stream_state *st, const stru
         st->saw_terminal = true;
         return a;
     }
-    cJSON *j = tg_json_parse_spec(ev->data, ev->data_len,
+    cJSON *j = tg_json_parse_keys(ev->data, ev->data_len,
                                   st->op == TG_OP_RESPONSES ? responses_event_members
                                                             : chat_chunk_members);
     if (j == NULL)

@@ -18,8 +18,8 @@ const char *tg_op_name(enum tg_op op)
     return "unknown";
 }
 
-int tg_provider_parse_body(const char *body, size_t len, const char *const *keep, cJSON **out,
-                           struct tg_errbuf *eb)
+int tg_provider_parse_body(const char *body, size_t len, const struct tg_json_keep *keep,
+                           cJSON **out, struct tg_errbuf *eb)
 {
     cJSON *j = tg_json_parse_keys(body, len, keep);
     if (j == NULL)

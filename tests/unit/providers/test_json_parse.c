@@ -211,7 +211,7 @@ static void test_every_length_of_digits(void **state)
             if (parse(text) != NULL)
                 fail_msg("accepted: %s", text);
             snprintf(text, sizeof text, "{\"x\":[%s%s}", digits, not_after[k]);
-            static const char *const none[] = {NULL};
+            static const struct tg_json_keep none[] = {{NULL, NULL}};
             if (tg_json_parse_keys(text, strlen(text), none) != NULL)
                 fail_msg("accepted when skimmed: %s", text);
         }
@@ -253,7 +253,7 @@ static void test_limits(void **state)
 static void test_keys_builds_only_the_kept_members(void **state)
 {
     (void)state;
-    static const char *const keep[] = {"model", "stream", NULL};
+    static const struct tg_json_keep keep[] = {{"model", NULL}, {"stream", NULL}, {NULL, NULL}};
     static const char text[] =
         "{\"messages\":[{\"role\":\"user\",\"content\":\"a\\nb \\u00e9 \\ud83d\\ude00\"}],"
         "\"model\":\"gpt-4o\",\"x\":{\"y\":[1,2.5e3,-0.5,true,false,null,{}]},\"stream\":true,"
@@ -267,7 +267,7 @@ static void test_keys_builds_only_the_kept_members(void **state)
     cJSON_Delete(j);
     /* below the top level every member is kept; a text that is not an object is whole */
     static const char nested[] = "{\"stream_options\":{\"a\":1,\"include_usage\":false}}";
-    static const char *const so[] = {"stream_options", NULL};
+    static const struct tg_json_keep so[] = {{"stream_options", NULL}, {NULL, NULL}};
     j = tg_json_parse_keys(nested, sizeof nested - 1, so);
     got = cJSON_PrintUnformatted(j);
     assert_string_equal(got, "{\"stream_options\":{\"a\":1,\"include_usage\":false}}");
@@ -300,7 +300,7 @@ static void test_spec_builds_only_the_kept_members_at_every_depth(void **state)
         "\"finish_reason\":\"tool_calls\"},{\"message\":\"not an "
         "object\",\"finish_reason\":null},7],"
         "\"usage\":{\"prompt_tokens\":3,\"details\":{\"x\":[1]}}}";
-    cJSON *j = tg_json_parse_spec(text, sizeof text - 1, spec);
+    cJSON *j = tg_json_parse_keys(text, sizeof text - 1, spec);
     assert_non_null(j);
     char *got = cJSON_PrintUnformatted(j);
     assert_string_equal(got, "{\"id\":\"c1\",\"choices\":[{\"message\":{\"tool_calls\":[{},{}]},"
@@ -313,7 +313,7 @@ static void test_spec_builds_only_the_kept_members_at_every_depth(void **state)
                          "message.tool_calls")),
                      2);
     cJSON_Delete(j);
-    j = tg_json_parse_spec("[{\"index\":1,\"id\":2}]", 20, spec);
+    j = tg_json_parse_keys("[{\"index\":1,\"id\":2}]", 20, spec);
     got = cJSON_PrintUnformatted(j);
     assert_string_equal(got, "[{\"index\":1,\"id\":2}]");
     cJSON_free(got);
@@ -322,7 +322,7 @@ static void test_spec_builds_only_the_kept_members_at_every_depth(void **state)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         snprintf(bad_text, sizeof bad_text,
                  "{\"id\":\"c\",\"choices\":[{\"message\":{\"content\":%s}}]}", bad[i]);
-        if (tg_json_parse_spec(bad_text, strlen(bad_text), spec) != NULL)
+        if (tg_json_parse_keys(bad_text, strlen(bad_text), spec) != NULL)
             fail_msg("accepted when skimmed under a spec: %s", bad[i]);
     }
 }
@@ -332,7 +332,7 @@ static void test_spec_builds_only_the_kept_members_at_every_depth(void **state)
 static void test_keys_refuses_what_is_not_json(void **state)
 {
     (void)state;
-    static const char *const keep[] = {"model", NULL};
+    static const struct tg_json_keep keep[] = {{"model", NULL}, {NULL, NULL}};
     char text[256];
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         snprintf(text, sizeof text, "{\"model\":\"m\",\"messages\":%s}", bad[i]);
