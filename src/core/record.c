@@ -1,6 +1,7 @@
 /* core/record.c - helpers for the shared record types */
 #include "core/record.h"
 
+#include <stddef.h>
 #include <string.h>
 
 void tg_field_set(char *dst, unsigned dstlen, const char *s, unsigned long n)
@@ -22,44 +23,54 @@ static void flag(bool *b)
     memcpy(b, &v, 1);
 }
 
-#define TERM(f) ((f)[sizeof(f) - 1] = '\0')
+#define TEXT(f)                                                                                    \
+    {                                                                                              \
+        offsetof(struct tg_call_record, f), sizeof((struct tg_call_record *)0)->f                  \
+    }
+
+const struct tg_record_text tg_record_texts[] = {
+    TEXT(call_id),
+    TEXT(request_id),
+    TEXT(trace_id),
+    TEXT(span_id),
+    TEXT(parent_span_id),
+    TEXT(provider),
+    TEXT(operation),
+    TEXT(endpoint),
+    TEXT(request_model),
+    TEXT(provider_request_id),
+    TEXT(outcome),
+    TEXT(error_type),
+    TEXT(usage.response_model),
+    TEXT(usage.response_id),
+    TEXT(usage.finish_reason),
+    TEXT(usage.service_tier),
+    TEXT(price_ref),
+    TEXT(tenant_id),
+    TEXT(team),
+    TEXT(cost_center),
+    TEXT(feature_id),
+    TEXT(workflow_id),
+    TEXT(actor_id),
+    TEXT(actor_type),
+    TEXT(environment),
+    TEXT(service),
+    TEXT(conversation_id),
+    TEXT(tags),
+    TEXT(attribution_sources),
+    TEXT(key_id),
+    TEXT(budget_scope),
+    TEXT(budget_decision),
+};
+
+const int tg_record_n_texts = (int)(sizeof tg_record_texts / sizeof tg_record_texts[0]);
 
 void tg_record_sanitize(struct tg_call_record *r)
 {
-    struct tg_usage *u = &r->usage;
-    TERM(u->response_model);
-    TERM(u->response_id);
-    TERM(u->finish_reason);
-    TERM(u->service_tier);
-    flag(&u->has_usage);
-    TERM(r->call_id);
-    TERM(r->request_id);
-    TERM(r->trace_id);
-    TERM(r->span_id);
-    TERM(r->parent_span_id);
-    TERM(r->provider);
-    TERM(r->operation);
-    TERM(r->endpoint);
-    TERM(r->request_model);
-    TERM(r->provider_request_id);
-    TERM(r->outcome);
-    TERM(r->error_type);
-    TERM(r->price_ref);
-    TERM(r->tenant_id);
-    TERM(r->team);
-    TERM(r->cost_center);
-    TERM(r->feature_id);
-    TERM(r->workflow_id);
-    TERM(r->actor_id);
-    TERM(r->actor_type);
-    TERM(r->environment);
-    TERM(r->service);
-    TERM(r->conversation_id);
-    TERM(r->tags);
-    TERM(r->attribution_sources);
-    TERM(r->key_id);
-    TERM(r->budget_scope);
-    TERM(r->budget_decision);
+    char *base = (char *)r;
+    for (int i = 0; i < tg_record_n_texts; i++)
+        base[tg_record_texts[i].off + tg_record_texts[i].size - 1] = '\0';
+    flag(&r->usage.has_usage);
     flag(&r->is_stream);
     flag(&r->usage_estimated);
     flag(&r->is_priced);

@@ -78,6 +78,16 @@ struct tg_call_record {
     int64_t budget_charge_nanos;
 };
 
+/** A text field of struct tg_call_record: its offset and array size in bytes. */
+struct tg_record_text {
+    unsigned short off, size;
+};
+
+/** Every text field of a record, in the order of their offsets (the crash journal skips
+ *  what follows each one's NUL). */
+extern const struct tg_record_text tg_record_texts[];
+extern const int tg_record_n_texts;
+
 /** Makes a record read back from bytes (the crash journal) safe to use: every text field
  *  NUL-terminated within its array, every flag 0 or 1. */
 void tg_record_sanitize(struct tg_call_record *r);

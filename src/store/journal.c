@@ -14,7 +14,8 @@
  *
  * File: a 4 KB header, then a ring of records. Each record is [magic | payload words]
  * [sequence] payload [checksum]; the payload is the struct tg_call_record with runs of
- * zero words squeezed out (its fixed-size text fields are mostly empty: ~1 KB of 7.7).
+ * zero words squeezed out (its fixed-size text fields are mostly empty: ~1 KB of 7.7),
+ * the words of a text past its NUL counted as zeros.
  * A record never straddles the end of the ring: a WRAP word (or < 16 bytes left) sends
  * the reader to offset 0. Head and tail are (sequence, offset) packed in one 64-bit
  * word each, so each is stored in one write; recovery reads from the tail while each
@@ -42,7 +43,7 @@
 #include <unistd.h>
 
 #define MAGIC       0x31304c4e524a4754ull /* "TGJRNL01" */
-#define LAYOUT      1u                    /* bump with any change to struct tg_call_record */
+#define LAYOUT      2u                    /* bump with any change to struct tg_call_record */
 #define HDR_BYTES   4096u
 #define REC_MAGIC   0x54475231u /* "TGR1" */
 #define WRAP_MAGIC  0x54475257u /* "TGRW" */
@@ -53,6 +54,7 @@
 #define MAX_PAYLOAD (REC_WORDS + REC_WORDS / 2 + 2)
 
 _Static_assert(sizeof(struct tg_call_record) % 8 == 0, "records are copied as 64-bit words");
+_Static_assert(REC_WORDS < 65536, "a slot's runs are 16-bit word offsets");
 
 struct file_hdr {
     uint64_t magic;
@@ -83,53 +85,103 @@ static uint64_t pack(uint64_t seq, uint64_t off)
     return (seq & ((1ull << SEQ_BITS) - 1)) << 24 | off >> 3;
 }
 
+/* Four independent lanes: one chain of multiplies was a fifth of an append. */
 static uint64_t checksum(uint64_t seq, const uint64_t *w, size_t n)
 {
-    uint64_t h = 0xcbf29ce484222325ull ^ seq;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ w[i]) * 0x100000001b3ull;
+    const uint64_t p = 0x100000001b3ull;
+    uint64_t h0 = 0xcbf29ce484222325ull ^ seq, h1 = 0x84222325cbf29ce4ull, h2 = ~h0, h3 = ~h1;
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        h0 = (h0 ^ w[i]) * p;
+        h1 = (h1 ^ w[i + 1]) * p;
+        h2 = (h2 ^ w[i + 2]) * p;
+        h3 = (h3 ^ w[i + 3]) * p;
+    }
+    for (; i < n; i++)
+        h0 = (h0 ^ w[i]) * p;
+    uint64_t h = (((h0 ^ h1 >> 7) * p ^ h2 >> 13) * p ^ h3 >> 19) * 0x9e3779b97f4a7c15ull;
     return h ^ h >> 29;
 }
 
-/* Zero-run encoding: [zeros << 32 | literals] then the literal words, repeated. A lone
- * zero word stays a literal (a control word would cost as much). */
+/* Zero-run encoding: [zeros << 32 | literals] then the literal words, repeated. The
+ * zeros are the words of each text field wholly past its NUL: most of a record, counted
+ * without being read (the decoded field holds the same text). The words between are
+ * copied as they are, zero or not: looking at each one cost more than it saved. */
 static size_t encode(const struct tg_call_record *rec, uint64_t *out)
 {
     const uint64_t *w = (const uint64_t *)(const void *)rec; /* 8-aligned: it has int64s */
-    size_t i = 0, n = 0;
-    while (i < REC_WORDS) {
-        size_t s = i;
-        while (s + 4 <= REC_WORDS && (w[s] | w[s + 1] | w[s + 2] | w[s + 3]) == 0)
-            s += 4; /* a record is mostly empty text: skip zeros four words at a time */
-        while (s < REC_WORDS && w[s] == 0)
-            s++;
-        size_t ctl = n++, k = s;
-        while (k < REC_WORDS && !(w[k] == 0 && (k + 1 == REC_WORDS || w[k + 1] == 0)))
-            out[n++] = w[k++];
-        out[ctl] = (uint64_t)(s - i) << 32 | (k - s);
-        i = k;
+    const char *bytes = (const char *)rec;
+    size_t n = 0, ctl = 0, i = 0, zeros = 0, run_zeros = 0;
+    bool open = false; /* out[ctl] is the open run's control word */
+    for (int t = 0; t <= tg_record_n_texts; t++) {
+        size_t dead = REC_WORDS, end = REC_WORDS; /* [dead, end): the words skipped */
+        if (t < tg_record_n_texts) {
+            const struct tg_record_text *f = &tg_record_texts[t];
+            const char *p = bytes + f->off;
+            size_t len = p[0] == '\0' ? 0 : strnlen(p, f->size);
+            dead = (f->off + len + 7) / 8;
+            end = (size_t)(f->off + f->size) / 8;
+            if (dead >= end)
+                continue;
+        }
+        if (dead > i) {
+            if (!open || zeros > 0) {
+                if (open)
+                    out[ctl] = (uint64_t)run_zeros << 32 | (n - ctl - 1);
+                ctl = n++;
+                run_zeros = zeros;
+                zeros = 0;
+                open = true;
+            }
+            memcpy(out + n, w + i, (dead - i) * 8);
+            n += dead - i;
+        }
+        zeros += end - dead;
+        i = end;
     }
+    if (open)
+        out[ctl] = (uint64_t)run_zeros << 32 | (n - ctl - 1);
+    if (zeros > 0)
+        out[n++] = (uint64_t)zeros << 32;
     return n;
 }
 
-/* Into rec directly: on false its contents are garbage, and no caller uses them. */
-static bool decode(const uint64_t *in, size_t n, struct tg_call_record *rec)
+/* Into slot->rec, clearing first only what the slot's last read set. On false the
+ * record's contents are garbage, and no caller uses them. */
+static bool decode(const uint64_t *in, size_t n, struct tg_journal_slot *slot)
 {
-    uint64_t *w = (uint64_t *)(void *)rec; /* 8-aligned: it has int64s */
+    uint64_t *w = (uint64_t *)(void *)&slot->rec; /* 8-aligned: it has int64s */
+    if (slot->n_runs > TG_JOURNAL_SLOT_RUNS)
+        memset(w, 0, sizeof slot->rec);
+    else
+        for (uint32_t k = 0; k < slot->n_runs; k++)
+            memset(w + slot->run[k][0], 0, slot->run[k][1] * 8u);
+    slot->n_runs = 0;
     size_t i = 0, r = 0;
     while (r < n) {
         uint64_t z = in[r] >> 32, k = in[r] & 0xffffffffu;
         r++;
-        if (z > REC_WORDS - i || k > REC_WORDS - i - z || k > n - r)
+        if (z > REC_WORDS - i || k > REC_WORDS - i - z || k > n - r) {
+            slot->n_runs = TG_JOURNAL_SLOT_RUNS + 1;
             return false;
-        memset(w + i, 0, z * 8);
-        memcpy(w + i + z, in + r, k * 8);
-        i += z + k;
+        }
+        i += z;
+        if (k > 0) {
+            memcpy(w + i, in + r, k * 8);
+            if (slot->n_runs < TG_JOURNAL_SLOT_RUNS) {
+                slot->run[slot->n_runs][0] = (uint16_t)i;
+                slot->run[slot->n_runs][1] = (uint16_t)k;
+            }
+            slot->n_runs++;
+        }
+        i += k;
         r += k;
     }
-    if (i != REC_WORDS)
+    if (i != REC_WORDS) {
+        slot->n_runs = TG_JOURNAL_SLOT_RUNS + 1;
         return false;
-    tg_record_sanitize(rec); /* bytes from a file: terminated text, 0/1 flags */
+    }
+    tg_record_sanitize(&slot->rec); /* bytes from a file: terminated text, 0/1 flags */
     return true;
 }
 
@@ -242,22 +294,22 @@ bool tg_journal_half_full(const struct tg_journal *j)
  * record under its mark is whole by construction (its room is not reused before its
  * commit), so reading it back skips that pass over the payload (verify false). */
 static uint64_t record_at(const uint64_t *ring, uint64_t cap, uint64_t off, bool verify,
-                          struct tg_call_record *rec)
+                          struct tg_journal_slot *slot)
 {
     if (off % 8 != 0 || off > cap || cap - off < 24)
         return 0;
     const uint64_t *r = ring + off / 8;
     uint64_t h = __atomic_load_n(&r[0], __ATOMIC_ACQUIRE), nw = h & 0xffffffffu;
     if (h >> 32 != REC_MAGIC || nw > MAX_PAYLOAD || 24 + nw * 8 > cap - off ||
-        (verify && r[2 + nw] != checksum(r[1], r + 2, nw)) || !decode(r + 2, nw, rec))
+        (verify && r[2 + nw] != checksum(r[1], r + 2, nw)) || !decode(r + 2, nw, slot))
         return 0;
     return 24 + nw * 8;
 }
 
 bool tg_journal_read(const struct tg_journal *j, const struct tg_journal_mark *mark,
-                     struct tg_call_record *rec)
+                     struct tg_journal_slot *slot)
 {
-    return record_at(j->ring, j->cap, mark->at, false, rec) != 0;
+    return record_at(j->ring, j->cap, mark->at, false, slot) != 0;
 }
 
 void tg_journal_committed(struct tg_journal *j, const struct tg_journal_mark *mark)
@@ -315,7 +367,8 @@ static long replay_file(const char path[4096], int fd, tg_journal_replay_cb cb, 
     const uint64_t *ring = (const uint64_t *)(map + HDR_BYTES);
     uint64_t cap = h.ring_bytes, seq = h.tail >> 24, off = (h.tail & 0xffffffu) << 3;
     long n = 0;
-    struct tg_call_record rec;
+    struct tg_journal_slot slot;
+    slot.n_runs = TG_JOURNAL_SLOT_RUNS + 1; /* uninitialized: cleared whole by the first read */
     for (uint64_t seen = 0; seen < cap;) {
         if (off >= cap || cap - off < MIN_RECORD || ring[off / 8] >> 32 == WRAP_MAGIC) {
             seen += off < cap ? cap - off : 0;
@@ -323,11 +376,11 @@ static long replay_file(const char path[4096], int fd, tg_journal_replay_cb cb, 
             continue;
         }
         uint64_t len = (ring[off / 8 + 1] & ((1ull << SEQ_BITS) - 1)) == seq
-                           ? record_at(ring, cap, off, true, &rec)
+                           ? record_at(ring, cap, off, true, &slot)
                            : 0;
         if (len == 0)
             break; /* an older lap, or torn by the crash: the end */
-        if (cb(ud, &rec) != 0) {
+        if (cb(ud, &slot.rec) != 0) {
             n = -1;
             break;
         }

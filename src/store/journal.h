@@ -39,11 +39,22 @@ int tg_journal_append(struct tg_journal *j, const struct tg_call_record *rec,
  *  behind). Owner thread. */
 bool tg_journal_half_full(const struct tg_journal *j);
 
-/** The record appended under mark, into rec: false when the ring does not hold it intact
- *  (never while it is not yet committed: its room is not reused before). Any thread that
- *  got the mark from the owner under a lock. */
+#define TG_JOURNAL_SLOT_RUNS 64
+
+/** A record read back from a journal, and which of its words the read set, so the next
+ *  read into the slot clears only those (a record is mostly zeros: 1 KB of 7.7 set).
+ *  Zero-initialized, or n_runs above TG_JOURNAL_SLOT_RUNS, before its first read. */
+struct tg_journal_slot {
+    struct tg_call_record rec;
+    uint32_t n_runs;                       /* > TG_JOURNAL_SLOT_RUNS: anything may be set */
+    uint16_t run[TG_JOURNAL_SLOT_RUNS][2]; /* first word, words */
+};
+
+/** The record appended under mark, into slot->rec: false when the ring does not hold it
+ *  intact (never while it is not yet committed: its room is not reused before). Any
+ *  thread that got the mark from the owner under a lock. */
 bool tg_journal_read(const struct tg_journal *j, const struct tg_journal_mark *mark,
-                     struct tg_call_record *rec);
+                     struct tg_journal_slot *slot);
 
 /** Every record up to mark is in the store: its room may be reused. Marks arrive in
  *  append order. The ledger's writer thread. */

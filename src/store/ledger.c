@@ -91,7 +91,7 @@ struct tg_ledger {
     uint64_t pushed, written; /* rows queued, rows taken and committed (queue order) */
     struct tg_journal **journals;
     int n_journals;
-    struct tg_call_record scratch[TG_STORE_ROWS_MAX]; /* the writer's: journaled rows read back */
+    struct tg_journal_slot scratch[TG_STORE_ROWS_MAX]; /* the writer's: journaled rows read back */
 };
 
 static bool set_policy(pthread_t t, int policy)
@@ -242,12 +242,13 @@ int64_t tg_ledger_wal_bytes(struct tg_ledger *l)
 /* The entry's record: its copy, or read back from its journal into *slot (valid until
  * the slot is reused). NULL when the journal no longer holds it, which its room not
  * being reused before the commit rules out; logged all the same. Writer thread. */
-static const struct tg_call_record *entry_record(const struct entry *e, struct tg_call_record *slot)
+static const struct tg_call_record *entry_record(const struct entry *e,
+                                                 struct tg_journal_slot *slot)
 {
     if (e->rec != NULL)
         return e->rec;
     if (tg_journal_read(e->j, &e->mark, slot))
-        return slot;
+        return &slot->rec;
     tg_error("event=ledger_row_lost reason=journal_unreadable");
     return NULL;
 }

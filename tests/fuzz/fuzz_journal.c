@@ -34,7 +34,7 @@ static int check(void *ud, const struct tg_call_record *rec)
 }
 
 /* The input is the journal file; its header is made to match this build (magic "TGJRNL01",
- * this record size, layout 1, a 64 KB ring) so the records, head and tail are what vary. */
+ * this record size, layout 2, a 64 KB ring) so the records, head and tail are what vary. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (dir[0] == '\0') {
@@ -50,7 +50,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(buf, 0, sizeof buf);
     memcpy(buf, data, size < sizeof buf ? size : sizeof buf);
     const uint64_t magic = 0x31304c4e524a4754ull, ring = RING;
-    const uint32_t rsize = sizeof(struct tg_call_record), layout = 1;
+    const uint32_t rsize = sizeof(struct tg_call_record), layout = 2;
     memcpy(buf, &magic, 8);
     memcpy(buf + 8, &rsize, 4);
     memcpy(buf + 12, &layout, 4);
