@@ -25,7 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FRAME_HDR 24        /* a WAL frame's header; bytes 4-7: database size, 0 = not a commit */
+#define FRAME_HDR 24 /* a WAL frame's header; bytes 4-7: database size, 0 = not a commit */
 #define BUF_MAX   (124u << 10) /* the default VFS writes at most 128 KB - 1 in one call */
 
 struct wfile {
@@ -103,8 +103,8 @@ static int w_write(sqlite3_file *file, const void *p, int n, sqlite3_int64 off)
         return f->real->pMethods->xWrite(f->real, p, n, off);
     int rc = f->err;
     f->err = SQLITE_OK;
-    if (rc == SQLITE_OK && f->len > 0 && (off != f->off + (sqlite3_int64)f->len ||
-                                          f->len + (size_t)n > BUF_MAX))
+    if (rc == SQLITE_OK && f->len > 0 &&
+        (off != f->off + (sqlite3_int64)f->len || f->len + (size_t)n > BUF_MAX))
         rc = flush(f);
     if (rc != SQLITE_OK)
         return rc;
@@ -119,9 +119,11 @@ static int w_write(sqlite3_file *file, const void *p, int n, sqlite3_int64 off)
             f->cap = cap;
         }
     }
-    if (need > f->cap) { /* too big for the buffer, or no memory for it: as it comes */
+    if (need > f->cap) { /* too big for the buffer, or no memory for it: after what is */
+        f->commit_next = false;
+        rc = flush(f);
         __atomic_add_fetch(&log_writes, 1, __ATOMIC_RELAXED);
-        return f->real->pMethods->xWrite(f->real, p, n, off);
+        return rc != SQLITE_OK ? rc : f->real->pMethods->xWrite(f->real, p, n, off);
     }
     if (f->len == 0)
         f->off = off;
