@@ -28,6 +28,15 @@ void tg_buf_append(struct tg_buf *b, const void *p, size_t n)
     b->base[b->len] = '\0';
 }
 
+char *tg_buf_extend(struct tg_buf *b, size_t n)
+{
+    reserve(b, n);
+    char *p = b->base + b->len;
+    b->len += n;
+    b->base[b->len] = '\0';
+    return p;
+}
+
 void tg_buf_appends(struct tg_buf *b, const char *s)
 {
     tg_buf_append(b, s, strlen(s));

@@ -12,6 +12,9 @@ struct tg_buf {
 };
 
 void tg_buf_append(struct tg_buf *b, const void *p, size_t n);
+/** Grows the buffer by n bytes (NUL-terminated after them) and returns where they start,
+ *  for the caller to fill. */
+char *tg_buf_extend(struct tg_buf *b, size_t n);
 void tg_buf_appends(struct tg_buf *b, const char *s);
 void tg_buf_appendf(struct tg_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /** Appends s as a JSON string literal, quotes included. */

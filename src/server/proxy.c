@@ -880,21 +880,24 @@ static void rearm_timer(struct call *c, h2o_timeout_t *which)
 }
 
 /* One header of the provider's final response: kept (name lowercased) for the client. */
+/* Keeps the header as "name\0value\0", the name in lower case, and reads the ones the
+ * row and the relay need (known by their lengths first). */
 static void record_header(struct call *c, const char *p, size_t nl, const char *v, size_t vl)
 {
-    char name[128];
-    if (nl == 0 || nl >= sizeof name)
+    if (nl == 0 || nl >= 128)
         return;
+    char *name = tg_buf_extend(&c->resp_hdrs, nl + 1 + vl + 1);
     for (size_t i = 0; i < nl; i++)
         name[i] = (char)((p[i] >= 'A' && p[i] <= 'Z') ? p[i] + 32 : p[i]);
     name[nl] = '\0';
-    tg_buf_append(&c->resp_hdrs, name, nl + 1);
-    tg_buf_append(&c->resp_hdrs, v, vl);
-    tg_buf_append(&c->resp_hdrs, "", 1);
-    if (strcmp(name, "x-request-id") == 0 || strcmp(name, "request-id") == 0 ||
-        strcmp(name, "x-amzn-requestid") == 0)
+    memcpy(name + nl + 1, v, vl);
+    name[nl + 1 + vl] = '\0';
+    bool is_request_id = (nl == 12 && memcmp(name, "x-request-id", 12) == 0) ||
+                         (nl == 10 && memcmp(name, "request-id", 10) == 0) ||
+                         (nl == 16 && memcmp(name, "x-amzn-requestid", 16) == 0);
+    if (is_request_id)
         TG_SET(c->rec.provider_request_id, v, (unsigned long)vl);
-    if (strcmp(name, "content-type") == 0)
+    else if (nl == 12 && memcmp(name, "content-type", 12) == 0)
         TG_SET(c->content_type, v, (unsigned long)vl);
 }
 
@@ -1213,10 +1216,11 @@ static void add_upstream_header(struct call *c, const char *name, size_t nl, con
                                 size_t vl)
 {
     if (c->is_native) {
-        tg_buf_append(&c->reqhead, name, nl);
-        tg_buf_append(&c->reqhead, ": ", 2);
-        tg_buf_append(&c->reqhead, v, vl);
-        tg_buf_append(&c->reqhead, "\r\n", 2);
+        char *line = tg_buf_extend(&c->reqhead, nl + 2 + vl + 2);
+        memcpy(line, name, nl);
+        memcpy(line + nl, ": ", 2);
+        memcpy(line + nl + 2, v, vl);
+        memcpy(line + nl + 2 + vl, "\r\n", 2);
         return;
     }
     char line[8192];
