@@ -16,29 +16,11 @@
 
 #include "core/record.h"
 #include "store/journal.h"
+#include "tests/unit/store/tmp_dir.h"
 
 #define RING    (64u * 1024)
 #define HDR     4096
 #define MAX_GOT 64
-
-static char dir[64], path[128];
-
-static int setup(void **state)
-{
-    (void)state;
-    snprintf(dir, sizeof dir, "/tmp/tgjournalXXXXXX");
-    assert_non_null(mkdtemp(dir));
-    snprintf(path, sizeof path, "%s/ledger.db", dir);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    return system(cmd);
-}
 
 /* Record i: distinct ids and numbers; every 3rd has full-length text fields. */
 static void fill(struct tg_call_record *r, int i)

@@ -21,25 +21,7 @@
 #include "core/record.h"
 #include "store/ledger.h"
 #include "store/sqlite_store.h"
-
-static char dir[64], path[128];
-
-static int setup(void **state)
-{
-    (void)state;
-    snprintf(dir, sizeof dir, "/tmp/tgledgerXXXXXX");
-    assert_non_null(mkdtemp(dir));
-    snprintf(path, sizeof path, "%s/ledger.db", dir);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    return system(cmd);
-}
+#include "tests/unit/store/tmp_dir.h"
 
 static void fill(struct tg_call_record *r, const char *id)
 {

@@ -20,25 +20,7 @@
 #include <unistd.h>
 
 #include "store/walbuf.h"
-
-static char dir[64], path[128];
-
-static int setup(void **state)
-{
-    (void)state;
-    snprintf(dir, sizeof dir, "/tmp/tgwalbufXXXXXX");
-    assert_non_null(mkdtemp(dir));
-    snprintf(path, sizeof path, "%s/t.db", dir);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    return system(cmd);
-}
+#include "tests/unit/store/tmp_dir.h"
 
 static void exec_ok(sqlite3 *db, const char *sql)
 {
@@ -69,15 +51,37 @@ static long long query(sqlite3 *db, const char *sql)
     return v;
 }
 
-/* rows of 500 bytes, x = first .. first + n - 1 */
-static void insert(sqlite3 *db, int first, int n)
+#define TABLE "CREATE TABLE t (x INTEGER PRIMARY KEY, v TEXT)"
+
+/* The statement that inserts rows of 500 bytes, x = first .. first + n - 1 */
+static void insert_sql(char *sql, size_t size, int first, int n)
 {
-    char sql[160];
-    snprintf(sql, sizeof sql,
+    snprintf(sql, size,
              "WITH RECURSIVE s(i) AS (SELECT %d UNION ALL SELECT i + 1 FROM s WHERE i < %d)"
              " INSERT INTO t SELECT i, printf('%%0500d', i) FROM s",
              first, first + n - 1);
+}
+
+static void insert(sqlite3 *db, int first, int n)
+{
+    char sql[160];
+    insert_sql(sql, sizeof sql, first, n);
     exec_ok(db, sql);
+}
+
+/* Creates the table, then runs child in a process of its own, which must exit 0. */
+static void in_child(int (*child)(void))
+{
+    sqlite3 *db = open_db(true);
+    exec_ok(db, TABLE);
+    sqlite3_close(db);
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(child());
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
 }
 
 static long long wal_bytes(void)
@@ -93,7 +97,7 @@ static void test_commit_is_one_write_and_visible_at_once(void **state)
 {
     (void)state;
     sqlite3 *db = open_db(true), *reader = open_db(false);
-    exec_ok(db, "CREATE TABLE t (x INTEGER PRIMARY KEY, v TEXT)");
+    exec_ok(db, TABLE);
     long long before = wal_bytes();
     uint64_t writes = tg_walbuf_log_writes();
     exec_ok(db, "BEGIN");
@@ -112,7 +116,7 @@ static void test_large_spilling_transaction_commits_intact(void **state)
     (void)state;
     sqlite3 *db = open_db(true);
     exec_ok(db, "PRAGMA cache_size=8"); /* pages spill to the log mid-transaction */
-    exec_ok(db, "CREATE TABLE t (x INTEGER PRIMARY KEY, v TEXT)");
+    exec_ok(db, TABLE);
     exec_ok(db, "BEGIN");
     insert(db, 1, 3000); /* ~1.6 MB: past the buffer */
     exec_ok(db, "UPDATE t SET v = printf('%0499d', x) WHERE x % 7 = 0"); /* spilled pages again */
@@ -136,28 +140,40 @@ static void test_large_spilling_transaction_commits_intact(void **state)
     sqlite3_close(reader);
 }
 
+static int commit_then_die(void)
+{
+    sqlite3 *db = open_db(true);
+    exec_ok(db, "BEGIN");
+    insert(db, 1, 32);
+    exec_ok(db, "COMMIT");
+    exec_ok(db, "BEGIN");
+    insert(db, 33, 5); /* not committed: gone with the process */
+    return 0;          /* no close: as kill -9 would leave it */
+}
+
 static void test_commit_outlives_the_process(void **state)
 {
     (void)state;
-    sqlite3 *db = open_db(true);
-    exec_ok(db, "CREATE TABLE t (x INTEGER PRIMARY KEY, v TEXT)");
-    sqlite3_close(db);
-    pid_t pid = fork();
-    if (pid == 0) {
-        db = open_db(true);
-        exec_ok(db, "BEGIN");
-        insert(db, 1, 32);
-        exec_ok(db, "COMMIT");
-        exec_ok(db, "BEGIN");
-        insert(db, 33, 5); /* not committed: gone with the process */
-        _exit(0);          /* no close: as kill -9 would leave it */
-    }
-    int status = 0;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_int_equal(WEXITSTATUS(status), 0);
-    db = open_db(false);
+    in_child(commit_then_die);
+    sqlite3 *db = open_db(false);
     assert_int_equal(query(db, "SELECT count(*) FROM t"), 32);
     sqlite3_close(db);
+}
+
+static int commit_past_the_size_limit(void)
+{
+    signal(SIGXFSZ, SIG_IGN);
+    struct rlimit lim = {16 << 10, 16 << 10}; /* a 32-row commit is ~66 KB */
+    sqlite3 *db = open_db(true);
+    if (setrlimit(RLIMIT_FSIZE, &lim) != 0)
+        return 2;
+    char sql[160];
+    insert_sql(sql, sizeof sql, 1, 32);
+    if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK &&
+        sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK &&
+        sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
+        return 3; /* committed past the limit */
+    return 0;
 }
 
 /* A log write that fails fails its commit (here the file size limit: EFBIG), and the
@@ -165,30 +181,8 @@ static void test_commit_outlives_the_process(void **state)
 static void test_failed_log_write_fails_the_commit(void **state)
 {
     (void)state;
-    sqlite3 *db = open_db(true);
-    exec_ok(db, "CREATE TABLE t (x INTEGER PRIMARY KEY, v TEXT)");
-    sqlite3_close(db);
-    pid_t pid = fork();
-    if (pid == 0) {
-        signal(SIGXFSZ, SIG_IGN);
-        struct rlimit lim = {16 << 10, 16 << 10}; /* a 32-row commit is ~66 KB */
-        db = open_db(true);
-        if (setrlimit(RLIMIT_FSIZE, &lim) != 0)
-            _exit(2);
-        int rc = sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
-        char sql[160];
-        snprintf(sql, sizeof sql,
-                 "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 32)"
-                 " INSERT INTO t SELECT i, printf('%%0500d', i) FROM s");
-        rc = rc != SQLITE_OK ? rc : sqlite3_exec(db, sql, NULL, NULL, NULL);
-        if (rc == SQLITE_OK && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
-            _exit(3); /* committed past the limit */
-        _exit(0);
-    }
-    int status = 0;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_int_equal(WEXITSTATUS(status), 0);
-    db = open_db(false);
+    in_child(commit_past_the_size_limit);
+    sqlite3 *db = open_db(false);
     assert_int_equal(query(db, "SELECT count(*) FROM t"), 0);
     sqlite3_close(db);
 }
