@@ -214,15 +214,25 @@ static bool take(enum tg_field f, const char *v, size_t n, const char *prefix, c
     return true;
 }
 
-static void add_tag(struct tg_buf *tags, const char *k, size_t kn, const char *v, size_t vn)
+/* Adds k=v to the tags object being built, unless it would not fit the column with the
+ * object's closing brace: then it and every later tag are left out (*truncated), so the
+ * column always holds whole JSON. */
+static void add_tag(struct tg_buf *tags, const char *k, size_t kn, const char *v, size_t vn,
+                    bool *truncated)
 {
     char key[64], val[256];
-    if (!clean_value(k, kn, key, sizeof key) || !clean_value(v, vn, val, sizeof val))
+    if (*truncated || !clean_value(k, kn, key, sizeof key) || !clean_value(v, vn, val, sizeof val))
         return;
+    size_t before = tags->len;
     tg_buf_appends(tags, tags->len > 1 ? "," : "");
     tg_buf_append_json_str(tags, key, strlen(key));
     tg_buf_appends(tags, ":");
     tg_buf_append_json_str(tags, val, strlen(val));
+    if (tags->len + 1 > sizeof((struct tg_call_record *)0)->tags - 1) {
+        tags->len = before;
+        tags->base[before] = '\0';
+        *truncated = true;
+    }
 }
 
 /* --- mapping tables ------------------------------------------------------------------ */
@@ -432,6 +442,7 @@ void tg_identity_resolve(const struct tg_identity_config *cfg, const struct tg_h
         source_add(&src, "team", "", "unmapped");
     if ((cc_unmapped || cc_unmapped2) && rec->cost_center[0] == '\0')
         source_add(&src, "cost_center", "", "unmapped");
+    bool truncated = false;
     for (size_t i = 0; i < nh; i++) {
         if (!name_is(&h[i], "x-tollgate-tags", 15))
             continue;
@@ -441,14 +452,16 @@ void tg_identity_resolve(const struct tg_identity_config *cfg, const struct tg_h
             const char *stop = comma ? comma : end;
             const char *eq = memchr(p, '=', (size_t)(stop - p));
             if (eq != NULL)
-                add_tag(&tags, p, (size_t)(eq - p), eq + 1, (size_t)(stop - eq - 1));
+                add_tag(&tags, p, (size_t)(eq - p), eq + 1, (size_t)(stop - eq - 1), &truncated);
             p = comma ? comma + 1 : end;
         }
     }
     for (int i = 0; bg != NULL && i < bg->n; i++)
         if (strncmp(bg->m[i].key, "tag.", 4) == 0)
             add_tag(&tags, bg->m[i].key + 4, strlen(bg->m[i].key) - 4, bg->m[i].value,
-                    strlen(bg->m[i].value));
+                    strlen(bg->m[i].value), &truncated);
+    if (truncated)
+        source_add(&src, "tags", "", "truncated");
     tg_buf_appends(&src, "}");
     tg_buf_appends(&tags, "}");
     TG_SET(rec->attribution_sources, src.len > 2 ? src.base : "", src.len > 2 ? src.len : 0);

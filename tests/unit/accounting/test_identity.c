@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <cjson/cJSON.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "accounting/identity.h"
@@ -105,6 +107,31 @@ static void test_rejections_and_tags(void **state)
         "{\"request_id\":\"generated\",\"team\":\"header\",\"feature_id\":\"rejected:header\","
         "\"actor_type\":\"rejected:header\",\"service\":\"rejected:header\"}");
     assert_string_equal(r.tags, "{\"region\":\"eu\",\"project\":\"apollo\",\"squad\":\"blue\"}");
+}
+
+/* More tags than the column holds: the tags that fit are kept in order, the object stays
+ * valid JSON, and the sources say that some were left out */
+static void test_tags_past_the_column_are_left_out(void **state)
+{
+    (void)state;
+    struct tg_identity_config cfg;
+    tg_identity_config_defaults(&cfg);
+    static char tags[4096];
+    size_t n = 0;
+    for (int i = 0; i < 12; i++) /* 12 tags of ~260 bytes: 3.1 KB */
+        n += (size_t)snprintf(tags + n, sizeof tags - n, "%sk%02d=%0250d", i ? "," : "", i, i);
+    const struct tg_header h[] = {{"x-tollgate-tags", "x-tollgate-tags", 15, tags, n}};
+    struct tg_call_record r;
+    resolve(&cfg, h, 1, NULL, NULL, &r);
+    assert_true(strlen(r.tags) < sizeof r.tags - 1);
+    cJSON *j = cJSON_Parse(r.tags);
+    assert_non_null(j);
+    assert_int_equal(cJSON_GetArraySize(j), 7); /* 7 x 263 + 2 bytes fit in 2047, 8 do not */
+    assert_string_equal(j->child->string, "k00");
+    assert_string_equal(j->child->prev->string, "k06");
+    cJSON_Delete(j);
+    assert_string_equal(r.attribution_sources,
+                        "{\"request_id\":\"generated\",\"tags\":\"truncated\"}");
 }
 
 static void test_configured_alias(void **state)
@@ -280,6 +307,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_precedence_matrix),
         cmocka_unit_test(test_rejections_and_tags),
+        cmocka_unit_test(test_tags_past_the_column_are_left_out),
         cmocka_unit_test(test_configured_alias),
         cmocka_unit_test(test_mappings_and_route),
         cmocka_unit_test(test_policy),
