@@ -44,7 +44,11 @@ e2e all ./*.test.mjs
 echo "== end-to-end tests again, upstream client libcurl"
 TOLLGATE_UPSTREAM_CLIENT=libcurl e2e libcurl ./core_openai.test.mjs ./core_anthropic.test.mjs ./errors.test.mjs
 
-rm -rf "$log"
 [ "$failed" -eq 0 ] || status=1
+if [ "$status" -eq 0 ]; then
+  rm -rf "$log"
+else # kept: the output of every suite, for the failure a scrolled-away terminal lost
+  echo "logs of this run: $log"
+fi
 echo "tests: $passed passed, $failed failed"
 exit $status
