@@ -879,9 +879,9 @@ static void rearm_timer(struct call *c, h2o_timeout_t *which)
     h2o_timeout_link(c->w->loop, which, &c->timer);
 }
 
-/* One header of the provider's final response: kept (name lowercased) for the client. */
-/* Keeps the header as "name\0value\0", the name in lower case, and reads the ones the
- * row and the relay need (known by their lengths first). */
+/* One header of the provider's final response: kept for the client as "name\0value\0",
+ * the name in lower case, and read when the row or the relay needs it (found by its
+ * length first). */
 static void record_header(struct call *c, const char *p, size_t nl, const char *v, size_t vl)
 {
     if (nl == 0 || nl >= 128)
