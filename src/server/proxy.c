@@ -787,9 +787,12 @@ static void finish_call(struct call *c)
     if (h2o_timeout_is_linked(&c->begin_row))
         h2o_timeout_unlink(&c->begin_row);
     c->state = CALL_FINISHED;
-    r->ended_at_ms = tg_now_ms();
+    /* the end on the wall clock as the start plus the monotonic time since: one clock read,
+     * and a duration a clock step cannot make negative */
+    int64_t now = tg_mono_ns();
+    r->ended_at_ms = (c->start_unix_ns + (now - c->start_ns)) / 1000000;
     if (r->attempt > 0) {
-        c->done_ns = tg_mono_ns();
+        c->done_ns = now;
         r->upstream_ms = (c->done_ns - c->start_ns) / 1000000;
     }
     if (c->is_sse && c->sst.saw_error && strcmp(r->outcome, "ok") == 0) {
@@ -1128,7 +1131,7 @@ static struct call *call_new(struct tg_worker *w, h2o_req_t *req)
     c->req = req;
     c->refs = 1;
     c->start_ns = tg_mono_ns();
-    c->start_unix_ns = tg_now_ns();
+    c->start_unix_ns = tg_now_ns(); /* the span's start, and the row's started_at below */
     c->timer.cb = on_timer;
     c->client_check.cb = on_client_check;
     w->active_calls++;
@@ -1136,7 +1139,7 @@ static struct call *call_new(struct tg_worker *w, h2o_req_t *req)
     *slot = c;
     hold_client(c, req);
     struct tg_call_record *r = &c->rec;
-    r->started_at_ms = tg_now_ms();
+    r->started_at_ms = c->start_unix_ns / 1000000;
     r->ttft_ms = -1;
     r->upstream_ms = -1;
     tg_uuid7(r->started_at_ms, r->call_id);
