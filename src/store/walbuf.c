@@ -13,8 +13,13 @@
  *   truncate, a size query, a file control, the close;
  * - when the buffer would pass BUF_MAX (a 32-row commit is ~66 KB);
  * - in the database's xShmBarrier, which SQLite calls before it publishes frames to
- *   other connections (a safety net: the rules above leave nothing there). Its error,
- *   which it cannot return, fails the next write or sync of the file.
+ *   other connections (a safety net: the rules above leave nothing there);
+ * - before any change to the database's shared-memory locks: a transaction that rolls
+ *   back leaves its spilled pages in the buffer, and they must reach the file (past the
+ *   log's end, harmless) before the write lock goes to another connection, which
+ *   writes its own frames there.
+ * The errors of the last two, which they cannot return, fail the next write or sync of
+ * the file.
  * A commit that returns has its frames in the OS page cache as before, so the durability
  * of synchronous=NORMAL is unchanged, and other connections (the checkpointer, reports)
  * only read frames that are published. */
@@ -208,9 +213,18 @@ static int w_shm_map(sqlite3_file *f, int pg, int pgsz, int extend, void volatil
     return real(f)->pMethods->xShmMap(real(f), pg, pgsz, extend, pp);
 }
 
-static int w_shm_lock(sqlite3_file *f, int offset, int n, int flags)
+/* Before any change to the database's locks, so no append outlives the write lock it
+ * was made under: a rolled-back transaction's spilled pages, buffered and past the log's
+ * end, must not land later on frames another connection has written there since. */
+static int w_shm_lock(sqlite3_file *file, int offset, int n, int flags)
 {
-    return real(f)->pMethods->xShmLock(real(f), offset, n, flags);
+    struct wfile *f = (struct wfile *)file;
+    if (f->wal != NULL && f->wal->len > 0) {
+        int rc = flush(f->wal);
+        if (rc != SQLITE_OK && f->wal->err == SQLITE_OK)
+            f->wal->err = rc;
+    }
+    return f->real->pMethods->xShmLock(f->real, offset, n, flags);
 }
 
 static int w_shm_unmap(sqlite3_file *f, int delete_flag)

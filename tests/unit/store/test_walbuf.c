@@ -140,6 +140,37 @@ static void test_large_spilling_transaction_commits_intact(void **state)
     sqlite3_close(reader);
 }
 
+/* A transaction whose spilled pages were still buffered rolls back; another connection
+ * then writes its own frames where those would have gone and commits. Nothing of the
+ * rolled-back transaction may reach the log after that: the other's rows read back
+ * whole, from the first connection too. */
+static void test_rolled_back_appends_never_land_over_later_ones(void **state)
+{
+    (void)state;
+    sqlite3 *a = open_db(true), *b = open_db(false);
+    exec_ok(a, TABLE);
+    /* the pages in the database file, so the rollback reads nothing back from the log */
+    exec_ok(a, "PRAGMA cache_size=8; PRAGMA wal_checkpoint(TRUNCATE)");
+    exec_ok(a, "BEGIN");
+    insert(a, 1, 60); /* ~30 KB: spilled into the buffer, not past it */
+    exec_ok(a, "ROLLBACK");
+    exec_ok(b, "BEGIN");
+    insert(b, 1001, 60);
+    exec_ok(b, "COMMIT");
+    assert_int_equal(query(a, "SELECT count(*) FROM t WHERE v = printf('%0500d', x)"), 60);
+    assert_int_equal(query(b, "SELECT count(*) FROM t WHERE v = printf('%0500d', x)"), 60);
+    sqlite3_close(a);
+    sqlite3_close(b);
+    sqlite3 *c = open_db(false);
+    assert_int_equal(query(c, "SELECT count(*) FROM t WHERE x > 1000"), 60);
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(c, "PRAGMA integrity_check", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(st, 0), "ok");
+    sqlite3_finalize(st);
+    sqlite3_close(c);
+}
+
 static int commit_then_die(void)
 {
     sqlite3 *db = open_db(true);
@@ -193,6 +224,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_commit_is_one_write_and_visible_at_once, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_large_spilling_transaction_commits_intact, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_rolled_back_appends_never_land_over_later_ones, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_commit_outlives_the_process, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_log_write_fails_the_commit, setup, teardown),
