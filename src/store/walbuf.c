@@ -41,7 +41,7 @@ struct wfile {
     struct wfile *db;   /* a WAL: its database */
     bool is_wal;
     bool commit_next; /* the last append was a commit frame's header: its page comes next */
-    int err;          /* a flush in xShmBarrier failed: the next write or sync reports it */
+    int err;          /* a flush that could not report its error failed: the next use does */
     unsigned char *buf;
     size_t len, cap;
     sqlite3_int64 off; /* the file offset of buf[0] */
@@ -69,7 +69,18 @@ static int flush(struct wfile *f)
     return rc;
 }
 
-/* The buffer flushed, and any error a barrier's flush left: before the file is used. */
+/* For the callers that cannot return an error (xShmBarrier, xShmLock's unlocks): the
+ * next write, sync, truncate or size query of the file reports it. */
+static void flush_or_remember(struct wfile *f)
+{
+    if (f == NULL || f->len == 0)
+        return;
+    int rc = flush(f);
+    if (rc != SQLITE_OK && f->err == SQLITE_OK)
+        f->err = rc;
+}
+
+/* The buffer flushed, and any error a flush could not report: before the file is used. */
 static int settle(struct wfile *f)
 {
     int rc = f->err != SQLITE_OK ? f->err : flush(f);
@@ -174,12 +185,7 @@ static int w_file_control(sqlite3_file *file, int op, void *arg)
 
 static void w_shm_barrier(sqlite3_file *file)
 {
-    struct wfile *f = (struct wfile *)file;
-    if (f->wal != NULL && f->wal->len > 0) {
-        int rc = flush(f->wal);
-        if (rc != SQLITE_OK && f->wal->err == SQLITE_OK)
-            f->wal->err = rc;
-    }
+    flush_or_remember(((struct wfile *)file)->wal);
     real(file)->pMethods->xShmBarrier(real(file));
 }
 
@@ -218,13 +224,8 @@ static int w_shm_map(sqlite3_file *f, int pg, int pgsz, int extend, void volatil
  * end, must not land later on frames another connection has written there since. */
 static int w_shm_lock(sqlite3_file *file, int offset, int n, int flags)
 {
-    struct wfile *f = (struct wfile *)file;
-    if (f->wal != NULL && f->wal->len > 0) {
-        int rc = flush(f->wal);
-        if (rc != SQLITE_OK && f->wal->err == SQLITE_OK)
-            f->wal->err = rc;
-    }
-    return f->real->pMethods->xShmLock(f->real, offset, n, flags);
+    flush_or_remember(((struct wfile *)file)->wal);
+    return real(file)->pMethods->xShmLock(real(file), offset, n, flags);
 }
 
 static int w_shm_unmap(sqlite3_file *f, int delete_flag)
