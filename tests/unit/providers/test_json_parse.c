@@ -248,6 +248,16 @@ static void test_limits(void **state)
     free(s);
 }
 
+/* j printed compactly is want; j is freed */
+static void assert_prints_and_free(cJSON *j, const char *want)
+{
+    assert_non_null(j);
+    char *got = cJSON_PrintUnformatted(j);
+    assert_string_equal(got, want);
+    cJSON_free(got);
+    cJSON_Delete(j);
+}
+
 /* Only the kept members of the top-level object are built, in their order, duplicates
  * too; the others are checked, not built */
 static void test_keys_builds_only_the_kept_members(void **state)
@@ -260,24 +270,14 @@ static void test_keys_builds_only_the_kept_members(void **state)
         "\"n\":123456789012345678901234567890,\"model\":\"second\"}";
     cJSON *j = tg_json_parse_keys(text, sizeof text - 1, keep);
     assert_non_null(j);
-    char *got = cJSON_PrintUnformatted(j);
-    assert_string_equal(got, "{\"model\":\"gpt-4o\",\"stream\":true,\"model\":\"second\"}");
-    cJSON_free(got);
     assert_string_equal(cJSON_GetObjectItemCaseSensitive(j, "model")->valuestring, "gpt-4o");
-    cJSON_Delete(j);
+    assert_prints_and_free(j, "{\"model\":\"gpt-4o\",\"stream\":true,\"model\":\"second\"}");
     /* below the top level every member is kept; a text that is not an object is whole */
     static const char nested[] = "{\"stream_options\":{\"a\":1,\"include_usage\":false}}";
     static const struct tg_json_keep so[] = {{"stream_options", NULL}, {NULL, NULL}};
-    j = tg_json_parse_keys(nested, sizeof nested - 1, so);
-    got = cJSON_PrintUnformatted(j);
-    assert_string_equal(got, "{\"stream_options\":{\"a\":1,\"include_usage\":false}}");
-    cJSON_free(got);
-    cJSON_Delete(j);
-    j = tg_json_parse_keys("[{\"model\":1}]", 13, keep);
-    got = cJSON_PrintUnformatted(j);
-    assert_string_equal(got, "[{\"model\":1}]");
-    cJSON_free(got);
-    cJSON_Delete(j);
+    assert_prints_and_free(tg_json_parse_keys(nested, sizeof nested - 1, so),
+                           "{\"stream_options\":{\"a\":1,\"include_usage\":false}}");
+    assert_prints_and_free(tg_json_parse_keys("[{\"model\":1}]", 13, keep), "[{\"model\":1}]");
 }
 
 /* A spec keeps members at every depth: under a kept member only its sub's members are
@@ -302,22 +302,16 @@ static void test_spec_builds_only_the_kept_members_at_every_depth(void **state)
         "\"usage\":{\"prompt_tokens\":3,\"details\":{\"x\":[1]}}}";
     cJSON *j = tg_json_parse_keys(text, sizeof text - 1, spec);
     assert_non_null(j);
-    char *got = cJSON_PrintUnformatted(j);
-    assert_string_equal(got, "{\"id\":\"c1\",\"choices\":[{\"message\":{\"tool_calls\":[{},{}]},"
-                             "\"finish_reason\":\"tool_calls\"},{\"message\":\"not an object\","
-                             "\"finish_reason\":null},7],"
-                             "\"usage\":{\"prompt_tokens\":3,\"details\":{\"x\":[1]}}}");
-    cJSON_free(got);
     assert_int_equal(cJSON_GetArraySize(tg_json_path(
                          cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "choices"), 0),
                          "message.tool_calls")),
                      2);
-    cJSON_Delete(j);
-    j = tg_json_parse_keys("[{\"index\":1,\"id\":2}]", 20, spec);
-    got = cJSON_PrintUnformatted(j);
-    assert_string_equal(got, "[{\"index\":1,\"id\":2}]");
-    cJSON_free(got);
-    cJSON_Delete(j);
+    assert_prints_and_free(j, "{\"id\":\"c1\",\"choices\":[{\"message\":{\"tool_calls\":[{},{}]},"
+                              "\"finish_reason\":\"tool_calls\"},{\"message\":\"not an object\","
+                              "\"finish_reason\":null},7],"
+                              "\"usage\":{\"prompt_tokens\":3,\"details\":{\"x\":[1]}}}");
+    assert_prints_and_free(tg_json_parse_keys("[{\"index\":1,\"id\":2}]", 20, spec),
+                           "[{\"index\":1,\"id\":2}]");
     char bad_text[256];
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         snprintf(bad_text, sizeof bad_text,
