@@ -6,21 +6,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/log.h"
 #include "store/journal.h"
+#include "journal_dir.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define HDR  4096u
 #define RING (64u * 1024)
-
-static char dir[64], ledger[128], file[160];
-
-static void cleanup(void)
-{
-    unlink(file);
-    rmdir(dir);
-}
 
 static int check(void *ud, const struct tg_call_record *rec)
 {
@@ -37,15 +29,7 @@ static int check(void *ud, const struct tg_call_record *rec)
  * this record size, layout 2, a 64 KB ring) so the records, head and tail are what vary. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (dir[0] == '\0') {
-        tg_log_set_level(TG_LOG_ERROR); /* every replay logs a warning */
-        snprintf(dir, sizeof dir, "/tmp/tgfuzzjournalXXXXXX");
-        if (mkdtemp(dir) == NULL)
-            abort();
-        snprintf(ledger, sizeof ledger, "%s/l.db", dir);
-        snprintf(file, sizeof file, "%s.journal.0", ledger);
-        atexit(cleanup);
-    }
+    journal_dir_once();
     static uint8_t buf[HDR + RING];
     memset(buf, 0, sizeof buf);
     memcpy(buf, data, size < sizeof buf ? size : sizeof buf);

@@ -8,22 +8,15 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/log.h"
 #include "store/journal.h"
+#include "journal_dir.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define MAX_RECORDS 16
 
-static char dir[64], ledger[128], file[160];
 static struct tg_call_record want[MAX_RECORDS];
 static int replayed;
-
-static void cleanup(void)
-{
-    unlink(file);
-    rmdir(dir);
-}
 
 /* got against the record appended, made safe as a read makes it */
 static void check(const struct tg_call_record *got, const struct tg_call_record *appended)
@@ -60,15 +53,7 @@ static int on_replay(void *ud, const struct tg_call_record *rec)
  * with zeros). */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (dir[0] == '\0') {
-        tg_log_set_level(TG_LOG_ERROR); /* every replay logs a warning */
-        snprintf(dir, sizeof dir, "/tmp/tgfuzzroundtripXXXXXX");
-        if (mkdtemp(dir) == NULL)
-            abort();
-        snprintf(ledger, sizeof ledger, "%s/l.db", dir);
-        snprintf(file, sizeof file, "%s.journal.0", ledger);
-        atexit(cleanup);
-    }
+    journal_dir_once();
     const size_t rs = sizeof(struct tg_call_record);
     int n = (int)((size + rs - 1) / rs);
     if (n > MAX_RECORDS)
