@@ -77,6 +77,7 @@ void tg_config_defaults(struct tg_config *c)
     c->listen_port = 8080;
     c->workers = 0;
     snprintf(c->ledger_path, sizeof c->ledger_path, "./tollgate.db");
+    c->ledger_writer_idle = true;
     snprintf(c->log_level, sizeof c->log_level, "info");
     snprintf(c->attr_mode, sizeof c->attr_mode, "off");
     snprintf(c->admin_key_env, sizeof c->admin_key_env, "TOLLGATE_MASTER_KEY");
@@ -94,7 +95,6 @@ void tg_config_defaults(struct tg_config *c)
     c->budget_bytes_per_token = 1;
     c->budget_default_max_output = 4096;
     c->metrics_enabled = true;
-    c->ledger_writer_idle = true;
     c->metrics_max_label_values = 100;
     snprintf(c->otel_service_name, sizeof c->otel_service_name, "tollgate");
     c->otlp_batch_spans = 512;

@@ -33,6 +33,7 @@ struct tg_config {
     char port_file[1024]; /* write the bound port here once listening ("" = no) */
     int workers;          /* 0 = one per core */
     char ledger_path[1024];
+    bool ledger_writer_idle; /* the ledger writer on the cores' idle time while it keeps up */
     struct tg_upstream_conf upstreams[TG_MAX_UPSTREAMS];
     int n_upstreams;
     /* limits */
@@ -89,8 +90,7 @@ struct tg_config {
     char budget_webhooks[4][512];
     int n_budget_webhooks;
     /* telemetry (docs/TELEMETRY.md) */
-    bool metrics_enabled;    /* GET /metrics */
-    bool ledger_writer_idle; /* the ledger writer on the cores' idle time while it keeps up */
+    bool metrics_enabled;             /* GET /metrics */
     int64_t metrics_max_label_values; /* distinct model/team/cost_center values, then "other" */
     char otlp_endpoint[512];          /* base URL: /v1/traces is appended */
     char otlp_traces_endpoint[512];   /* the traces URL, used as is (wins over the base) */
