@@ -163,6 +163,14 @@ static void fill_response_object(const cJSON *resp, struct tg_usage *u)
         u->tool_call_output_tokens = u->output_tokens;
 }
 
+/* A Responses API response object, as a whole answer and inside a stream's events: what
+ * fill_response_object and responses_event read (an output item's type; its text is
+ * checked and not built) */
+static const struct tg_json_keep output_item[] = {{"type", NULL}, {NULL, NULL}};
+static const struct tg_json_keep response_object[] = {
+    {"model", NULL},        {"id", NULL},    {"status", NULL},        {"error", NULL},
+    {"service_tier", NULL}, {"usage", NULL}, {"output", output_item}, {NULL, NULL}};
+
 /* The members of a response object parse_response reads: the rest (a completion's
  * text and tool-call arguments, an embedding's vectors, a fingerprint) is checked and
  * not built. A tool call is built empty: only how many there are is read. */
@@ -177,15 +185,11 @@ static const struct tg_json_keep *response_members(enum tg_op op)
                                                      {"choices", choice},    {NULL, NULL}};
     static const struct tg_json_keep embeddings[] = {
         {"model", NULL}, {"usage", NULL}, {NULL, NULL}};
-    static const struct tg_json_keep item[] = {{"type", NULL}, {NULL, NULL}};
-    static const struct tg_json_keep responses[] = {
-        {"model", NULL}, {"id", NULL},     {"status", NULL}, {"service_tier", NULL},
-        {"usage", NULL}, {"output", item}, {NULL, NULL}};
     switch (op) {
     case TG_OP_CHAT:
     case TG_OP_COMPLETION: return completion;
     case TG_OP_EMBEDDINGS: return embeddings;
-    case TG_OP_RESPONSES: return responses;
+    case TG_OP_RESPONSES: return response_object;
     case TG_OP_MODELS:
     case TG_OP_MESSAGES: break;
     }
@@ -325,12 +329,8 @@ static const struct tg_json_keep chunk_choice[] = {
 static const struct tg_json_keep chat_chunk_members[] = {
     {"error", NULL}, {"model", NULL},           {"id", NULL}, {"service_tier", NULL},
     {"usage", NULL}, {"choices", chunk_choice}, {NULL, NULL}};
-static const struct tg_json_keep output_item[] = {{"type", NULL}, {NULL, NULL}};
-static const struct tg_json_keep event_response[] = {
-    {"model", NULL},        {"id", NULL},    {"status", NULL},        {"error", NULL},
-    {"service_tier", NULL}, {"usage", NULL}, {"output", output_item}, {NULL, NULL}};
 static const struct tg_json_keep responses_event_members[] = {
-    {"type", NULL}, {"code", NULL}, {"response", event_response}, {NULL, NULL}};
+    {"type", NULL}, {"code", NULL}, {"response", response_object}, {NULL, NULL}};
 
 static enum tg_stream_action stream_event(struct tg_stream_state *st, const struct tg_sse_event *ev,
                                           struct tg_usage *u)
