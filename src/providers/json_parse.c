@@ -20,6 +20,7 @@
 #include "providers/json_util.h"
 
 #include "core/buf.h"
+#include "core/record.h"
 
 #include <limits.h>
 #include <stdint.h>
@@ -36,8 +37,13 @@ struct parser {
     int depth;
     const struct tg_json_keep *spec; /* build only these members of the object at hand (of
                                         each object of the array at hand); NULL: all */
+    const struct tg_json_take *take; /* read these members of the object at hand into target */
+    unsigned char *target;
     bool skim; /* inside a member not kept: check the grammar, build nothing */
 };
+
+/* A spec that keeps nothing: inside an object read into the target, nothing is built */
+static const struct tg_json_keep keep_none[] = {{NULL, NULL}};
 
 /* What a string parsed while skimming is: not NULL (it parsed), nothing allocated */
 static char skimmed[1];
@@ -323,12 +329,139 @@ static void free_key(char *key)
         cJSON_free(key);
 }
 
-static const struct tg_json_keep *spec_entry(const struct tg_json_keep *spec, const char *key)
+/* The entry of spec for the key of n bytes at key (not NUL-terminated), or NULL */
+static const struct tg_json_keep *spec_entry(const struct tg_json_keep *spec, const char *key,
+                                             size_t n)
 {
     for (; spec->key != NULL; spec++)
-        if (spec->key[0] == key[0] && strcmp(spec->key, key) == 0)
+        if (spec->key[0] == key[0] && strncmp(spec->key, key, n) == 0 && spec->key[n] == '\0')
             return spec;
     return NULL;
+}
+
+/* The entry of take for the key, unless a member of this object took it already (*taken:
+ * one bit an entry, of the first 64), or NULL */
+static const struct tg_json_take *take_entry(const struct tg_json_take *take, uint64_t *taken,
+                                             const char *key, size_t n)
+{
+    for (const struct tg_json_take *t = take; t->key != NULL; t++) {
+        if (t->key_len != n || memcmp(t->key, key, n) != 0)
+            continue;
+        size_t bit = (size_t)(t - take);
+        if (bit < 64 && (*taken >> bit & 1))
+            return NULL; /* a later member of the same key: skimmed, as lookups skip it */
+        *taken |= bit < 64 ? 1ull << bit : 0;
+        return t;
+    }
+    return NULL;
+}
+
+/* The key whose opening quote is at P->p, of an object a spec or a take covers: the
+ * member's take entry in *te, or else its spec entry in *entry and, for a member that is
+ * built (listed, or every member when there is no spec), its copy in *key. A key
+ * without escapes (every key a provider sends) is matched where it lies, so a member that
+ * is skimmed or read into the target costs no copy. False when the key is not a string. */
+static bool member_key(struct parser *P, uint64_t *taken, const struct tg_json_take **te,
+                       const struct tg_json_keep **entry, char **key)
+{
+    const char *s = P->p + 1, *q = plain_run(s, P->end);
+    char *decoded = NULL;
+    size_t n;
+    if (q < P->end && *q == '"') {
+        n = (size_t)(q - s);
+        P->p = q + 1;
+    } else {
+        if ((decoded = parse_string(P)) == NULL) /* escapes: decoded first */
+            return false;
+        s = decoded;
+        n = strlen(decoded);
+    }
+    *te = P->take != NULL ? take_entry(P->take, taken, s, n) : NULL;
+    *entry = *te == NULL && P->spec != NULL ? spec_entry(P->spec, s, n) : NULL;
+    *key = NULL;
+    if (*te != NULL || (P->spec != NULL && *entry == NULL)) {
+        if (decoded != NULL)
+            cJSON_free(decoded);
+        return true;
+    }
+    if (decoded != NULL) {
+        *key = decoded;
+        return true;
+    }
+    if ((*key = cJSON_malloc(n + 1)) == NULL)
+        return false;
+    memcpy(*key, s, n);
+    (*key)[n] = '\0';
+    return true;
+}
+
+static bool parse_members(struct parser *P, cJSON *it, bool is_object);
+
+/* Checks the value at P->p and builds nothing. */
+static bool skim_value(struct parser *P)
+{
+    cJSON scratch;
+    memset(&scratch, 0, sizeof scratch);
+    bool was = P->skim;
+    P->skim = true;
+    bool ok = parse_value(P, &scratch);
+    P->skim = was;
+    return ok;
+}
+
+/* The value at P->p of a member t takes: into the target, or checked and left out when it
+ * is of another kind. */
+static bool take_value(struct parser *P, const struct tg_json_take *t)
+{
+    unsigned char *dst = P->target + t->off;
+    switch (t->kind) {
+    case TG_JSON_INT: {
+        if (P->p == P->end || (*P->p != '-' && !is_digit(*P->p)))
+            return skim_value(P);
+        cJSON num;
+        memset(&num, 0, sizeof num);
+        if (!parse_number(P, &num))
+            return false;
+        int64_t v = tg_json_count_value(&num);
+        memcpy(dst, &v, sizeof v);
+        return true;
+    }
+    case TG_JSON_STR: {
+        if (P->p == P->end || *P->p != '"')
+            return skim_value(P);
+        const char *s = P->p + 1, *q = plain_run(s, P->end);
+        if (q < P->end && *q == '"') { /* no escape: copied from where it lies */
+            tg_field_set((char *)dst, t->cap, s, (unsigned long)(q - s));
+            P->p = q + 1;
+            return true;
+        }
+        char *v = parse_string(P);
+        if (v == NULL)
+            return false;
+        tg_field_set((char *)dst, t->cap, v, strlen(v));
+        cJSON_free(v);
+        return true;
+    }
+    case TG_JSON_INTO: {
+        if (P->p == P->end || *P->p != '{' || t->sub == NULL)
+            return skim_value(P);
+        if (t->cap == 1) {
+            bool yes = true;
+            memcpy(dst, &yes, sizeof yes);
+        }
+        const struct tg_json_keep *spec = P->spec;
+        const struct tg_json_take *take = P->take;
+        P->spec = keep_none;
+        P->take = t->sub;
+        cJSON obj;
+        memset(&obj, 0, sizeof obj);
+        bool ok = parse_members(P, &obj, true); /* builds nothing: keep_none */
+        P->spec = spec;
+        P->take = take;
+        return ok;
+    }
+    }
+    return skim_value(P);
 }
 
 /* An array or an object (is_object) whose opening bracket is at P->p. Each member is
@@ -340,8 +473,10 @@ static bool parse_members(struct parser *P, cJSON *it, bool is_object)
     it->type = is_object ? cJSON_Object : cJSON_Array;
     if (++P->depth > CJSON_NESTING_LIMIT)
         return false;
-    if (!is_object && P->depth == 1)
-        P->spec = NULL; /* a spec is of objects: a top-level array is built whole */
+    if (!is_object && P->depth == 1) { /* a spec is of objects: a top-level array is built whole */
+        P->spec = NULL;
+        P->take = NULL;
+    }
     P->p++;
     skip_ws(P);
     if (P->p < P->end && *P->p == close) {
@@ -349,10 +484,20 @@ static bool parse_members(struct parser *P, cJSON *it, bool is_object)
         P->depth--;
         return true;
     }
+    uint64_t taken = 0; /* the take entries this object's members have been read into */
     for (cJSON *tail = NULL;;) {
+        /* a member that is not kept (of an object a spec covers) is skimmed; a kept one's
+         * value is built under that member's own spec; one a take lists is read into the
+         * target. Takes are of the object at hand only: not of the values below. */
+        const struct tg_json_keep *spec = P->spec, *entry = NULL;
+        const struct tg_json_take *take = P->take, *te = NULL;
+        bool by_spec = !P->skim && is_object && (spec != NULL || take != NULL), skip = false;
         char *key = NULL;
         if (is_object) {
-            if (P->p == P->end || *P->p != '"' || (key = parse_string(P)) == NULL)
+            if (P->p == P->end || *P->p != '"')
+                return false;
+            if (by_spec ? !member_key(P, &taken, &te, &entry, &key)
+                        : (key = parse_string(P)) == NULL)
                 return false;
             skip_ws(P);
             if (P->p == P->end || *P->p != ':') {
@@ -362,37 +507,40 @@ static bool parse_members(struct parser *P, cJSON *it, bool is_object)
             P->p++;
             skip_ws(P);
         }
-        /* a member that is not kept (of an object a spec covers) is skimmed; a kept one's
-         * value is built under that member's own spec */
-        const struct tg_json_keep *spec = P->spec, *entry = NULL;
-        bool skip = false;
-        if (!P->skim && is_object && spec != NULL) {
-            skip = (entry = spec_entry(spec, key)) == NULL;
-            P->spec = entry != NULL ? entry->sub : NULL;
-        }
-        cJSON scratch, *m = &scratch;
-        if (P->skim || skip) {
-            free_key(key);
-            memset(&scratch, 0, sizeof scratch);
+        bool ok;
+        if (te != NULL) {
+            ok = take_value(P, te);
         } else {
-            if ((m = new_item()) == NULL) {
+            if (by_spec) {
+                skip = spec != NULL && entry == NULL;
+                P->spec = entry != NULL ? entry->sub : NULL;
+            }
+            P->take = NULL;
+            cJSON scratch, *m = &scratch;
+            if (P->skim || skip) {
                 free_key(key);
-                return false;
-            }
-            if (tail == NULL) {
-                it->child = m;
+                memset(&scratch, 0, sizeof scratch);
             } else {
-                tail->next = m;
-                m->prev = tail;
+                if ((m = new_item()) == NULL) {
+                    free_key(key);
+                    return false;
+                }
+                if (tail == NULL) {
+                    it->child = m;
+                } else {
+                    tail->next = m;
+                    m->prev = tail;
+                }
+                tail = it->child->prev = m;
+                m->string = key;
             }
-            tail = it->child->prev = m;
-            m->string = key;
+            P->skim = P->skim || skip;
+            ok = parse_value(P, m);
+            if (skip)
+                P->skim = false;
+            P->spec = spec;
+            P->take = take;
         }
-        P->skim = P->skim || skip;
-        bool ok = parse_value(P, m);
-        if (skip)
-            P->skim = false;
-        P->spec = spec;
         if (!ok)
             return false;
         skip_ws(P);
@@ -435,9 +583,15 @@ cJSON *tg_json_parse(const char *text, size_t len)
 
 cJSON *tg_json_parse_keys(const char *text, size_t len, const struct tg_json_keep *spec)
 {
+    return tg_json_parse_into(text, len, spec, NULL, NULL);
+}
+
+cJSON *tg_json_parse_into(const char *text, size_t len, const struct tg_json_keep *spec,
+                          const struct tg_json_take *take, void *target)
+{
     if (text == NULL)
         text = "";
-    struct parser P = {text, text + len, 0, spec, false};
+    struct parser P = {text, text + len, 0, spec, target != NULL ? take : NULL, target, false};
     if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0)
         P.p += 3;
     cJSON *root = new_item();

@@ -27,7 +27,7 @@ const cJSON *tg_json_path(const cJSON *obj, const char *path)
     return obj;
 }
 
-static int64_t count_of(const cJSON *v)
+int64_t tg_json_count_value(const cJSON *v)
 {
     if (!cJSON_IsNumber(v))
         return 0;
@@ -41,7 +41,7 @@ static int64_t count_of(const cJSON *v)
 
 int64_t tg_json_count(const cJSON *obj, const char *path)
 {
-    return count_of(tg_json_path(obj, path));
+    return tg_json_count_value(tg_json_path(obj, path));
 }
 
 void tg_json_counts(const cJSON *obj, const struct tg_json_field *fields, size_t n)
@@ -60,7 +60,7 @@ void tg_json_counts(const cJSON *obj, const struct tg_json_field *fields, size_t
             if (f->node != NULL)
                 *f->node = c;
             if (f->count != NULL && cJSON_IsNumber(c))
-                *f->count = count_of(c);
+                *f->count = tg_json_count_value(c);
             break;
         }
     }

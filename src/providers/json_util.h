@@ -25,6 +25,51 @@ struct tg_json_keep {
  *  A top-level array is built whole. It accepts exactly the texts tg_json_parse
  *  accepts. */
 cJSON *tg_json_parse_keys(const char *text, size_t len, const struct tg_json_keep *spec);
+/** How tg_json_parse_into reads a member of the top-level object straight into a struct,
+ *  building no node: a value of another kind is checked and left out, its field alone. */
+enum tg_json_kind {
+    TG_JSON_INT,  /* a number: its count by tg_json_count's rules, into the int64_t at off */
+    TG_JSON_STR,  /* a string, decoded: into the char[cap] at off, cut to fit (tg_field_set) */
+    TG_JSON_INTO, /* an object: its members read by sub (and, cap 1, true into the bool at off) */
+};
+/** One member tg_json_parse_into reads: an array of these ending with key NULL. Only the
+ *  first member of an object with a given key is read, as tg_json_path finds it. */
+struct tg_json_take {
+    const char *key;
+    size_t key_len;
+    enum tg_json_kind kind;
+    unsigned short off, cap;        /* cap: TG_JSON_STR's */
+    const struct tg_json_take *sub; /* TG_JSON_INTO's */
+};
+/* key: a string literal */
+#define TG_JSON_TAKE_INT(key, type, field)                                                         \
+    {                                                                                              \
+        key, sizeof key - 1, TG_JSON_INT, offsetof(type, field), 0, NULL                           \
+    }
+#define TG_JSON_TAKE_STR(key, type, field)                                                         \
+    {                                                                                              \
+        key, sizeof key - 1, TG_JSON_STR, offsetof(type, field), sizeof((type *)0)->field, NULL    \
+    }
+#define TG_JSON_TAKE_INTO(key, sub)                                                                \
+    {                                                                                              \
+        key, sizeof key - 1, TG_JSON_INTO, 0, 0, sub                                               \
+    }
+#define TG_JSON_TAKE_INTO_FLAG(key, type, flag, sub)                                               \
+    {                                                                                              \
+        key, sizeof key - 1, TG_JSON_INTO, offsetof(type, flag), 1, sub                            \
+    }
+#define TG_JSON_TAKE_END                                                                           \
+    {                                                                                              \
+        NULL, 0, TG_JSON_INT, 0, 0, NULL                                                           \
+    }
+/** tg_json_parse_keys that first reads the members of the top-level object that take
+ *  lists into target (those of the objects they lead to, too), and builds none of them:
+ *  the tree holds what spec keeps of the rest. A chat answer's usage, model and id cost
+ *  a dozen nodes and their lookups otherwise. */
+cJSON *tg_json_parse_into(const char *text, size_t len, const struct tg_json_keep *spec,
+                          const struct tg_json_take *take, void *target);
+/** A node's count by tg_json_count's rules: 0 unless a non-negative integer number. */
+int64_t tg_json_count_value(const cJSON *v);
 /** obj.path... (dot-separated keys) or NULL. */
 const cJSON *tg_json_path(const cJSON *obj, const char *path);
 /** A non-negative integer count at path; 0 when absent, not a number, negative or fractional. */

@@ -82,29 +82,56 @@ static int inspect_request(enum tg_op op, const char *body, size_t len,
     return 0;
 }
 
-/* CompletionUsage (chat and completions): prompt_tokens include cached tokens. A count
- * absent from it is 0. */
-static void fill_completion_usage(const cJSON *usage, struct tg_usage *u)
+/* What a chat answer or chunk (or a completion) gives straight into a tg_usage: its
+ * CompletionUsage (prompt_tokens include cached tokens), model, id and tier. */
+#define USAGE_INT(k, f) TG_JSON_TAKE_INT(k, struct tg_usage, f)
+static const struct tg_json_take prompt_details[] = {
+    USAGE_INT("cached_tokens", cached_input_tokens), USAGE_INT("audio_tokens", audio_input_tokens),
+    USAGE_INT("cache_write_tokens", cache_write_5m_tokens), TG_JSON_TAKE_END};
+static const struct tg_json_take completion_details[] = {
+    USAGE_INT("reasoning_tokens", reasoning_tokens), USAGE_INT("audio_tokens", audio_output_tokens),
+    USAGE_INT("rejected_prediction_tokens", rejected_prediction_tokens), TG_JSON_TAKE_END};
+static const struct tg_json_take completion_usage[] = {
+    USAGE_INT("prompt_tokens", input_tokens), USAGE_INT("completion_tokens", output_tokens),
+    TG_JSON_TAKE_INTO("prompt_tokens_details", prompt_details),
+    TG_JSON_TAKE_INTO("completion_tokens_details", completion_details), TG_JSON_TAKE_END};
+static const struct tg_json_take completion_takes[] = {
+    TG_JSON_TAKE_STR("model", struct tg_usage, response_model),
+    TG_JSON_TAKE_STR("id", struct tg_usage, response_id),
+    TG_JSON_TAKE_STR("service_tier", struct tg_usage, service_tier),
+    TG_JSON_TAKE_INTO_FLAG("usage", struct tg_usage, has_usage, completion_usage),
+    TG_JSON_TAKE_END};
+
+static void set_completion_counts(struct tg_usage *dst, const struct tg_usage *src)
 {
-    const cJSON *in = NULL, *out = NULL;
-    u->has_usage = true;
-    u->input_tokens = u->cached_input_tokens = u->audio_input_tokens = 0;
-    u->cache_write_5m_tokens = u->output_tokens = u->reasoning_tokens = 0;
-    u->audio_output_tokens = u->rejected_prediction_tokens = 0;
-    const struct tg_json_field top[] = {{"prompt_tokens", &u->input_tokens, NULL},
-                                        {"completion_tokens", &u->output_tokens, NULL},
-                                        {"prompt_tokens_details", NULL, &in},
-                                        {"completion_tokens_details", NULL, &out}};
-    const struct tg_json_field in_f[] = {{"cached_tokens", &u->cached_input_tokens, NULL},
-                                         {"audio_tokens", &u->audio_input_tokens, NULL},
-                                         {"cache_write_tokens", &u->cache_write_5m_tokens, NULL}};
-    const struct tg_json_field out_f[] = {
-        {"reasoning_tokens", &u->reasoning_tokens, NULL},
-        {"audio_tokens", &u->audio_output_tokens, NULL},
-        {"rejected_prediction_tokens", &u->rejected_prediction_tokens, NULL}};
-    tg_json_counts(usage, top, 4);
-    tg_json_counts(in, in_f, 3);
-    tg_json_counts(out, out_f, 3);
+    dst->input_tokens = src->input_tokens;
+    dst->cached_input_tokens = src->cached_input_tokens;
+    dst->audio_input_tokens = src->audio_input_tokens;
+    dst->cache_write_5m_tokens = src->cache_write_5m_tokens;
+    dst->output_tokens = src->output_tokens;
+    dst->reasoning_tokens = src->reasoning_tokens;
+    dst->audio_output_tokens = src->audio_output_tokens;
+    dst->rejected_prediction_tokens = src->rejected_prediction_tokens;
+}
+
+/* A chat answer or chunk as a tree of what keep lists, with completion_takes read into
+ * *got, a copy of u: a usage object's counts replace u's (a count it leaves out is 0),
+ * and *reported says there was one; without one, u's counts stay. NULL when the text is
+ * not JSON. */
+static cJSON *parse_completion(const char *text, size_t len, const struct tg_json_keep *keep,
+                               const struct tg_usage *u, struct tg_usage *got, bool *reported)
+{
+    static const struct tg_usage zero;
+    *got = *u;
+    got->has_usage = false;
+    set_completion_counts(got, &zero);
+    cJSON *j = tg_json_parse_into(text, len, keep, completion_takes, got);
+    *reported = got->has_usage;
+    if (!got->has_usage) {
+        set_completion_counts(got, u);
+        got->has_usage = u->has_usage;
+    }
+    return j;
 }
 
 /* ResponseUsage (Responses API). A count absent from it is 0. */
@@ -171,34 +198,37 @@ static const struct tg_json_keep response_object[] = {
     {"model", NULL},        {"id", NULL},    {"status", NULL},        {"error", NULL},
     {"service_tier", NULL}, {"usage", NULL}, {"output", output_item}, {NULL, NULL}};
 
-/* The members of a response object parse_response reads: the rest (a completion's
+/* The members of a response object parse_response builds: the rest (a completion's
  * text and tool-call arguments, an embedding's vectors, a fingerprint) is checked and
- * not built. A tool call is built empty: only how many there are is read. */
+ * not built. Of a chat answer's choices only the finish reason and how many tool calls
+ * there are (each built empty) are read, and completion_takes reads the rest. */
+static const struct tg_json_keep no_members[] = {{NULL, NULL}};
+static const struct tg_json_keep answer_message[] = {{"tool_calls", no_members}, {NULL, NULL}};
+static const struct tg_json_keep answer_choice[] = {
+    {"finish_reason", NULL}, {"message", answer_message}, {NULL, NULL}};
+static const struct tg_json_keep answer_members[] = {{"choices", answer_choice}, {NULL, NULL}};
+
 static const struct tg_json_keep *response_members(enum tg_op op)
 {
-    static const struct tg_json_keep none[] = {{NULL, NULL}};
-    static const struct tg_json_keep message[] = {{"tool_calls", none}, {NULL, NULL}};
-    static const struct tg_json_keep choice[] = {
-        {"finish_reason", NULL}, {"message", message}, {NULL, NULL}};
-    static const struct tg_json_keep completion[] = {{"model", NULL},        {"id", NULL},
-                                                     {"service_tier", NULL}, {"usage", NULL},
-                                                     {"choices", choice},    {NULL, NULL}};
     static const struct tg_json_keep embeddings[] = {
         {"model", NULL}, {"usage", NULL}, {NULL, NULL}};
     switch (op) {
     case TG_OP_CHAT:
-    case TG_OP_COMPLETION: return completion;
+    case TG_OP_COMPLETION: return answer_members;
     case TG_OP_EMBEDDINGS: return embeddings;
     case TG_OP_RESPONSES: return response_object;
     case TG_OP_MODELS:
     case TG_OP_MESSAGES: break;
     }
-    return none;
+    return no_members;
 }
 
 static int parse_response(enum tg_op op, const char *body, size_t len, struct tg_usage *u)
 {
-    cJSON *j = tg_json_parse_keys(body, len, response_members(op));
+    bool is_completion = op == TG_OP_CHAT || op == TG_OP_COMPLETION, reported;
+    struct tg_usage got;
+    cJSON *j = is_completion ? parse_completion(body, len, response_members(op), u, &got, &reported)
+                             : tg_json_parse_keys(body, len, response_members(op));
     if (j == NULL || !cJSON_IsObject(j)) {
         tg_json_delete(j);
         return TG_ERR_INVALID;
@@ -207,11 +237,7 @@ static int parse_response(enum tg_op op, const char *body, size_t len, struct tg
     switch (op) {
     case TG_OP_CHAT:
     case TG_OP_COMPLETION: {
-        tg_json_copy_str(j, "model", u->response_model, sizeof u->response_model);
-        tg_json_copy_str(j, "id", u->response_id, sizeof u->response_id);
-        tg_json_copy_str(j, "service_tier", u->service_tier, sizeof u->service_tier);
-        if (cJSON_IsObject(usage))
-            fill_completion_usage(usage, u);
+        *u = got;
         const cJSON *choice;
         int64_t calls = 0;
         bool first = true;
@@ -254,17 +280,30 @@ static void stream_error(struct tg_stream_state *st, const cJSON *err)
     tg_field_set(st->error_type, sizeof st->error_type, v, strlen(v));
 }
 
-static enum tg_stream_action chat_chunk(struct tg_stream_state *st, const cJSON *j,
+/* A chat chunk's members read from the tree: the rest by completion_takes */
+static const struct tg_json_keep tool_call_id[] = {{"id", NULL}, {NULL, NULL}};
+static const struct tg_json_keep delta[] = {{"tool_calls", tool_call_id}, {NULL, NULL}};
+static const struct tg_json_keep chunk_choice[] = {
+    {"finish_reason", NULL}, {"delta", delta}, {NULL, NULL}};
+static const struct tg_json_keep chat_chunk_members[] = {
+    {"error", NULL}, {"choices", chunk_choice}, {NULL, NULL}};
+
+static enum tg_stream_action chat_chunk(struct tg_stream_state *st, const struct tg_sse_event *ev,
                                         struct tg_usage *u)
 {
+    struct tg_usage got;
+    bool has_usage;
+    cJSON *j = parse_completion(ev->data, ev->data_len, chat_chunk_members, u, &got, &has_usage);
+    if (j == NULL)
+        return TG_STREAM_FORWARD; /* not ours to judge: relay it untouched */
+    enum tg_stream_action a = TG_STREAM_FORWARD;
     const cJSON *err = cJSON_GetObjectItemCaseSensitive(j, "error");
     if (cJSON_IsObject(err)) {
-        stream_error(st, err);
-        return TG_STREAM_FORWARD;
+        stream_error(st, err); /* the chunk's other members are not the answer's */
+        tg_json_delete(j);
+        return a;
     }
-    tg_json_copy_str(j, "model", u->response_model, sizeof u->response_model);
-    tg_json_copy_str(j, "id", u->response_id, sizeof u->response_id);
-    tg_json_copy_str(j, "service_tier", u->service_tier, sizeof u->service_tier);
+    *u = got;
     const cJSON *choices = cJSON_GetObjectItemCaseSensitive(j, "choices");
     const cJSON *choice;
     cJSON_ArrayForEach(choice, choices)
@@ -282,14 +321,12 @@ static enum tg_stream_action chat_chunk(struct tg_stream_state *st, const cJSON 
         }
     }
     u->tool_calls = st->tool_calls_seen;
-    const cJSON *usage = cJSON_GetObjectItemCaseSensitive(j, "usage");
-    if (cJSON_IsObject(usage))
-        fill_completion_usage(usage, u);
     mark_tool_output(u);
-    if (st->injected_usage && cJSON_IsObject(usage) && cJSON_IsArray(choices) &&
+    if (st->injected_usage && has_usage && cJSON_IsArray(choices) &&
         cJSON_GetArraySize(choices) == 0)
-        return TG_STREAM_DROP;
-    return TG_STREAM_FORWARD;
+        a = TG_STREAM_DROP;
+    tg_json_delete(j);
+    return a;
 }
 
 static void responses_event(struct tg_stream_state *st, const cJSON *j, struct tg_usage *u)
@@ -320,15 +357,8 @@ static void responses_event(struct tg_stream_state *st, const cJSON *j, struct t
     }
 }
 
-/* The members of a stream's events that chat_chunk and responses_event read: a delta's
- * text, a finished response's output text, are checked and not built */
-static const struct tg_json_keep tool_call_id[] = {{"id", NULL}, {NULL, NULL}};
-static const struct tg_json_keep delta[] = {{"tool_calls", tool_call_id}, {NULL, NULL}};
-static const struct tg_json_keep chunk_choice[] = {
-    {"finish_reason", NULL}, {"delta", delta}, {NULL, NULL}};
-static const struct tg_json_keep chat_chunk_members[] = {
-    {"error", NULL}, {"model", NULL},           {"id", NULL}, {"service_tier", NULL},
-    {"usage", NULL}, {"choices", chunk_choice}, {NULL, NULL}};
+/* The members of a Responses stream's events that responses_event reads: a finished
+ * response's output text is checked and not built (a chat chunk's delta text too) */
 static const struct tg_json_keep responses_event_members[] = {
     {"type", NULL}, {"code", NULL}, {"response", response_object}, {NULL, NULL}};
 
@@ -342,15 +372,12 @@ static enum tg_stream_action stream_event(struct tg_stream_state *st, const stru
         st->saw_terminal = true;
         return a;
     }
-    cJSON *j = tg_json_parse_keys(ev->data, ev->data_len,
-                                  st->op == TG_OP_RESPONSES ? responses_event_members
-                                                            : chat_chunk_members);
+    if (st->op != TG_OP_RESPONSES)
+        return chat_chunk(st, ev, u);
+    cJSON *j = tg_json_parse_keys(ev->data, ev->data_len, responses_event_members);
     if (j == NULL)
         return a; /* not ours to judge: relay it untouched */
-    if (st->op == TG_OP_RESPONSES)
-        responses_event(st, j, u);
-    else
-        a = chat_chunk(st, j, u);
+    responses_event(st, j, u);
     tg_json_delete(j);
     return a;
 }

@@ -124,11 +124,21 @@ static bool iov_eq(h2o_iovec_t v, const char *s)
     return v.len == n && memcmp(v.base, s, n) == 0;
 }
 
+/* A response header of the gateway's own (x-tollgate-*, x-request-id, traceparent): none
+ * is one of h2o's tokens, so its name is not looked up among them (~80 instructions) */
 static void add_hdr(h2o_req_t *req, const char *name, const char *value, size_t vlen)
 {
     h2o_iovec_t v = h2o_strdup(&req->pool, value, vlen);
-    h2o_add_header_by_str(&req->pool, &req->res.headers, name, strlen(name), 1, NULL, v.base,
+    h2o_add_header_by_str(&req->pool, &req->res.headers, name, strlen(name), 0, NULL, v.base,
                           v.len);
+}
+
+/* A provider's response header, passed on: its name may be one of h2o's tokens */
+static void add_provider_hdr(h2o_req_t *req, const char *name, size_t nlen, const char *value,
+                             size_t vlen)
+{
+    h2o_iovec_t v = h2o_strdup(&req->pool, value, vlen);
+    h2o_add_header_by_str(&req->pool, &req->res.headers, name, nlen, 1, NULL, v.base, v.len);
 }
 
 /* Headers a proxy must not forward (RFC 9110 §7.6.1 hop-by-hop) or that curl sets. */
@@ -497,7 +507,7 @@ static void set_upstream_headers(struct call *c)
         if (nlen == 12 && strcmp(name, "x-request-id") == 0)
             add_hdr(c->req, "x-tollgate-provider-request-id", val, vlen);
         else if (!is_dropped_response_header(name, nlen))
-            add_hdr(c->req, name, val, vlen);
+            add_provider_hdr(c->req, name, nlen, val, vlen);
     }
 }
 
@@ -565,7 +575,8 @@ static void send_buffered(struct call *c)
     req->res.reason = c->resp_status == 200 ? "OK" : "Error";
     set_upstream_headers(c);
     if (c->content_type[0] == '\0' || c->resp_status != (int)c->status)
-        add_hdr(req, "content-type", "application/json", 16);
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
+                       H2O_STRLIT("application/json"));
     set_common_headers(c);
     set_cost_header(c);
     req->res.content_length = c->body.len;

@@ -321,6 +321,68 @@ static void test_spec_builds_only_the_kept_members_at_every_depth(void **state)
     }
 }
 
+struct taken {
+    int64_t a, b, c;
+    bool has_u;
+    char name[8];
+};
+
+/* Members a take lists are read into the struct, not built: the first of a key only, a
+ * count by tg_json_count's rules, a string decoded and cut to fit; a value of another
+ * kind is checked and leaves its field alone; takes are of the object at hand, not of
+ * the values below it (nor of a kept member's); keys with escapes are matched decoded */
+static void test_takes_read_members_into_a_struct(void **state)
+{
+    (void)state;
+    static const struct tg_json_take u_takes[] = {TG_JSON_TAKE_INT("b", struct taken, b),
+                                                  TG_JSON_TAKE_INT("c", struct taken, c),
+                                                  TG_JSON_TAKE_END};
+    static const struct tg_json_take takes[] = {
+        TG_JSON_TAKE_INT("a", struct taken, a), TG_JSON_TAKE_STR("name", struct taken, name),
+        TG_JSON_TAKE_INTO_FLAG("u", struct taken, has_u, u_takes), TG_JSON_TAKE_END};
+    static const struct tg_json_keep keep[] = {{"k", NULL}, {NULL, NULL}};
+    static const char text[] = "{\"a\":12,\"name\":\"ab\\u00e9cdefghij\",\"k\":{\"a\":5,\"name\":"
+                               "\"inner\"},\"u\":{\"b\":3,\"x\":[1,{\"c\":9}],\"c\":-1},\"a\":99,"
+                               "\"z\":1}";
+    struct taken t = {.c = 7};
+    assert_prints_and_free(tg_json_parse_into(text, sizeof text - 1, keep, takes, &t),
+                           "{\"k\":{\"a\":5,\"name\":\"inner\"}}");
+    assert_int_equal(t.a, 12);
+    assert_string_equal(t.name, "ab\xc3\xa9"
+                                "cde");
+    assert_true(t.has_u);
+    assert_int_equal(t.b, 3);
+    assert_int_equal(t.c, 0); /* -1 is not a count; the 9 below is not u's */
+
+    static const char other_kinds[] = "{\"a\":\"12\",\"name\":7,\"u\":[1],\"u\":{\"b\":4}}";
+    struct taken o = {.a = 5, .b = 1, .name = "keep"};
+    assert_prints_and_free(tg_json_parse_into(other_kinds, sizeof other_kinds - 1, keep, takes, &o),
+                           "{}");
+    assert_int_equal(o.a, 5);
+    assert_string_equal(o.name, "keep");
+    assert_false(o.has_u); /* the first u was not an object; the second is not read */
+    assert_int_equal(o.b, 1);
+
+    static const char escaped_key[] = "{\"n\\u0061me\":\"esc\",\"u\":{\"\\u0062\":8}}";
+    struct taken e = {0};
+    assert_prints_and_free(tg_json_parse_into(escaped_key, sizeof escaped_key - 1, keep, takes, &e),
+                           "{}");
+    assert_string_equal(e.name, "esc");
+    assert_int_equal(e.b, 8);
+
+    struct taken w = {0};
+    assert_prints_and_free(tg_json_parse_into("[{\"a\":1}]", 9, keep, takes, &w), "[{\"a\":1}]");
+    assert_int_equal(w.a, 0); /* a top-level array is built whole */
+    /* what a take reads is checked as strictly as the rest */
+    static const char *const refused[] = {"{\"a\":1,\"name\":\"x\",", "{\"u\":{\"b\":01}}",
+                                          "{\"a\":1.}", "{\"name\":\"\\x\"}", "{\"u\":{\"b\":1,}}"};
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        struct taken r = {0};
+        if (tg_json_parse_into(refused[i], strlen(refused[i]), keep, takes, &r) != NULL)
+            fail_msg("accepted: %s", refused[i]);
+    }
+}
+
 /* A member left out is checked as strictly as a built one: each text that is not JSON,
  * as the value of a member that is not kept, is refused; so are the limits */
 static void test_keys_refuses_what_is_not_json(void **state)
@@ -497,6 +559,7 @@ int main(void)
         cmocka_unit_test(test_keys_builds_only_the_kept_members),
         cmocka_unit_test(test_keys_refuses_what_is_not_json),
         cmocka_unit_test(test_spec_builds_only_the_kept_members_at_every_depth),
+        cmocka_unit_test(test_takes_read_members_into_a_struct),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_fixtures_match_cjson),
         cmocka_unit_test(test_paths),
