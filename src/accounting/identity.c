@@ -41,6 +41,28 @@ static const struct field_def fields[TG_F_COUNT] = {
     FIELD("conversation_id", "x-conversation-id", conversation_id),
 };
 
+/* Header names a config knows (every field's and alias's, lowercase) in a filter: a bit
+ * per name length (1-31) and pair of first and last bytes. A call's own headers (host,
+ * content-type, authorization, an SDK's x-stainless-*) seldom pass it, so the 11 fields
+ * and the 26 shipped aliases are compared only with the few names that do. */
+static uint64_t name_bit(const char *name, size_t n)
+{
+    return 1ull << (((unsigned char)name[0] * 7u + (unsigned char)name[n - 1]) & 63);
+}
+
+static void know_name(struct tg_identity_config *c, const char *name, size_t n)
+{
+    if (n > 0 && n < TG_NAME_FILTER_LEN)
+        c->names[n] |= name_bit(name, n);
+}
+
+static bool may_know(const struct tg_identity_config *c, const char *name, size_t n)
+{
+    if (n == 0)
+        return false;
+    return n >= TG_NAME_FILTER_LEN || (c->names[n] & name_bit(name, n)) != 0;
+}
+
 const char *tg_field_name(enum tg_field f)
 {
     return fields[f].name;
@@ -110,6 +132,10 @@ void tg_identity_config_defaults(struct tg_identity_config *c)
         c->aliases[i].field = shipped[i].f;
     }
     c->n_aliases = (int)(sizeof shipped / sizeof shipped[0]);
+    for (int f = 0; f < TG_F_COUNT; f++)
+        know_name(c, fields[f].header, fields[f].header_len);
+    for (int a = 0; a < c->n_aliases; a++)
+        know_name(c, c->aliases[a].header, c->aliases[a].len);
 }
 
 int tg_identity_add_alias(struct tg_identity_config *c, const char *header, const char *field,
@@ -132,6 +158,7 @@ int tg_identity_add_alias(struct tg_identity_config *c, const char *header, cons
             (char)((header[k] >= 'A' && header[k] <= 'Z') ? header[k] + 32 : header[k]);
     c->aliases[slot].len = (unsigned char)strlen(header);
     c->aliases[slot].field = (enum tg_field)f;
+    know_name(c, c->aliases[slot].header, c->aliases[slot].len);
     if (slot == c->n_aliases)
         c->n_aliases++;
     return 0;
@@ -140,21 +167,6 @@ int tg_identity_add_alias(struct tg_identity_config *c, const char *header, cons
 static bool name_is(const struct tg_header *h, const char *name, size_t n)
 {
     return h->name_len == n && memcmp(h->name, name, n) == 0;
-}
-
-/* Bit n & 63 for every header name length n: a name whose length no header has is not
- * looked for (most of the 11 fields and the alias names, on most calls). */
-static uint64_t name_lengths(const struct tg_header *h, size_t nh)
-{
-    uint64_t m = 0;
-    for (size_t i = 0; i < nh; i++)
-        m |= 1ull << (h[i].name_len & 63);
-    return m;
-}
-
-static bool may_have(uint64_t lengths, size_t n)
-{
-    return (lengths >> (n & 63)) & 1;
 }
 
 /* Trims; rejects control characters and values that do not fit a ledger column. */
@@ -183,15 +195,23 @@ static bool valid_for(enum tg_field f, const char *v)
     return strcmp(v, "human") == 0 || strcmp(v, "service") == 0 || strcmp(v, "agent") == 0;
 }
 
+/* Adds "field":"<prefix><what>" to the object being built (src holds its "{" and what
+ * follows). None needs escaping: field is a column's name, prefix one of this file's
+ * words, what one too or a header name as sent, which is HTTP token characters only. */
 static void source_add(struct tg_buf *src, const char *field, const char *prefix, const char *what)
 {
-    tg_buf_appends(src, src->len > 1 ? "," : "");
-    tg_buf_append_json_str(src, field, strlen(field));
-    tg_buf_appends(src, ":\"");
-    tg_buf_appends(src, prefix);
-    /* what: a header name as sent, already restricted to HTTP token characters */
-    tg_buf_appends(src, what);
-    tg_buf_appends(src, "\"");
+    size_t fl = strlen(field), pl = strlen(prefix), wl = strlen(what), comma = src->len > 1;
+    char *d = tg_buf_extend(src, comma + fl + pl + wl + 5);
+    if (comma)
+        *d++ = ',';
+    *d++ = '"';
+    memcpy(d, field, fl);
+    d += fl;
+    memcpy(d, "\":\"", 3);
+    d += 3;
+    memcpy(d, prefix, pl);
+    memcpy(d + pl, what, wl);
+    d[pl + wl] = '"';
 }
 
 /* Tries one candidate value for field f; true when it was taken (or rejected: a rejected
@@ -224,7 +244,7 @@ static void add_tag(struct tg_buf *tags, const char *k, size_t kn, const char *v
     if (*truncated || !clean_value(k, kn, key, sizeof key) || !clean_value(v, vn, val, sizeof val))
         return;
     size_t before = tags->len;
-    tg_buf_appends(tags, tags->len > 1 ? "," : "");
+    tg_buf_appends(tags, tags->len == 0 ? "{" : ",");
     tg_buf_append_json_str(tags, key, strlen(key));
     tg_buf_appends(tags, ":");
     tg_buf_append_json_str(tags, val, strlen(val));
@@ -393,26 +413,34 @@ void tg_identity_resolve(const struct tg_identity_config *cfg, const struct tg_h
                          const char *generated_request_id, struct tg_call_record *rec)
 {
     struct tg_buf src = {0}, tags = {0};
-    uint64_t lengths = name_lengths(h, nh);
-    /* per field, the header of its first alias (in alias order) the caller sent, or -1 */
-    int alias_hdr[TG_F_COUNT];
+    /* per field, the first header of its own name the caller sent, and the first of its
+     * first alias (in alias order) the caller sent, or -1 */
+    int own_hdr[TG_F_COUNT], alias_hdr[TG_F_COUNT], alias_rank[TG_F_COUNT];
     for (int f = 0; f < TG_F_COUNT; f++)
-        alias_hdr[f] = -1;
-    for (int a = 0; a < cfg->n_aliases; a++) {
-        size_t an = cfg->aliases[a].len;
-        int *hit = &alias_hdr[cfg->aliases[a].field];
-        for (size_t i = 0; *hit < 0 && may_have(lengths, an) && i < nh; i++)
-            if (name_is(&h[i], cfg->aliases[a].header, an))
-                *hit = (int)i;
+        own_hdr[f] = alias_hdr[f] = alias_rank[f] = -1;
+    for (size_t i = 0; i < nh; i++) {
+        if (!may_know(cfg, h[i].name, h[i].name_len))
+            continue;
+        for (int f = 0; f < TG_F_COUNT; f++)
+            if (own_hdr[f] < 0 && name_is(&h[i], fields[f].header, fields[f].header_len))
+                own_hdr[f] = (int)i;
+        for (int a = 0; a < cfg->n_aliases; a++) { /* alias names are distinct */
+            if (!name_is(&h[i], cfg->aliases[a].header, cfg->aliases[a].len))
+                continue;
+            enum tg_field f = cfg->aliases[a].field;
+            if (alias_rank[f] < 0 || a < alias_rank[f]) {
+                alias_rank[f] = a;
+                alias_hdr[f] = (int)i;
+            }
+            break;
+        }
     }
     tg_buf_appends(&src, "{");
-    tg_buf_appends(&tags, "{");
     for (int f = 0; f < TG_F_COUNT; f++) {
         bool done = false;
-        size_t hn = fields[f].header_len;
-        for (size_t i = 0; !done && may_have(lengths, hn) && i < nh; i++)
-            if (name_is(&h[i], fields[f].header, hn))
-                done = take((enum tg_field)f, h[i].value, h[i].value_len, "header", "", rec, &src);
+        if (own_hdr[f] >= 0)
+            done = take((enum tg_field)f, h[own_hdr[f]].value, h[own_hdr[f]].value_len, "header",
+                        "", rec, &src);
         if (!done && alias_hdr[f] >= 0) {
             const struct tg_header *ah = &h[alias_hdr[f]];
             char sent[64];
@@ -463,7 +491,8 @@ void tg_identity_resolve(const struct tg_identity_config *cfg, const struct tg_h
     if (truncated)
         source_add(&src, "tags", "", "truncated");
     tg_buf_appends(&src, "}");
-    tg_buf_appends(&tags, "}");
+    if (tags.len > 1) /* a tag was added (the object is opened with the first) */
+        tg_buf_appends(&tags, "}");
     TG_SET(rec->attribution_sources, src.len > 2 ? src.base : "", src.len > 2 ? src.len : 0);
     TG_SET(rec->tags, tags.len > 2 ? tags.base : "", tags.len > 2 ? tags.len : 0);
     tg_buf_free(&src);
@@ -506,6 +535,8 @@ bool tg_identity_is_internal_header(const struct tg_identity_config *cfg, const 
         return true;
     if (n == 7 && memcmp(name, "baggage", 7) == 0)
         return !cfg->forward_baggage;
+    if (!may_know(cfg, name, n))
+        return false; /* neither a field's header nor an alias */
     for (int f = 0; f < TG_F_COUNT; f++)
         if (fields[f].header_len == n && memcmp(fields[f].header, name, n) == 0)
             return true;

@@ -47,6 +47,8 @@ enum tg_attr_mode { TG_ATTR_OFF, TG_ATTR_FLAG, TG_ATTR_ENFORCE };
 
 #define TG_MAX_ALIASES 64
 
+#define TG_NAME_FILTER_LEN 32
+
 struct tg_identity_config {
     struct {
         char header[64];   /* lowercase */
@@ -54,7 +56,9 @@ struct tg_identity_config {
         enum tg_field field;
     } aliases[TG_MAX_ALIASES];
     int n_aliases;
-    unsigned required; /* bit (1 << field) per mandatory field */
+    uint64_t names[TG_NAME_FILTER_LEN]; /* a filter of every field's and alias's header
+                                           name, by length (identity.c) */
+    unsigned required;                  /* bit (1 << field) per mandatory field */
     enum tg_attr_mode mode;
     int64_t enforce_after_ms; /* flag turns into enforce at this time; 0 = never */
     bool forward_baggage;     /* send the caller's baggage to the provider */

@@ -159,6 +159,43 @@ static void test_configured_alias(void **state)
     assert_string_equal(r.tenant_id, "first");
     assert_string_equal(r.attribution_sources,
                         "{\"request_id\":\"generated\",\"tenant_id\":\"alias:Tenant\"}");
+    /* an alias of 32 characters or more is past the filter of names: compared always */
+    static const char long_alias[] = "x-an-alias-of-thirty-three-chars";
+    assert_int_equal(tg_identity_add_alias(&cfg, long_alias, "feature_id", &eb), 0);
+    const struct tg_header l[] = {H(long_alias, "f-1")};
+    resolve(&cfg, l, 1, NULL, NULL, &r);
+    assert_string_equal(r.feature_id, "f-1");
+    assert_true(tg_identity_is_internal_header(&cfg, long_alias, sizeof long_alias - 1));
+}
+
+/* The headers the provider never sees: every field's, every alias's, the gateway's own
+ * and the caller's baggage (unless forwarded); none of a call's ordinary ones */
+static void test_internal_headers(void **state)
+{
+    (void)state;
+    struct tg_identity_config cfg;
+    struct tg_errbuf eb;
+    tg_identity_config_defaults(&cfg);
+    assert_int_equal(tg_identity_add_alias(&cfg, "X-Org-Unit", "cost_center", &eb), 0);
+    for (int f = 0; f < TG_F_COUNT; f++) {
+        const char *n = tg_field_header((enum tg_field)f);
+        assert_true(tg_identity_is_internal_header(&cfg, n, strlen(n)));
+    }
+    for (int a = 0; a < cfg.n_aliases; a++)
+        assert_true(
+            tg_identity_is_internal_header(&cfg, cfg.aliases[a].header, cfg.aliases[a].len));
+    assert_true(tg_identity_is_internal_header(&cfg, "x-org-unit", 10));
+    assert_true(tg_identity_is_internal_header(&cfg, "x-tollgate-key", 14));
+    assert_true(tg_identity_is_internal_header(&cfg, "baggage", 7));
+    static const char *const theirs[] = {"host",          "content-type",   "content-length",
+                                         "authorization", "x-api-key",      "anthropic-version",
+                                         "traceparent",   "x-stainless-os", "x-org-unix",
+                                         "tenantie",      "x-team-ie"};
+    for (size_t i = 0; i < sizeof theirs / sizeof theirs[0]; i++)
+        if (tg_identity_is_internal_header(&cfg, theirs[i], strlen(theirs[i])))
+            fail_msg("%s is held back", theirs[i]);
+    cfg.forward_baggage = true;
+    assert_false(tg_identity_is_internal_header(&cfg, "baggage", 7));
 }
 
 static void test_mappings_and_route(void **state)
@@ -309,6 +346,7 @@ int main(void)
         cmocka_unit_test(test_rejections_and_tags),
         cmocka_unit_test(test_tags_past_the_column_are_left_out),
         cmocka_unit_test(test_configured_alias),
+        cmocka_unit_test(test_internal_headers),
         cmocka_unit_test(test_mappings_and_route),
         cmocka_unit_test(test_policy),
         cmocka_unit_test(test_privacy),

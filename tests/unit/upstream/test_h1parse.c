@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -91,6 +92,27 @@ static void test_head_fields(void **state)
     assert_memory_equal(h.headers[0].value, "req_123", 7);
     assert_int_equal(h.headers[1].value_len, 17);
     assert_memory_equal(h.headers[1].value, "text/event-stream", 17);
+}
+
+/* A header name is RFC 9110 tokens only: each byte but the colon, inside a name, is
+ * accepted exactly when it is a tchar */
+static void test_head_name_bytes(void **state)
+{
+    (void)state;
+    for (int ch = 0; ch < 256; ch++) {
+        if (ch == ':')
+            continue;
+        bool tchar = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                     (ch >= '0' && ch <= '9') || (ch != 0 && strchr("!#$%&'*+-.^_`|~", ch));
+        char in[64];
+        int n = snprintf(in, sizeof in, OK200 "X%cY: 1\r\nContent-Length: 0\r\n\r\n", ch);
+        if (ch == 0)
+            in[18] = '\0';
+        struct tg_h1_head h;
+        long r = tg_h1_parse_head(in, (size_t)n, &h);
+        if (tchar ? r != n || h.n_headers != 2 || h.headers[0].name_len != 3 : r != -1)
+            fail_msg("byte 0x%02x in a name: %ld", ch, r);
+    }
 }
 
 static void test_head_limits(void **state)
@@ -191,6 +213,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_heads),
         cmocka_unit_test(test_head_fields),
+        cmocka_unit_test(test_head_name_bytes),
         cmocka_unit_test(test_head_limits),
         cmocka_unit_test(test_chunked_every_split),
     };
