@@ -18,19 +18,20 @@ static int inspect_request(enum tg_op op, const char *body, size_t len,
 {
     (void)op;
     (void)rewritten;
-    static const struct tg_json_keep keep[] = {
-        {"model", NULL}, {"stream", NULL}, {"max_tokens", NULL}, {NULL, NULL}};
+    static const struct tg_json_keep none[] = {{NULL, NULL}};
+    static const struct tg_json_take takes[] = {
+        TG_JSON_TAKE_STR("model", struct tg_request_info, model),
+        TG_JSON_TAKE_TRUE("stream", struct tg_request_info, is_stream),
+        TG_JSON_TAKE_INT("max_tokens", struct tg_request_info, max_output_tokens),
+        TG_JSON_TAKE_END};
+    struct tg_request_info r = {.max_output_tokens = -1}; /* -1: absent */
     cJSON *j = NULL;
-    int rc = tg_provider_parse_body(body, len, keep, &j, eb);
+    int rc = tg_provider_parse_body(body, len, none, takes, &r, &j, eb);
     if (rc != 0)
         return rc;
-    memset(info, 0, sizeof *info);
-    tg_json_copy_str(j, "model", info->model, sizeof info->model);
-    info->is_stream = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "stream"));
-    info->max_output_tokens =
-        tg_json_has_number(j, "max_tokens") ? tg_json_count(j, "max_tokens") : -1;
-    info->input_bytes = (int64_t)len;
+    r.input_bytes = (int64_t)len;
     tg_json_delete(j);
+    *info = r;
     return 0;
 }
 

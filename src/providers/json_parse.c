@@ -39,7 +39,8 @@ struct parser {
                                         each object of the array at hand); NULL: all */
     const struct tg_json_take *take; /* read these members of the object at hand into target */
     unsigned char *target;
-    bool skim; /* inside a member not kept: check the grammar, build nothing */
+    bool skim;  /* inside a member not kept: check the grammar, build nothing */
+    cJSON sink; /* what a value not built is parsed into: written, never read */
 };
 
 /* A spec that keeps nothing: inside an object read into the target, nothing is built */
@@ -400,11 +401,9 @@ static bool parse_members(struct parser *P, cJSON *it, bool is_object);
 /* Checks the value at P->p and builds nothing. */
 static bool skim_value(struct parser *P)
 {
-    cJSON scratch;
-    memset(&scratch, 0, sizeof scratch);
     bool was = P->skim;
     P->skim = true;
-    bool ok = parse_value(P, &scratch);
+    bool ok = parse_value(P, &P->sink);
     P->skim = was;
     return ok;
 }
@@ -418,11 +417,9 @@ static bool take_value(struct parser *P, const struct tg_json_take *t)
     case TG_JSON_INT: {
         if (P->p == P->end || (*P->p != '-' && !is_digit(*P->p)))
             return skim_value(P);
-        cJSON num;
-        memset(&num, 0, sizeof num);
-        if (!parse_number(P, &num))
+        if (!parse_number(P, &P->sink))
             return false;
-        int64_t v = tg_json_count_value(&num);
+        int64_t v = tg_json_count_value(&P->sink);
         memcpy(dst, &v, sizeof v);
         return true;
     }
@@ -442,6 +439,12 @@ static bool take_value(struct parser *P, const struct tg_json_take *t)
         cJSON_free(v);
         return true;
     }
+    case TG_JSON_TRUE:
+        if (P->end - P->p >= 4 && memcmp(P->p, "true", 4) == 0) {
+            bool yes = true;
+            memcpy(dst, &yes, sizeof yes);
+        }
+        return skim_value(P);
     case TG_JSON_INTO: {
         if (P->p == P->end || *P->p != '{' || t->sub == NULL)
             return skim_value(P);
@@ -453,9 +456,7 @@ static bool take_value(struct parser *P, const struct tg_json_take *t)
         const struct tg_json_take *take = P->take;
         P->spec = keep_none;
         P->take = t->sub;
-        cJSON obj;
-        memset(&obj, 0, sizeof obj);
-        bool ok = parse_members(P, &obj, true); /* builds nothing: keep_none */
+        bool ok = parse_members(P, &P->sink, true); /* builds nothing: keep_none */
         P->spec = spec;
         P->take = take;
         return ok;
@@ -516,10 +517,9 @@ static bool parse_members(struct parser *P, cJSON *it, bool is_object)
                 P->spec = entry != NULL ? entry->sub : NULL;
             }
             P->take = NULL;
-            cJSON scratch, *m = &scratch;
+            cJSON *m = &P->sink;
             if (P->skim || skip) {
                 free_key(key);
-                memset(&scratch, 0, sizeof scratch);
             } else {
                 if ((m = new_item()) == NULL) {
                     free_key(key);
@@ -591,7 +591,7 @@ cJSON *tg_json_parse_into(const char *text, size_t len, const struct tg_json_kee
 {
     if (text == NULL)
         text = "";
-    struct parser P = {text, text + len, 0, spec, target != NULL ? take : NULL, target, false};
+    struct parser P = {text, text + len, 0, spec, target != NULL ? take : NULL, target, false, {0}};
     if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0)
         P.p += 3;
     cJSON *root = new_item();

@@ -31,6 +31,7 @@ enum tg_json_kind {
     TG_JSON_INT,  /* a number: its count by tg_json_count's rules, into the int64_t at off */
     TG_JSON_STR,  /* a string, decoded: into the char[cap] at off, cut to fit (tg_field_set) */
     TG_JSON_INTO, /* an object: its members read by sub (and, cap 1, true into the bool at off) */
+    TG_JSON_TRUE, /* the literal true: true into the bool at off */
 };
 /** One member tg_json_parse_into reads: an array of these ending with key NULL. Only the
  *  first member of an object with a given key is read, as tg_json_path finds it. */
@@ -57,6 +58,10 @@ struct tg_json_take {
 #define TG_JSON_TAKE_INTO_FLAG(key, type, flag, sub)                                               \
     {                                                                                              \
         key, sizeof key - 1, TG_JSON_INTO, offsetof(type, flag), 1, sub                            \
+    }
+#define TG_JSON_TAKE_TRUE(key, type, flag)                                                         \
+    {                                                                                              \
+        key, sizeof key - 1, TG_JSON_TRUE, offsetof(type, flag), 0, NULL                           \
     }
 #define TG_JSON_TAKE_END                                                                           \
     {                                                                                              \

@@ -48,37 +48,42 @@ static void inject_include_usage(const cJSON *j, const char *body, size_t len, s
     tg_json_delete(whole);
 }
 
+/* A request's members inspect_request reads, with the max-token limits in the order they
+ * are looked for (-1: absent) */
+struct request_read {
+    struct tg_request_info info;
+    int64_t max[3];
+};
+#define REQUEST_MAX(key, i) TG_JSON_TAKE_INT(key, struct request_read, max[i])
+static const struct tg_json_take request_takes[] = {
+    TG_JSON_TAKE_STR("model", struct request_read, info.model),
+    TG_JSON_TAKE_TRUE("stream", struct request_read, info.is_stream),
+    REQUEST_MAX("max_completion_tokens", 0),
+    REQUEST_MAX("max_tokens", 1),
+    REQUEST_MAX("max_output_tokens", 2),
+    TG_JSON_TAKE_END};
+
 static int inspect_request(enum tg_op op, const char *body, size_t len,
                            struct tg_request_info *info, struct tg_buf *rewritten,
                            struct tg_errbuf *eb)
 {
-    static const char *const max_keys[] = {"max_completion_tokens", "max_tokens",
-                                           "max_output_tokens"};
-    static const struct tg_json_keep keep[] = {{"model", NULL},
-                                               {"stream", NULL},
-                                               {"stream_options", NULL},
-                                               {"max_completion_tokens", NULL},
-                                               {"max_tokens", NULL},
-                                               {"max_output_tokens", NULL},
-                                               {NULL, NULL}};
+    static const struct tg_json_keep keep[] = {{"stream_options", NULL}, {NULL, NULL}};
+    struct request_read r = {.max = {-1, -1, -1}};
     cJSON *j = NULL;
-    int rc = tg_provider_parse_body(body, len, keep, &j, eb);
+    int rc = tg_provider_parse_body(body, len, keep, request_takes, &r, &j, eb);
     if (rc != 0)
         return rc;
-    memset(info, 0, sizeof *info);
-    tg_json_copy_str(j, "model", info->model, sizeof info->model);
-    info->is_stream = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "stream"));
-    info->max_output_tokens = -1;
-    for (size_t i = 0; i < 3 && info->max_output_tokens < 0; i++)
-        if (tg_json_has_number(j, max_keys[i]))
-            info->max_output_tokens = tg_json_count(j, max_keys[i]);
-    info->input_bytes = (int64_t)len;
-    if (info->is_stream && (op == TG_OP_CHAT || op == TG_OP_COMPLETION) &&
+    r.info.max_output_tokens = -1;
+    for (size_t i = 0; i < 3 && r.info.max_output_tokens < 0; i++)
+        r.info.max_output_tokens = r.max[i];
+    r.info.input_bytes = (int64_t)len;
+    if (r.info.is_stream && (op == TG_OP_CHAT || op == TG_OP_COMPLETION) &&
         !cJSON_IsTrue(tg_json_path(j, "stream_options.include_usage"))) {
         inject_include_usage(j, body, len, rewritten);
-        info->injected_usage = true;
+        r.info.injected_usage = true;
     }
     tg_json_delete(j);
+    *info = r.info;
     return 0;
 }
 

@@ -19,9 +19,10 @@ const char *tg_op_name(enum tg_op op)
 }
 
 int tg_provider_parse_body(const char *body, size_t len, const struct tg_json_keep *keep,
-                           cJSON **out, struct tg_errbuf *eb)
+                           const struct tg_json_take *take, void *target, cJSON **out,
+                           struct tg_errbuf *eb)
 {
-    cJSON *j = tg_json_parse_keys(body, len, keep);
+    cJSON *j = tg_json_parse_into(body, len, keep, take, target);
     if (j == NULL)
         return tg_errf(eb, TG_ERR_INVALID, "request body is not valid JSON");
     if (!cJSON_IsObject(j)) {

@@ -84,14 +84,17 @@ struct tg_provider {
                          const char *message, const char *tollgate_json);
 };
 
-/** Parses a request body that must be a JSON object, building only the members keep
- *  lists (the rest, the messages, are checked and left out: tg_json_parse_keys); *out
- *  is owned by the caller (cJSON_Delete). TG_ERR_INVALID with "request body is not
- *  valid JSON" or "request body must be a JSON object". Shared by the adapters. */
+/** Parses a request body that must be a JSON object, reading the members take lists
+ *  into target and building only those keep lists (the rest, the messages, are checked
+ *  and left out: tg_json_parse_into); *out is owned by the caller (cJSON_Delete).
+ *  TG_ERR_INVALID with "request body is not valid JSON" or "request body must be a JSON
+ *  object". Shared by the adapters. */
 struct cJSON;
 struct tg_json_keep;
+struct tg_json_take;
 int tg_provider_parse_body(const char *body, size_t len, const struct tg_json_keep *keep,
-                           struct cJSON **out, struct tg_errbuf *eb);
+                           const struct tg_json_take *take, void *target, struct cJSON **out,
+                           struct tg_errbuf *eb);
 /** Appends the optional ,"tollgate":{...} member and closes the error object. */
 void tg_provider_close_error(struct tg_buf *out, const char *tollgate_json);
 

@@ -323,7 +323,7 @@ static void test_spec_builds_only_the_kept_members_at_every_depth(void **state)
 
 struct taken {
     int64_t a, b, c;
-    bool has_u;
+    bool has_u, on;
     char name[8];
 };
 
@@ -339,11 +339,12 @@ static void test_takes_read_members_into_a_struct(void **state)
                                                   TG_JSON_TAKE_END};
     static const struct tg_json_take takes[] = {
         TG_JSON_TAKE_INT("a", struct taken, a), TG_JSON_TAKE_STR("name", struct taken, name),
-        TG_JSON_TAKE_INTO_FLAG("u", struct taken, has_u, u_takes), TG_JSON_TAKE_END};
+        TG_JSON_TAKE_INTO_FLAG("u", struct taken, has_u, u_takes),
+        TG_JSON_TAKE_TRUE("on", struct taken, on), TG_JSON_TAKE_END};
     static const struct tg_json_keep keep[] = {{"k", NULL}, {NULL, NULL}};
     static const char text[] = "{\"a\":12,\"name\":\"ab\\u00e9cdefghij\",\"k\":{\"a\":5,\"name\":"
                                "\"inner\"},\"u\":{\"b\":3,\"x\":[1,{\"c\":9}],\"c\":-1},\"a\":99,"
-                               "\"z\":1}";
+                               "\"z\":1,\"on\":true}";
     struct taken t = {.c = 7};
     assert_prints_and_free(tg_json_parse_into(text, sizeof text - 1, keep, takes, &t),
                            "{\"k\":{\"a\":5,\"name\":\"inner\"}}");
@@ -353,8 +354,10 @@ static void test_takes_read_members_into_a_struct(void **state)
     assert_true(t.has_u);
     assert_int_equal(t.b, 3);
     assert_int_equal(t.c, 0); /* -1 is not a count; the 9 below is not u's */
+    assert_true(t.on);
 
-    static const char other_kinds[] = "{\"a\":\"12\",\"name\":7,\"u\":[1],\"u\":{\"b\":4}}";
+    static const char other_kinds[] =
+        "{\"a\":\"12\",\"name\":7,\"u\":[1],\"u\":{\"b\":4},\"on\":\"true\",\"on\":true}";
     struct taken o = {.a = 5, .b = 1, .name = "keep"};
     assert_prints_and_free(tg_json_parse_into(other_kinds, sizeof other_kinds - 1, keep, takes, &o),
                            "{}");
@@ -362,6 +365,7 @@ static void test_takes_read_members_into_a_struct(void **state)
     assert_string_equal(o.name, "keep");
     assert_false(o.has_u); /* the first u was not an object; the second is not read */
     assert_int_equal(o.b, 1);
+    assert_false(o.on);
 
     static const char escaped_key[] = "{\"n\\u0061me\":\"esc\",\"u\":{\"\\u0062\":8}}";
     struct taken e = {0};

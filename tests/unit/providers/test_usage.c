@@ -518,12 +518,42 @@ static void test_inspect_and_inject(void **state)
                      0);
     assert_int_equal(info.max_output_tokens, 1024);
     assert_false(info.is_stream);
+    /* the limits are looked for in their order, not the body's; one that is not a number
+     * is absent, a stream flag that is not true is false, the first of a key counts */
+    static const char req6[] = "{\"max_output_tokens\":5,\"max_tokens\":7,\"stream\":\"yes\","
+                               "\"max_completion_tokens\":\"x\",\"model\":\"a\",\"model\":\"b\"}";
+    assert_int_equal(
+        tg_provider_openai.inspect_request(TG_OP_CHAT, req6, sizeof req6 - 1, &info, &out, &eb), 0);
+    assert_int_equal(info.max_output_tokens, 7);
+    assert_false(info.is_stream);
+    assert_string_equal(info.model, "a");
+    static const char req7[] = "{\"model\":\"m\",\"max_tokens\":-3}";
+    assert_int_equal(tg_provider_anthropic.inspect_request(TG_OP_MESSAGES, req7, sizeof req7 - 1,
+                                                           &info, &out, &eb),
+                     0);
+    assert_int_equal(info.max_output_tokens, 0); /* present, not a count */
+    static const char req8[] = "{\"model\":\"m\"}";
+    assert_int_equal(tg_provider_anthropic.inspect_request(TG_OP_MESSAGES, req8, sizeof req8 - 1,
+                                                           &info, &out, &eb),
+                     0);
+    assert_int_equal(info.max_output_tokens, -1);
 
     /* malformed input: precise errors */
     assert_int_equal(
         tg_provider_openai.inspect_request(TG_OP_CHAT, "{\"model\":", 9, &info, &out, &eb),
         TG_ERR_INVALID);
     assert_string_equal(eb.msg, "request body is not valid JSON");
+    /* what was read before the error is not the caller's */
+    static const char cut[] = "{\"model\":\"gpt-4o\",\"stream\":true,";
+    snprintf(info.model, sizeof info.model, "before");
+    assert_int_equal(
+        tg_provider_openai.inspect_request(TG_OP_CHAT, cut, sizeof cut - 1, &info, &out, &eb),
+        TG_ERR_INVALID);
+    assert_string_equal(info.model, "before");
+    assert_int_equal(tg_provider_anthropic.inspect_request(TG_OP_MESSAGES, cut, sizeof cut - 1,
+                                                           &info, &out, &eb),
+                     TG_ERR_INVALID);
+    assert_string_equal(info.model, "before");
     assert_int_equal(
         tg_provider_anthropic.inspect_request(TG_OP_MESSAGES, "\"x\"", 3, &info, &out, &eb),
         TG_ERR_INVALID);
