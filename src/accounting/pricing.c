@@ -717,7 +717,10 @@ static int64_t clamp0(int64_t v)
 static int64_t to_nanos(__int128 pico, int64_t tier, int64_t factor)
 {
     const __int128 den = (__int128)1000 * 10000 * 10000;
-    __int128 v = (pico * tier * factor + den / 2) / den;
+    __int128 num = pico * tier * factor + den / 2;
+    if (num <= (__int128)UINT64_MAX) /* nearly always: a 64-bit division, not __divti3's */
+        return (int64_t)((uint64_t)num / (uint64_t)den);
+    __int128 v = num / den;
     return v > INT64_MAX ? -1 : (int64_t)v;
 }
 
