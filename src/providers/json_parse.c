@@ -9,6 +9,8 @@
  * it lands in json_util.c's arena. tg_json_parse_keys builds only the members a spec
  * names, at any depth, and skims the rest: the same grammar checked, nothing built (a
  * request's conversation, an embedding's vectors, a completion's text).
+ * tg_json_parse_into also reads the members a take table names straight into a struct
+ * (a chat answer's usage counts, its model and id), building no node for them.
  *
  * It accepts exactly RFC 8259's grammar, which is stricter than cJSON_ParseWithLength:
  * nothing but whitespace (space, tab, CR, LF) after the value, no leading zeros or '+',
