@@ -419,9 +419,18 @@ static bool take_value(struct parser *P, const struct tg_json_take *t)
     case TG_JSON_INT: {
         if (P->p == P->end || (*P->p != '-' && !is_digit(*P->p)))
             return skim_value(P);
-        if (!parse_number(P, &P->sink))
-            return false;
-        int64_t v = tg_json_count_value(&P->sink);
+        const char *q = P->p, *e = digit_run(q, P->end);
+        int64_t v = 0;
+        if (e > q && e - q <= 15 && (*q != '0' || e - q == 1) &&
+            (e == P->end || (*e != '.' && *e != 'e' && *e != 'E'))) {
+            for (; q < e; q++) /* a plain count, as nearly all are: no double on the way */
+                v = v * 10 + (*q - '0');
+            P->p = e;
+        } else {
+            if (!parse_number(P, &P->sink))
+                return false;
+            v = tg_json_count_value(&P->sink);
+        }
         memcpy(dst, &v, sizeof v);
         return true;
     }

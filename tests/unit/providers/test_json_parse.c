@@ -377,9 +377,37 @@ static void test_takes_read_members_into_a_struct(void **state)
     struct taken w = {0};
     assert_prints_and_free(tg_json_parse_into("[{\"a\":1}]", 9, keep, takes, &w), "[{\"a\":1}]");
     assert_int_equal(w.a, 0); /* a top-level array is built whole */
+    /* a count by tg_json_count's rules, whatever the number's form */
+    static const struct {
+        const char *text;
+        int64_t want;
+    } counts[] = {{"{\"a\":0}", 0},
+                  {"{\"a\":7,\"z\":1}", 7},
+                  {"{\"a\":-5}", 0},
+                  {"{\"a\":1e2}", 100},
+                  {"{\"a\":12.0}", 12},
+                  {"{\"a\":12.5}", 0},
+                  {"{\"a\":123456789012345}", 123456789012345},
+                  {"{\"a\":1234567890123456}", 1234567890123456},
+                  {"{\"a\":9999999999999999}", 0}};
+    for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
+        struct taken c = {.a = -1};
+        cJSON *j = tg_json_parse_into(counts[i].text, strlen(counts[i].text), keep, takes, &c);
+        assert_non_null(j);
+        cJSON_Delete(j);
+        if (c.a != counts[i].want)
+            fail_msg("%s: %lld", counts[i].text, (long long)c.a);
+    }
     /* what a take reads is checked as strictly as the rest */
-    static const char *const refused[] = {"{\"a\":1,\"name\":\"x\",", "{\"u\":{\"b\":01}}",
-                                          "{\"a\":1.}", "{\"name\":\"\\x\"}", "{\"u\":{\"b\":1,}}"};
+    static const char *const refused[] = {"{\"a\":1,\"name\":\"x\",",
+                                          "{\"u\":{\"b\":01}}",
+                                          "{\"a\":1.}",
+                                          "{\"name\":\"\\x\"}",
+                                          "{\"u\":{\"b\":1,}}",
+                                          "{\"a\":007}",
+                                          "{\"a\":-}",
+                                          "{\"a\":1x}",
+                                          "{\"a\":-01}"};
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
         struct taken r = {0};
         if (tg_json_parse_into(refused[i], strlen(refused[i]), keep, takes, &r) != NULL)
