@@ -169,6 +169,24 @@ static bool name_is(const struct tg_header *h, const char *name, size_t n)
     return h->name_len == n && memcmp(h->name, name, n) == 0;
 }
 
+/* The field whose own header is name (n bytes, lowercase), or -1 */
+static int field_by_header(const char *name, size_t n)
+{
+    for (int f = 0; f < TG_F_COUNT; f++)
+        if (fields[f].header_len == n && memcmp(fields[f].header, name, n) == 0)
+            return f;
+    return -1;
+}
+
+/* The alias whose header is name, or -1 (alias names are distinct) */
+static int alias_by_header(const struct tg_identity_config *cfg, const char *name, size_t n)
+{
+    for (int a = 0; a < cfg->n_aliases; a++)
+        if (cfg->aliases[a].len == n && memcmp(cfg->aliases[a].header, name, n) == 0)
+            return a;
+    return -1;
+}
+
 /* Trims; rejects control characters and values that do not fit a ledger column. */
 static bool clean_value(const char *v, size_t n, char *out, size_t cap)
 {
@@ -421,18 +439,16 @@ void tg_identity_resolve(const struct tg_identity_config *cfg, const struct tg_h
     for (size_t i = 0; i < nh; i++) {
         if (!may_know(cfg, h[i].name, h[i].name_len))
             continue;
-        for (int f = 0; f < TG_F_COUNT; f++)
-            if (own_hdr[f] < 0 && name_is(&h[i], fields[f].header, fields[f].header_len))
-                own_hdr[f] = (int)i;
-        for (int a = 0; a < cfg->n_aliases; a++) { /* alias names are distinct */
-            if (!name_is(&h[i], cfg->aliases[a].header, cfg->aliases[a].len))
-                continue;
-            enum tg_field f = cfg->aliases[a].field;
+        int f = field_by_header(h[i].name, h[i].name_len);
+        if (f >= 0 && own_hdr[f] < 0)
+            own_hdr[f] = (int)i;
+        int a = alias_by_header(cfg, h[i].name, h[i].name_len);
+        if (a >= 0) {
+            f = (int)cfg->aliases[a].field;
             if (alias_rank[f] < 0 || a < alias_rank[f]) {
                 alias_rank[f] = a;
                 alias_hdr[f] = (int)i;
             }
-            break;
         }
     }
     tg_buf_appends(&src, "{");
@@ -535,13 +551,6 @@ bool tg_identity_is_internal_header(const struct tg_identity_config *cfg, const 
         return true;
     if (n == 7 && memcmp(name, "baggage", 7) == 0)
         return !cfg->forward_baggage;
-    if (!may_know(cfg, name, n))
-        return false; /* neither a field's header nor an alias */
-    for (int f = 0; f < TG_F_COUNT; f++)
-        if (fields[f].header_len == n && memcmp(fields[f].header, name, n) == 0)
-            return true;
-    for (int a = 0; a < cfg->n_aliases; a++)
-        if (cfg->aliases[a].len == n && memcmp(cfg->aliases[a].header, name, n) == 0)
-            return true;
-    return false;
+    return may_know(cfg, name, n) &&
+           (field_by_header(name, n) >= 0 || alias_by_header(cfg, name, n) >= 0);
 }

@@ -124,21 +124,20 @@ static bool iov_eq(h2o_iovec_t v, const char *s)
     return v.len == n && memcmp(v.base, s, n) == 0;
 }
 
-/* A response header of the gateway's own (x-tollgate-*, x-request-id, traceparent): none
- * is one of h2o's tokens, so its name is not looked up among them (~80 instructions) */
-static void add_hdr(h2o_req_t *req, const char *name, const char *value, size_t vlen)
+/* A response header, its value copied into the request's pool. A provider's, passed on,
+ * may be one of h2o's tokens (maybe_token); none of the gateway's own is (x-tollgate-*,
+ * x-request-id, traceparent), so their names skip the lookup (~80 instructions). */
+static void put_hdr(h2o_req_t *req, const char *name, size_t nlen, bool maybe_token,
+                    const char *value, size_t vlen)
 {
     h2o_iovec_t v = h2o_strdup(&req->pool, value, vlen);
-    h2o_add_header_by_str(&req->pool, &req->res.headers, name, strlen(name), 0, NULL, v.base,
+    h2o_add_header_by_str(&req->pool, &req->res.headers, name, nlen, maybe_token, NULL, v.base,
                           v.len);
 }
 
-/* A provider's response header, passed on: its name may be one of h2o's tokens */
-static void add_provider_hdr(h2o_req_t *req, const char *name, size_t nlen, const char *value,
-                             size_t vlen)
+static void add_hdr(h2o_req_t *req, const char *name, const char *value, size_t vlen)
 {
-    h2o_iovec_t v = h2o_strdup(&req->pool, value, vlen);
-    h2o_add_header_by_str(&req->pool, &req->res.headers, name, nlen, 1, NULL, v.base, v.len);
+    put_hdr(req, name, strlen(name), false, value, vlen);
 }
 
 /* Headers a proxy must not forward (RFC 9110 §7.6.1 hop-by-hop) or that curl sets. */
@@ -513,7 +512,7 @@ static void set_upstream_headers(struct call *c)
         if (nlen == 12 && strcmp(name, "x-request-id") == 0)
             add_hdr(c->req, "x-tollgate-provider-request-id", val, vlen);
         else if (!is_dropped_response_header(name, nlen))
-            add_provider_hdr(c->req, name, nlen, val, vlen);
+            put_hdr(c->req, name, nlen, true, val, vlen);
     }
 }
 
