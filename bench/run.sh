@@ -90,13 +90,14 @@ PY
 sed "s|^wrk.body = .*|local f = io.open('$work/big.json'); wrk.body = f:read('*a'); f:close()|" "$work/post.lua" > "$work/big.lua"
 big_kb=$(( $(stat -c %s "$work/big.json") >> 10 ))
 
-run_wrk() { # port conns [script] -> "reqs p50_us p99_us"
-  local out
-  out=$(wrk -t1 -c"$2" -d"${dur}s" --latency -s "${3:-$work/post.lua}" "http://127.0.0.1:$1/v1/chat/completions")
-  echo "$out" > "$work/logs/wrk-$1-$2.txt"
-  python3 - "$work/logs/wrk-$1-$2.txt" <<'PY'
+run_wrk() { # port conns [script] -> "reqs p50_us p99_us non2xx socket_errors wrk_cpu_us_a_request"
+  local TIMEFORMAT='%3U %3S' # bash's time: wrk's own CPU, user and system seconds
+  { time wrk -t1 -c"$2" -d"${dur}s" --latency -s "${3:-$work/post.lua}" \
+      "http://127.0.0.1:$1/v1/chat/completions" > "$work/logs/wrk-$1-$2.txt"; } 2> "$work/logs/wrk-$1-$2.cpu"
+  python3 - "$work/logs/wrk-$1-$2.txt" "$work/logs/wrk-$1-$2.cpu" <<'PY'
 import re, sys
 t = open(sys.argv[1]).read()
+wrk_s = sum(float(x) for x in open(sys.argv[2]).read().split())
 def us(s):
     m = re.match(r"([\d.]+)(us|ms|s|m)$", s)
     if not m: sys.exit("cannot parse latency %r in:\n%s" % (s, t))
@@ -106,7 +107,8 @@ rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
 p50 = us(re.search(r"^\s+50%\s+(\S+)", t, re.M).group(1)); p99 = us(re.search(r"^\s+99%\s+(\S+)", t, re.M).group(1))
 non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
 errs = re.search(r"Socket errors: (.*)", t)
-print(f"{rps:.0f} {p50:.0f} {p99:.0f} {non2xx.group(1) if non2xx else 0} {'yes' if errs else 'no'}")
+n = int(re.search(r"(\d+) requests in", t).group(1))
+print(f"{rps:.0f} {p50:.0f} {p99:.0f} {non2xx.group(1) if non2xx else 0} {'yes' if errs else 'no'} {wrk_s * 1e6 / max(n, 1):.1f}")
 PY
 }
 rss_kb() { ps -o rss= -p "$1" | tr -d ' '; }
@@ -131,8 +133,9 @@ wrk -t1 -c8 -d1s -s "$work/post.lua" http://127.0.0.1:$P_NGINX/v1/chat/completio
 wrk -t1 -c8 -d1s -s "$work/post.lua" http://127.0.0.1:$P_SHARED/v1/chat/completions >/dev/null
 wrk -t1 -c8 -d1s -s "$work/post.lua" http://127.0.0.1:$P_TG/v1/chat/completions >/dev/null
 
-declare -A R CPU THREADS NCPU SCHED
+declare -A R CPU THREADS NCPU SCHED MOCK
 tg_pid=$(cat "$work/tollgate.pid")
+mock_pid=$(pgrep -P "$(cat "$work/nginx.pid")" | head -1) # the provider's one worker
 ngx_pid=$(pgrep -P "$(cat "$work/proxy/nginx.pid")" | head -1) # the baseline's one worker
 tg_worker=$(grep -l '^tg-worker-0$' /proc/"$tg_pid"/task/*/comm | head -1); tg_worker=${tg_worker%/comm}
 for round in 1 2; do # interleaved rounds, best of two per cell
@@ -140,7 +143,7 @@ for round in 1 2; do # interleaved rounds, best of two per cell
     for who in nginx direct tollgate shared; do
       port=$P_NGINX; [ $who = tollgate ] && port=$P_TG; [ $who = direct ] && port=$P_MOCK
       [ $who = shared ] && port=$P_SHARED
-      t0=$(cpu_ticks "$tg_pid") th0=$(thread_ticks "$tg_pid") n0=$(cpu_ticks "$ngx_pid")
+      t0=$(cpu_ticks "$tg_pid") th0=$(thread_ticks "$tg_pid") n0=$(cpu_ticks "$ngx_pid") m0=$(cpu_ticks "$mock_pid")
       i0=$(idle_ticks) w0=$(rq_wait_ns "$tg_worker") v0=$(rq_wait_ns "/proc/$ngx_pid")
       if [ $c = big ]; then res=$(run_wrk $port 1 "$work/big.lua"); else res=$(run_wrk $port $c); fi
       # how the two cores were shared: idle, and the proxy's thread waiting for a core
@@ -159,6 +162,9 @@ for round in 1 2; do # interleaved rounds, best of two per cell
         fi
       fi
       key="$who-$c"
+      # the provider's CPU a request, the other stage of the pipeline on the same two cores
+      us=$(( ($(cpu_ticks "$mock_pid") - m0) * 1000000 / $(getconf CLK_TCK) / ($(cut -d' ' -f1 <<<"$res") * dur) ))
+      if [ -z "${MOCK[$key]:-}" ] || [ "$us" -lt "${MOCK[$key]}" ]; then MOCK[$key]=$us; fi
       prev=${R[$key]:-}
       if [ -z "$prev" ] || [ "$(cut -d' ' -f1 <<<"$res")" -gt "$(cut -d' ' -f1 <<<"$prev")" ]; then
         R[$key]=$res
@@ -181,13 +187,14 @@ peak=0
 while kill -0 $cpid 2>/dev/null; do r=$(rss_kb "$tg_pid"); [ "$r" -gt "$peak" ] && peak=$r; sleep 0.2; done
 stream_row=$(sqlite3 "$work/ledger.db" "select outcome||' status='||coalesce(status_code,'')||' error='||coalesce(error_type,'')||' out='||output_tokens||' bytes='||coalesce(response_bytes,'') from calls where is_stream=1 order by started_at desc limit 1")
 
-python3 - "$dur" "$rss_tg" "$peak" "$rows" "$stream_row" "${CPU[32]} ${CPU[1]} ${CPU[big]} ${NCPU[32]} ${NCPU[1]} ${NCPU[big]}" "${THREADS[32]}|${THREADS[1]}" "$files" "$big_kb" "${R[nginx-32]}" "${R[tollgate-32]}" "${R[direct-32]}" "${R[nginx-1]}" "${R[tollgate-1]}" "${R[direct-1]}" "${R[nginx-big]}" "${R[tollgate-big]}" "${R[direct-big]}" "${R[shared-32]}" "${R[shared-1]}" "${R[shared-big]}" "${SCHED[nginx-32]} ${SCHED[tollgate-32]}" <<'PY'
+python3 - "$dur" "$rss_tg" "$peak" "$rows" "$stream_row" "${CPU[32]} ${CPU[1]} ${CPU[big]} ${NCPU[32]} ${NCPU[1]} ${NCPU[big]}" "${THREADS[32]}|${THREADS[1]}" "$files" "$big_kb" "${R[nginx-32]}" "${R[tollgate-32]}" "${R[direct-32]}" "${R[nginx-1]}" "${R[tollgate-1]}" "${R[direct-1]}" "${R[nginx-big]}" "${R[tollgate-big]}" "${R[direct-big]}" "${R[shared-32]}" "${R[shared-1]}" "${R[shared-big]}" "${SCHED[nginx-32]} ${SCHED[tollgate-32]}" "${MOCK[nginx-32]} ${MOCK[tollgate-32]}" <<'PY'
 import sys
 import os
 dur, rss, peak, rows, srow, cpu, threads, files, big_kb = sys.argv[1:10]
 client = os.environ.get("CLIENT", "auto")
 cells = [a.split() for a in sys.argv[10:22]]
 sched = [int(x) for x in sys.argv[22].split()]
+mock = [int(x) for x in sys.argv[23].split()]
 n32, t32, d32, n1, t1, d1, nb, tb, db, s32, s1, sb = cells
 print(f"duration per cell: {dur}s, wrk -t1, best of 2 interleaved rounds; tollgate --workers 1 with the SQLite ledger on, upstream client {client}; nginx worker_processes 1")
 print("the baseline is an nginx proxy in a process of its own, as tollgate; the reference rows are a proxy served by the provider's own worker, whose upstream hop never leaves its process")
@@ -214,6 +221,11 @@ th32, th1 = threads.split("|")
 print(f"the same rounds by thread: c=32 {th32}; c=1 {th1}")
 print(f"c=32, how the two cores were shared in the best rounds: idle {sched[0]}% with nginx, {sched[2]}% with tollgate; "
       f"the proxy's thread runnable but waiting for a core, a request: nginx's worker {sched[1]/1000:.1f} µs, tollgate's worker {sched[3]/1000:.1f} µs")
+# wrk, the provider and the proxy share the two cores: what each request costs all of them
+# bounds req/s as much as the proxy's own cost does
+pn, pt = (float(x[5]) + m + p for x, m, p in ((n32, mock[0], nc[0]), (t32, mock[1], tc[0])))
+print(f"c=32, CPU a request along the pipeline (wrk + provider + proxy, best rounds): nginx {n32[5]} + {mock[0]} + {nc[0]} = {pn:.1f} µs, "
+      f"tollgate {t32[5]} + {mock[1]} + {tc[0]} = {pt:.1f} µs; with the two cores as busy in both runs, tollgate's req/s would be {pn/max(pt,1):.2f}× nginx's")
 print(f"tollgate RSS after the load: {int(rss)/1024:.1f} MB; ledger rows with outcome ok: {rows}; files: {files}")
 print(f"slow reader of a 40 MB stream at 4 MB/s: peak tollgate RSS {int(peak)/1024:.1f} MB; ledger row: {srow}")
 errs = [c for c in cells if c[3] != '0' or c[4] == 'yes']
