@@ -808,7 +808,8 @@ static void finish_call(struct call *c)
     int64_t now = tg_mono_ns();
     r->ended_at_ms = (c->start_unix_ns + (now - c->start_ns)) / 1000000;
     if (r->attempt > 0) {
-        c->done_ns = now;
+        if (c->done_ns == 0) /* ended before the provider did: a hang-up, a timeout */
+            c->done_ns = now;
         r->upstream_ms = (c->done_ns - c->start_ns) / 1000000;
     }
     if (c->is_sse && c->sst.saw_error && strcmp(r->outcome, "ok") == 0) {
@@ -960,10 +961,10 @@ static int on_sse_event(void *ud, const struct tg_sse_event *ev)
     return 0;
 }
 
-static void first_byte(struct call *c)
+static void first_byte(struct call *c, int64_t now)
 {
     c->got_first_byte = true;
-    c->fb_ns = tg_mono_ns();
+    c->fb_ns = now;
     c->rec.ttft_ms = (c->fb_ns - c->start_ns) / 1000000;
     if (!c->is_native) /* the own client set it with the head */
         curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &c->status);
@@ -983,7 +984,7 @@ static enum tg_h1_take take_body(struct call *c, const char *p, size_t len)
         return TG_H1_STOP; /* client gone */
     c->request_sent = true;
     if (!c->got_first_byte)
-        first_byte(c);
+        first_byte(c, tg_mono_ns());
     rearm_timer(c, &c->w->idle_timeout);
     if (!c->is_sse) {
         if (c->body.len + len > (size_t)c->w->srv->cfg->max_response_bytes) {
@@ -1036,8 +1037,11 @@ static void upstream_ended(struct call *c, enum up_end how, const char *detail)
         call_release(c);
         return;
     }
+    /* the provider is done: what follows (reading the answer's usage, pricing, the
+     * journal) is the gateway's own time, in x-tollgate-overhead-ms and not upstream_ms */
+    c->done_ns = tg_mono_ns();
     if (!c->got_first_byte && how == UP_OK)
-        first_byte(c); /* an empty body */
+        first_byte(c, c->done_ns); /* an empty body */
     if (c->req == NULL) {
         TG_SETS(r->outcome, "client_aborted");
         TG_SETS(r->error_type, "client_closed");
